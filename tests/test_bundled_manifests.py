@@ -1,0 +1,68 @@
+"""The real manifests: valid, and every number we can re-measure matches the real files."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from zoo import catalog
+
+GOOGLE = {
+    ("deeplabv3", "cpu-uint8"): "deeplabv3_mnv2_dm05_pascal_quant.tflite",
+    ("deeplabv3", "edgetpu"): "deeplabv3_mnv2_dm05_pascal_quant_edgetpu.tflite",
+    ("deeplabv3-dm1", "cpu-uint8"): "deeplabv3_mnv2_pascal_quant.tflite",
+    ("deeplabv3-dm1", "edgetpu"): "deeplabv3_mnv2_pascal_quant_edgetpu.tflite",
+}
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    cat = catalog.load(extra=[])
+    assert cat.problems == []
+    return cat
+
+
+def test_every_published_artifact_is_pinned_and_every_unpublished_says_why(bundled):
+    for name in bundled.names():
+        for a in bundled.get(name).artifacts:
+            assert (a.published and a.pin) or (not a.published and a.unpublished), (name, a.id)
+
+
+@pytest.mark.parametrize(("name", "artifact_id"), sorted(GOOGLE))
+def test_google_artifacts_match_the_real_files(bundled, coral, name, artifact_id):
+    a = bundled.get(name).artifact(artifact_id)
+    data = (coral / GOOGLE[name, artifact_id]).read_bytes()
+    assert a.file == GOOGLE[name, artifact_id]
+    assert a.size == len(data)
+    assert a.sha256 == hashlib.sha256(data).hexdigest()
+    assert a.sources == [f"https://github.com/google-coral/test_data/raw/master/{a.file}"]
+
+
+@pytest.mark.parametrize(("name", "artifact_id"), sorted(GOOGLE))
+def test_google_artifacts_io_matches_litert(bundled, coral, name, artifact_id):
+    interpreter = pytest.importorskip("ai_edge_litert.interpreter", reason="the run extra (ai-edge-litert) is not installed")
+    m = bundled.get(name)
+    a = m.artifact(artifact_id)
+    it = interpreter.Interpreter(model_path=str(coral / a.file))
+    (inp,), (out,) = it.get_input_details(), it.get_output_details()
+    assert inp["dtype"].__name__ == a.input_dtype and list(inp["shape"]) == m.input.shape
+    assert inp["quantization"] == (a.input_quantization.scale, a.input_quantization.zero_point)
+    assert out["dtype"].__name__ == a.output_dtype and list(out["shape"]) == m.output_of(a).shape
+
+
+def test_labels_are_the_pascal_voc_file(bundled, coral):
+    lines = (coral / "pascal_voc_segmentation_labels.txt").read_text().splitlines()
+    labels = lines[: lines.index("")]
+    for name in bundled.names():
+        assert bundled.get(name).classes.labels == labels
+
+
+def test_coral_deeplab_files_are_md5_pinned_google_drive_links(bundled):
+    for name in ("coral-deeplabv3", "coral-deeplabv3-dm05", "coral-deeplabv3plus", "coral-deeplabv3plus-dm05"):
+        m = bundled.get(name)
+        tpu, (weights,) = m.artifact("edgetpu"), m.upstream
+        for f in (tpu, weights):
+            assert f.pin == "md5" and f.size is None
+            assert f.sources[0].startswith("https://docs.google.com/uc?export=download&id=")
+        assert tpu.parent == "keras-weights" and tpu.delegate == "libedgetpu.so.1"

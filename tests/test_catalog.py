@@ -1,0 +1,97 @@
+"""Finding manifests: bundled, ZOO_MANIFESTS overrides, broken files, aliases."""
+
+from __future__ import annotations
+
+import yaml
+import pytest
+
+import zoo
+from zoo import catalog
+from zoo.errors import ModelNotFound
+
+
+def write(path, data):
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_bundled_catalog_has_the_deeplab_family(monkeypatch):
+    monkeypatch.delenv("ZOO_MANIFESTS", raising=False)
+    cat = catalog.load()
+    assert cat.problems == [] and cat.warnings == []
+    assert cat.names() == [
+        "coral-deeplabv3", "coral-deeplabv3-dm05", "coral-deeplabv3plus", "coral-deeplabv3plus-dm05",
+        "deeplabv3", "deeplabv3-dm1",
+    ]
+    assert all(e.bundled for e in cat.entries.values())
+
+
+def test_names_filter_with_globs(monkeypatch):
+    monkeypatch.delenv("ZOO_MANIFESTS", raising=False)
+    assert zoo.models(include="deeplab*") == ["deeplabv3", "deeplabv3-dm1"]
+    assert zoo.models(include="coral-*", exclude="*plus*") == ["coral-deeplabv3", "coral-deeplabv3-dm05"]
+
+
+def test_aliases_and_case_resolve(monkeypatch):
+    monkeypatch.delenv("ZOO_MANIFESTS", raising=False)
+    assert zoo.get("deeplabv3-dm05").name == "deeplabv3"
+    assert zoo.get(" DeepLabV3 ").name == "deeplabv3"
+
+
+def test_unknown_model_lists_known(monkeypatch):
+    monkeypatch.delenv("ZOO_MANIFESTS", raising=False)
+    with pytest.raises(ModelNotFound, match="no model named 'resnet'") as info:
+        zoo.get("resnet")
+    assert "deeplabv3-dm1" in info.value.hint
+
+
+def test_user_manifest_overrides_bundled_with_warning(tmp_path, monkeypatch, minimal):
+    minimal["name"] = "deeplabv3"
+    user = write(tmp_path / "mine.yaml", minimal)
+    monkeypatch.setenv("ZOO_MANIFESTS", str(tmp_path))
+    cat = catalog.load()
+    entry = cat.entry("deeplabv3")
+    assert entry.path == user and not entry.bundled
+    assert entry.manifest.family == "test"
+    assert len(cat.warnings) == 1 and cat.warnings[0].startswith(f"{user}: model 'deeplabv3' overrides the one in ")
+    # the bundled aliases went with the overridden manifest
+    with pytest.raises(ModelNotFound):
+        cat.get("deeplabv3-dm05")
+
+
+def test_broken_file_is_reported_and_hides_nothing(tmp_path, monkeypatch, minimal):
+    write(tmp_path / "good.yaml", minimal)
+    minimal["name"] = "bad"
+    minimal["artifacts"][0]["sha256"] = "nothex"
+    bad = write(tmp_path / "bad.yaml", minimal)
+    (tmp_path / "notes.txt").write_text("ignored: not a manifest suffix")
+    monkeypatch.setenv("ZOO_MANIFESTS", str(tmp_path))
+    cat = catalog.load()
+    assert "tiny" in cat.names() and "deeplabv3" in cat.names() and "bad" not in cat.names()
+    (problem,) = cat.problems
+    assert problem.path == str(bad) and problem.problems[0][0] == "artifacts[0].sha256"
+
+
+def test_zoo_manifests_accepts_files_and_several_paths(tmp_path, monkeypatch, minimal):
+    a = write(tmp_path / "a.yaml", minimal)
+    minimal["name"] = "other"
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub" / "b.yml", minimal)
+    monkeypatch.setenv("ZOO_MANIFESTS", f"{a}:{tmp_path / 'sub'}".replace(":", __import__("os").pathsep))
+    assert {"tiny", "other"} <= set(catalog.load().names())
+
+
+def test_missing_user_path_is_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_MANIFESTS", str(tmp_path / "nowhere"))
+    cat = catalog.load()
+    assert cat.warnings == [f"{tmp_path / 'nowhere'}: manifest path does not exist"]
+    assert "deeplabv3" in cat.names()
+
+
+def test_alias_clash_is_ignored_with_warning(tmp_path, monkeypatch, minimal):
+    minimal["aliases"] = ["deeplabv3-dm05"]
+    write(tmp_path / "t.yaml", minimal)
+    monkeypatch.setenv("ZOO_MANIFESTS", str(tmp_path))
+    cat = catalog.load()
+    assert cat.get("deeplabv3-dm05").name == "deeplabv3"
+    assert any("alias 'deeplabv3-dm05' of 'tiny' already names 'deeplabv3'; ignored" in w for w in cat.warnings)

@@ -1,0 +1,114 @@
+"""The CLI through typer's runner and as a real subprocess: outputs, JSON, exit codes, light imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from zoo.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _no_user_manifests(monkeypatch):
+    monkeypatch.delenv("ZOO_MANIFESTS", raising=False)
+
+
+def zoo(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_list_table():
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0
+    header, rule, *rows = result.stdout.splitlines()
+    assert header.split() == ["name", "task", "input", "classes", "mIoU", "targets"]
+    row = next(r for r in rows if r.startswith("deeplabv3 "))
+    assert "1x513x513x3" in row and "69.65% (cpu-uint8)" in row and row.endswith("cpu edgetpu imx8mp*")
+
+
+def test_list_json_as_subprocess_parses():
+    proc = zoo("list", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert rows["deeplabv3"]["targets"] == {"published": ["cpu", "edgetpu"], "unpublished": ["imx8mp"]}
+    assert rows["deeplabv3-dm1"]["classes"] == 21
+
+
+def test_info_by_alias_text_and_json():
+    text = runner.invoke(app, ["info", "deeplabv3-dm05"])
+    assert text.exit_code == 0
+    assert text.stdout.startswith("deeplabv3  (deeplabv3-dm05, deeplabv3-mnv2-dm05)")
+    assert "sha256 0470d2a782aa54eeeb99d32e7b6b3fb7722905c7c4f5d26bd957ec861366d48b" in text.stdout
+    assert "1104 ms  NXP i.MX 8M Plus" in text.stdout
+    data = json.loads(runner.invoke(app, ["info", "deeplabv3", "--json"]).stdout)
+    assert data["flops"]["ops"] == 1.76e9 and len(data["artifacts"]) == 3
+
+
+def test_unknown_model_is_one_line_exit_1():
+    proc = zoo("info", "resnet")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith("error: no model named 'resnet' (known models: coral-deeplabv3,")
+    assert len(proc.stderr.splitlines()) == 1
+
+
+def test_debug_shows_traceback():
+    import os
+    proc = zoo("info", "resnet", env={**os.environ, "ZOO_DEBUG": "1"})
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "ModelNotFound" in proc.stderr
+
+
+def test_usage_error_exits_2():
+    proc = zoo("list", "--bogus")
+    assert proc.returncode == 2 and "No such option: --bogus" in proc.stderr
+
+
+def test_validate_all_ok():
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "6 of 6 manifest(s) valid" in result.stderr
+
+
+def test_validate_paths_reports_each_problem(tmp_path, minimal):
+    minimal["artifacts"][0]["sha256"] = "x"
+    minimal["licence"] = "MIT"
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(minimal))
+    result = runner.invoke(app, ["validate", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{tmp_path / 't.yaml'}: artifacts[0].sha256: sha256 must be 64 lowercase hex characters, got 'x'",
+        f"{tmp_path / 't.yaml'}: licence: unknown field; did you mean 'license'? (schema version 1)",
+    ]
+    data = json.loads(runner.invoke(app, ["validate", str(tmp_path), "--json"]).stdout)
+    assert data["checked"] == 1 and data["valid"] == 0 and len(data["problems"]) == 2
+
+
+def test_targets_table_and_json():
+    result = runner.invoke(app, ["targets"])
+    assert result.exit_code == 0 and "edgetpu -> cpu" in result.stdout
+    data = json.loads(runner.invoke(app, ["targets", "--json"]).stdout)
+    assert [t["name"] for t in data] == ["cpu", "edgetpu", "imx8mp", "imx93"]
+
+
+def test_help_explains_commands():
+    proc = zoo("--help")
+    assert proc.returncode == 0
+    for command in ("list", "info", "validate", "targets"):
+        assert command in proc.stdout
+
+
+@pytest.mark.parametrize("code", [
+    "import zoo; zoo.models(); zoo.get('deeplabv3')",
+    "import sys; sys.argv = ['zoo', 'list']; import zoo.cli\ntry: zoo.cli.main()\nexcept SystemExit: pass",
+])
+def test_catalog_and_cli_do_not_import_tensorflow(code):
+    probe = code + "\nimport sys; print('HEAVY=' + ','.join(m for m in ('tensorflow', 'keras', 'ai_edge_litert', 'tflite_runtime') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "HEAVY="

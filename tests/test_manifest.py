@@ -1,0 +1,164 @@
+"""The manifest schema: happy paths, every field check and every cross-field check, with exact messages."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from zoo import manifest
+from zoo.errors import ManifestInvalid
+
+
+def problems(data: dict) -> list[tuple[str, str]]:
+    with pytest.raises(ManifestInvalid) as info:
+        manifest.parse(data, "m.yaml")
+    return info.value.problems
+
+
+def test_minimal_manifest_is_valid(minimal):
+    m = manifest.parse(minimal, "m.yaml")
+    assert m.name == "tiny"
+    a = m.artifact("cpu-int8")
+    assert a.published and a.pin == "sha256"
+    assert m.targets == ["cpu"] and m.published_targets == ["cpu"]
+    assert m.output_of(a).kind == "logits"
+
+
+def test_all_optional_sections_parse(minimal):
+    minimal["aliases"] = ["tiny-v1"]
+    minimal["papers"] = [{"title": "T", "url": "https://arxiv.org/abs/1"}]
+    minimal["flops"] = {"ops": 2e6, "multiply_adds": 1e6, "citation": "c"}
+    minimal["parameters"] = {"count": 1000, "citation": "c"}
+    minimal["upstream"] = [{"id": "up", "kind": "keras-h5", "file": "w.h5", "md5": "0" * 32, "sources": ["https://e.invalid/w.h5"]}]
+    minimal["artifacts"][0]["parent"] = "up"
+    minimal["artifacts"].append({
+        "id": "tpu", "target": "edgetpu", "format": "tflite", "precision": "uint8", "input_dtype": "uint8",
+        "output_dtype": "uint8", "input_quantization": {"scale": 0.5, "zero_point": 128},
+        "output": {"shape": [1, 2, 2, 3], "kind": "logits", "output_stride": 4},
+        "file": "t.tflite", "md5": "1" * 32, "sources": ["hf://o/r@0123abc/t.tflite"],
+        "delegate": "libedgetpu.so.1", "parent": "cpu-int8", "recipe": "r",
+    })
+    minimal["metrics"] = [
+        {"name": "mIoU", "value": 70.1, "dataset": "VOC", "split": "val", "applies_to": "up", "source": "upstream", "citation": "paper"},
+        {"name": "mIoU", "value": 69.0, "dataset": "VOC", "split": "val", "applies_to": "cpu-int8", "source": "measured",
+         "command": "zoo eval tiny", "date": "2026-11-21", "images": 10},
+    ]
+    minimal["benchmarks"] = [{"device": "d", "accelerator": "CPU", "runtime": "LiteRT", "threads": 4, "input_size": [8, 8],
+                              "latency_ms": 1.5, "applies_to": "tpu", "source": "upstream", "citation": "card"}]
+    m = manifest.parse(minimal, "m.yaml")
+    assert m.artifact("tpu").pin == "md5"
+    assert m.output_of(m.artifact("tpu")).shape == [1, 2, 2, 3]
+    assert m.targets == ["cpu", "edgetpu"]
+    assert str(m.metrics[1].date) == "2026-11-21"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "message"),
+    [
+        (lambda d: d.update(name="Tiny"), "name",
+         "'Tiny' is not a valid name: use lowercase letters, digits, '.' and '-', starting with a letter or digit"),
+        (lambda d: d.update(schema_version=2), "schema_version", "Input should be 1"),
+        (lambda d: d.update(licence="MIT"), "licence", "unknown field; did you mean 'license'? (schema version 1)"),
+        (lambda d: d.update(colour="red"), "colour", "unknown field (schema version 1)"),
+        (lambda d: d["artifacts"][0].update(sha256="ABC"), "artifacts[0].sha256",
+         "sha256 must be 64 lowercase hex characters, got 'ABC'"),
+        (lambda d: d["artifacts"][0].update(md5="xyz"), "artifacts[0].md5", "md5 must be 32 lowercase hex characters, got 'xyz'"),
+        (lambda d: d["artifacts"][0].update(file="../evil.tflite"), "artifacts[0].file",
+         "file must be a plain file name (no directories, '..' or absolute paths), got '../evil.tflite'"),
+        (lambda d: d["artifacts"][0].update(file="/etc/passwd"), "artifacts[0].file",
+         "file must be a plain file name (no directories, '..' or absolute paths), got '/etc/passwd'"),
+        (lambda d: d["artifacts"][0].update(file=".."), "artifacts[0].file",
+         "file must be a plain file name (no directories, '..' or absolute paths), got '..'"),
+        (lambda d: d["artifacts"][0].update(size=0), "artifacts[0].size", "Input should be greater than 0"),
+        (lambda d: d["artifacts"][0].update(target="tpu9000"), "artifacts[0].target",
+         "unknown target 'tpu9000'; known targets: cpu, edgetpu, imx8mp, imx93"),
+        (lambda d: d["artifacts"][0].update(sources=["ftp://x/y"]), "artifacts[0].sources[0]",
+         "source must be an http(s):// URL or hf://owner/repo@revision/path, got 'ftp://x/y'"),
+        (lambda d: d["artifacts"][0].update(sources=["hf://owner/repo/file.tflite"]), "artifacts[0].sources[0]",
+         "hf:// source must be hf://owner/repo@revision/path, got 'hf://owner/repo/file.tflite'"),
+        (lambda d: d["artifacts"][0].update(sources=[]), "artifacts[0]",
+         "an artifact without sources must say why in 'unpublished'"),
+        (lambda d: d["artifacts"][0].update(unpublished="later"), "artifacts[0]",
+         "an artifact with sources cannot also be marked unpublished"),
+        (lambda d: d["artifacts"][0].pop("sha256"), "artifacts[0]",
+         "a published artifact needs a sha256 (or md5 where upstream publishes only that)"),
+        (lambda d: d["artifacts"][0].update(input_quantization={"scale": 0.1, "zero_point": 0}), "artifacts[0]",
+         "input_quantization given for a float32 input"),
+        (lambda d: d["input"]["preprocessing"].update(resize="pad"), "input.preprocessing", "resize 'pad' needs a pad_value"),
+        (lambda d: d["input"]["preprocessing"].update(mean=[1.0]), "input.preprocessing", "mean and scale must have the same length"),
+        (lambda d: d.update(metrics=[{"name": "mIoU", "value": 1, "dataset": "d", "split": "s", "applies_to": "cpu-int8", "source": "upstream"}]),
+         "metrics[0]", "an upstream figure needs a citation"),
+        (lambda d: d.update(metrics=[{"name": "mIoU", "value": 1, "dataset": "d", "split": "s", "applies_to": "cpu-int8", "source": "measured", "command": "c"}]),
+         "metrics[0]", "a measured figure needs the command and the date"),
+    ],
+)
+def test_field_checks_name_field_and_problem(minimal, mutate, field, message):
+    mutate(minimal)
+    assert (field, message) in problems(minimal)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "message"),
+    [
+        (lambda d: d["classes"].update(labels=["a", "b"]), "output.shape",
+         "logits have 3 classes in the last dimension but classes.labels has 2"),
+        (lambda d: d["artifacts"].append(dict(d["artifacts"][0], default=True)), "artifacts",
+         "id 'cpu-int8' is used 2 times; artifact and upstream ids must be unique"),
+        (lambda d: d["artifacts"][0].update(parent="ghost"), "artifacts[0].parent",
+         "'ghost' is not another artifact or upstream id; known: cpu-int8"),
+        (lambda d: d["artifacts"][0].update(parent="cpu-int8"), "artifacts[0].parent",
+         "'cpu-int8' is not another artifact or upstream id; known: cpu-int8"),
+        (lambda d: d["artifacts"].append(dict(d["artifacts"][0], id="cpu-b")), "artifacts",
+         "target 'cpu' has 2 artifacts (cpu-int8, cpu-b) and 0 marked default: mark exactly one 'default: true'"),
+        (lambda d: d["artifacts"].extend([dict(d["artifacts"][0], id="b", default=True), dict(d["artifacts"][0], id="c", default=True)]),
+         "artifacts", "target 'cpu' has 3 artifacts (cpu-int8, b, c) and 2 marked default: mark exactly one 'default: true'"),
+        (lambda d: d.update(metrics=[{"name": "mIoU", "value": 1, "dataset": "d", "split": "s", "applies_to": "nope", "source": "upstream", "citation": "c"}]),
+         "metrics[0].applies_to", "'nope' is not an artifact or upstream id; known: cpu-int8"),
+        (lambda d: d.update(aliases=["tiny"]), "aliases", "'tiny' appears 2 times among the name and aliases"),
+        (lambda d: d["artifacts"][0].update(output={"shape": [1, 8, 8, 5], "kind": "logits"}), "artifacts[0].output.shape",
+         "logits have 5 classes in the last dimension but classes.labels has 3"),
+    ],
+)
+def test_cross_field_checks(minimal, mutate, field, message):
+    mutate(minimal)
+    assert problems(minimal) == [(field, message)]
+
+
+def test_class_ids_output_needs_no_class_dimension(minimal):
+    minimal["output"] = {"shape": [1, 8, 8], "kind": "class-ids"}
+    assert manifest.parse(minimal, "m.yaml").output.kind == "class-ids"
+
+
+def test_one_default_makes_several_artifacts_per_target_valid(minimal):
+    minimal["artifacts"].append(dict(minimal["artifacts"][0], id="cpu-b", default=True))
+    assert [a.default for a in manifest.parse(minimal, "m.yaml").artifacts] == [False, True]
+
+
+def test_error_message_names_file_field_and_problem(minimal):
+    minimal["artifacts"][0]["sha256"] = "00"
+    with pytest.raises(ManifestInvalid) as info:
+        manifest.parse(minimal, "manifests/tiny.yaml")
+    assert str(info.value) == "manifests/tiny.yaml: artifacts[0].sha256: sha256 must be 64 lowercase hex characters, got '00'"
+
+
+def test_load_reports_yaml_syntax_with_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\n  broken: [\n")
+    with pytest.raises(ManifestInvalid) as info:
+        manifest.load(bad)
+    (field, message), = info.value.problems
+    assert field.startswith("line ") and message.startswith("not valid YAML")
+
+
+def test_load_rejects_non_mapping(tmp_path):
+    bad = tmp_path / "list.yaml"
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ManifestInvalid) as info:
+        manifest.load(bad)
+    assert info.value.problems == [("(manifest)", "expected a mapping at the top level, got list")]
+
+
+def test_round_trip_through_yaml(minimal, tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(minimal))
+    assert manifest.load(path) == manifest.parse(minimal, "x")

@@ -1,0 +1,106 @@
+"""Finding and loading manifests: the bundled ones, then ZOO_MANIFESTS (a user's own zoo)."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zoo import manifest, settings
+from zoo.errors import ManifestInvalid, ModelNotFound
+from zoo.manifest import Manifest
+
+_SUFFIXES = (".yaml", ".yml")
+
+
+def bundled_dir() -> Path:
+    """Manifests shipped with zoo: inside the installed package, or the checkout's top-level folder."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "manifests"
+    return packaged if packaged.is_dir() else here.parent / "manifests"
+
+
+def manifest_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file())
+    return [path]
+
+
+@dataclass(frozen=True)
+class Entry:
+    manifest: Manifest
+    path: Path
+    bundled: bool
+
+
+@dataclass
+class Catalog:
+    """Valid manifests by name, plus what went wrong loading the others."""
+
+    entries: dict[str, Entry] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    problems: list[ManifestInvalid] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def entry(self, name: str) -> Entry:
+        """The entry for a name or alias; ModelNotFound lists what exists."""
+        key = name.strip().lower()
+        real = key if key in self.entries else self.aliases.get(key)
+        if real is None:
+            known = ", ".join(sorted(self.entries)) or "none"
+            hint = f"known models: {known}"
+            if self.problems:
+                hint += f"; {len(self.problems)} manifest(s) failed to load (run `zoo validate`)"
+            raise ModelNotFound(f"no model named {name!r}", hint)
+        return self.entries[real]
+
+    def get(self, name: str) -> Manifest:
+        return self.entry(name).manifest
+
+    def names(self, include: str | None = None, exclude: str | None = None) -> list[str]:
+        """Model names, optionally filtered by glob patterns."""
+        out = sorted(self.entries)
+        if include:
+            out = [n for n in out if fnmatch.fnmatchcase(n, include)]
+        if exclude:
+            out = [n for n in out if not fnmatch.fnmatchcase(n, exclude)]
+        return out
+
+    def _add(self, m: Manifest, path: Path, bundled: bool) -> None:
+        old = self.entries.get(m.name)
+        if old is not None:
+            self.warnings.append(f"{path}: model {m.name!r} overrides the one in {old.path}")
+            self.aliases = {a: n for a, n in self.aliases.items() if n != m.name}
+        self.entries[m.name] = Entry(m, path, bundled)
+        for alias in m.aliases:
+            owner = self.aliases.get(alias, alias if alias in self.entries and alias != m.name else None)
+            if owner is not None and owner != m.name:
+                self.warnings.append(f"{path}: alias {alias!r} of {m.name!r} already names {owner!r}; ignored")
+                continue
+            self.aliases[alias] = m.name
+
+
+def load(extra: list[Path] | None = None) -> Catalog:
+    """Load the bundled manifests, then `extra` (default: ZOO_MANIFESTS); later ones override earlier ones."""
+    catalog = Catalog()
+    sources = [(bundled_dir(), True)] + [(p, False) for p in (settings.manifest_paths() if extra is None else extra)]
+    for root, bundled in sources:
+        if not root.exists():
+            catalog.warnings.append(f"{root}: manifest path does not exist")
+            continue
+        for path in manifest_files(root):
+            try:
+                catalog._add(manifest.load(path), path, bundled)
+            except ManifestInvalid as e:
+                catalog.problems.append(e)
+    return catalog
+
+
+def models(include: str | None = None, exclude: str | None = None) -> list[str]:
+    """Names of the models in the catalog, filtered by optional glob patterns."""
+    return load().names(include, exclude)
+
+
+def get(name: str) -> Manifest:
+    """The validated manifest for a model name or alias."""
+    return load().get(name)

@@ -1,0 +1,375 @@
+"""The manifest schema: one YAML file per model, strict (unknown fields are errors).
+
+Lineage is explicit: every artifact names its `parent` (an upstream input or another
+artifact) and the `recipe` that rebuilds it, so upstream -> float -> int8 -> edgetpu
+can be followed in the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from zoo.errors import ManifestInvalid
+from zoo.targets import TARGETS
+
+SCHEMA_VERSION = 1
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9.-]*")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_MD5 = re.compile(r"[0-9a-f]{32}")
+_HF = re.compile(r"hf://(?P<repo>[^/@\s]+/[^/@\s]+)@(?P<revision>[^/\s]+)/(?P<path>\S+)")
+
+
+def _name(value: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid name: use lowercase letters, digits, '.' and '-', starting with a letter or digit")
+    return value
+
+
+def _sha256(value: str) -> str:
+    if not _SHA256.fullmatch(value):
+        raise ValueError(f"sha256 must be 64 lowercase hex characters, got {value!r}")
+    return value
+
+
+def _md5(value: str) -> str:
+    if not _MD5.fullmatch(value):
+        raise ValueError(f"md5 must be 32 lowercase hex characters, got {value!r}")
+    return value
+
+
+def _plain_file(value: str) -> str:
+    if not value or "/" in value or "\\" in value or value in {".", ".."} or value.startswith("~") or ":" in value:
+        raise ValueError(f"file must be a plain file name (no directories, '..' or absolute paths), got {value!r}")
+    return value
+
+
+def _source(value: str) -> str:
+    if value.startswith(("https://", "http://")):
+        return value
+    if value.startswith("hf://"):
+        if not _HF.fullmatch(value):
+            raise ValueError(f"hf:// source must be hf://owner/repo@revision/path, got {value!r}")
+        return value
+    raise ValueError(f"source must be an http(s):// URL or hf://owner/repo@revision/path, got {value!r}")
+
+
+def _target(value: str) -> str:
+    if value not in TARGETS:
+        raise ValueError(f"unknown target {value!r}; known targets: {', '.join(TARGETS)}")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_name)]
+Sha256 = Annotated[str, AfterValidator(_sha256)]
+Md5 = Annotated[str, AfterValidator(_md5)]
+FileName = Annotated[str, AfterValidator(_plain_file)]
+Source = Annotated[str, AfterValidator(_source)]
+TargetName = Annotated[str, AfterValidator(_target)]
+PositiveInt = Annotated[int, Field(gt=0)]
+DType = Literal["float32", "float16", "int8", "uint8", "int16", "int32", "int64"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Paper(Strict):
+    title: str
+    url: str
+
+
+class Preprocessing(Strict):
+    """How an app turns an RGB uint8 image into the model's float input: float = (pixel - mean) * scale."""
+
+    resize: Literal["stretch", "pad"] = Field(
+        description="stretch: resize to the input size ignoring aspect; pad: scale the longer side to the "
+        "input size keeping aspect, then pad bottom/right with pad_value"
+    )
+    pad_value: float | None = None
+    mean: list[float] = Field(min_length=1)
+    scale: list[float] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _pad_needs_value(self) -> Preprocessing:
+        if self.resize == "pad" and self.pad_value is None:
+            raise ValueError("resize 'pad' needs a pad_value")
+        if len(self.mean) != len(self.scale):
+            raise ValueError("mean and scale must have the same length")
+        return self
+
+
+class Input(Strict):
+    shape: list[PositiveInt] = Field(min_length=1)
+    layout: Literal["NHWC", "NCHW"]
+    color_order: Literal["RGB", "BGR"]
+    dtype: DType = Field(description="dtype of the preprocessed tensor; quantized artifacts state their own")
+    preprocessing: Preprocessing
+
+
+class Output(Strict):
+    shape: list[PositiveInt] = Field(min_length=1)
+    kind: Literal["class-ids", "logits", "probabilities"] = Field(
+        description="class-ids: an in-model ArgMax gives one class id per pixel; logits/probabilities: "
+        "the last dimension has one score per class"
+    )
+    output_stride: PositiveInt | None = None
+
+
+class Classes(Strict):
+    labels: list[str] = Field(min_length=1)
+    ignore_label: int | None = None
+
+
+class Quantization(Strict):
+    scale: Annotated[float, Field(gt=0)]
+    zero_point: int
+
+
+class Provenance(Strict):
+    """Where a figure comes from: an upstream citation, or a zoo measurement with its command and date."""
+
+    source: Literal["upstream", "measured"]
+    citation: str | None = None
+    command: str | None = None
+    date: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _provenance(self) -> Provenance:
+        if self.source == "upstream" and not self.citation:
+            raise ValueError("an upstream figure needs a citation")
+        if self.source == "measured" and (not self.command or self.date is None):
+            raise ValueError("a measured figure needs the command and the date")
+        return self
+
+
+class Flops(Strict):
+    ops: Annotated[float, Field(gt=0)]
+    multiply_adds: Annotated[float, Field(gt=0)] | None = None
+    citation: str
+
+
+class Parameters(Strict):
+    count: PositiveInt
+    citation: str
+
+
+class Metric(Provenance):
+    name: str
+    value: float
+    unit: Literal["%", "ratio"] = "%"
+    dataset: str
+    split: str
+    applies_to: str = Field(description="id of the artifact or upstream input the figure was obtained with")
+    images: PositiveInt | None = None
+
+
+class Benchmark(Provenance):
+    device: str
+    accelerator: str
+    runtime: str
+    threads: PositiveInt | None = None
+    input_size: list[PositiveInt] = Field(min_length=2, max_length=2)
+    latency_ms: Annotated[float, Field(gt=0)]
+    applies_to: str | None = None
+    note: str | None = None
+
+
+class PinnedFile(Strict):
+    """A file zoo can fetch: its name, size, pins and the mirrors that serve it (tried in order)."""
+
+    id: Name
+    file: FileName
+    size: PositiveInt | None = None
+    sha256: Sha256 | None = None
+    md5: Md5 | None = None
+    sources: list[Source] = Field(default_factory=list)
+
+    @property
+    def pin(self) -> Literal["sha256", "md5", None]:
+        return "sha256" if self.sha256 else "md5" if self.md5 else None
+
+
+class Upstream(PinnedFile):
+    """An input a recipe starts from, as its authors publish it."""
+
+    kind: Literal["tflite", "frozen-graph-tarball", "keras-h5", "saved-model-tarball"]
+    description: str | None = None
+
+
+class Artifact(PinnedFile):
+    """One deployable file for one target."""
+
+    target: TargetName
+    default: bool = False
+    format: Literal["tflite"]
+    precision: Literal["float32", "float16", "int8", "uint8"]
+    input_dtype: DType
+    output_dtype: DType
+    input_quantization: Quantization | None = None
+    output: Output | None = Field(default=None, description="overrides the model's output when this file differs")
+    delegate: str | None = None
+    parent: str | None = None
+    recipe: str
+    unpublished: str | None = Field(default=None, description="why there are no sources yet")
+
+    @property
+    def published(self) -> bool:
+        return bool(self.sources)
+
+    @model_validator(mode="after")
+    def _publication(self) -> Artifact:
+        if self.sources and self.unpublished:
+            raise ValueError("an artifact with sources cannot also be marked unpublished")
+        if not self.sources and not self.unpublished:
+            raise ValueError("an artifact without sources must say why in 'unpublished'")
+        if self.sources and self.pin is None:
+            raise ValueError("a published artifact needs a sha256 (or md5 where upstream publishes only that)")
+        if self.input_quantization is not None and self.input_dtype not in ("int8", "uint8", "int16"):
+            raise ValueError(f"input_quantization given for a {self.input_dtype} input")
+        return self
+
+
+class Manifest(Strict):
+    schema_version: Literal[1]
+    name: Name
+    aliases: list[Name] = Field(default_factory=list)
+    family: str
+    task: Literal["semantic-segmentation", "image-classification", "object-detection"]
+    description: str
+    license: str
+    papers: list[Paper] = Field(default_factory=list)
+    homepage: str
+    input: Input
+    output: Output
+    classes: Classes
+    flops: Flops | None = Field(default=None, description="left out where upstream publishes no figure")
+    parameters: Parameters | None = None
+    metrics: list[Metric] = Field(default_factory=list)
+    benchmarks: list[Benchmark] = Field(default_factory=list)
+    upstream: list[Upstream] = Field(default_factory=list)
+    artifacts: list[Artifact] = Field(min_length=1)
+
+    def artifact(self, artifact_id: str) -> Artifact:
+        """The artifact with this id (KeyError if none)."""
+        for a in self.artifacts:
+            if a.id == artifact_id:
+                return a
+        raise KeyError(artifact_id)
+
+    def output_of(self, artifact: Artifact) -> Output:
+        return artifact.output or self.output
+
+    @property
+    def targets(self) -> list[str]:
+        """Targets that have at least one artifact, in manifest order."""
+        return list(dict.fromkeys(a.target for a in self.artifacts))
+
+    @property
+    def published_targets(self) -> list[str]:
+        """Targets that have at least one artifact with sources."""
+        return [t for t in self.targets if any(a.published for a in self.artifacts if a.target == t)]
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Manifest:
+        problems = list(_cross_problems(self))
+        if problems:
+            raise PydanticCustomError("cross_field", "{count} cross-field problem(s)", {"count": len(problems), "problems": problems})
+        return self
+
+
+def _cross_problems(m: Manifest):
+    """Yield (field, message) for every check that spans fields."""
+    ids = [f.id for f in (*m.upstream, *m.artifacts)]
+    for dup, n in Counter(ids).items():
+        if n > 1:
+            yield "artifacts", f"id {dup!r} is used {n} times; artifact and upstream ids must be unique"
+    known = set(ids)
+    for i, a in enumerate(m.artifacts):
+        if a.parent is not None and (a.parent not in known or a.parent == a.id):
+            yield f"artifacts[{i}].parent", f"{a.parent!r} is not another artifact or upstream id; known: {', '.join(sorted(known))}"
+        out = m.output_of(a)
+        if out.kind != "class-ids" and out.shape[-1] != len(m.classes.labels):
+            where = f"artifacts[{i}].output.shape" if a.output else "output.shape"
+            yield where, f"{out.kind} have {out.shape[-1]} classes in the last dimension but classes.labels has {len(m.classes.labels)}"
+    for target in m.targets:
+        group = [a for a in m.artifacts if a.target == target]
+        defaults = [a.id for a in group if a.default]
+        if len(group) > 1 and len(defaults) != 1:
+            yield "artifacts", (
+                f"target {target!r} has {len(group)} artifacts ({', '.join(a.id for a in group)}) "
+                f"and {len(defaults)} marked default: mark exactly one 'default: true'"
+            )
+    for kind, items in (("metrics", m.metrics), ("benchmarks", m.benchmarks)):
+        for i, item in enumerate(items):
+            if item.applies_to is not None and item.applies_to not in known:
+                yield f"{kind}[{i}].applies_to", f"{item.applies_to!r} is not an artifact or upstream id; known: {', '.join(sorted(known))}"
+    names = [m.name, *m.aliases]
+    for dup, n in Counter(names).items():
+        if n > 1:
+            yield "aliases", f"{dup!r} appears {n} times among the name and aliases"
+
+
+def _field(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(manifest)"
+
+
+def _schema_fields(cls: type[BaseModel] = Strict) -> set[str]:
+    names = set(cls.model_fields)
+    for sub in cls.__subclasses__():
+        names |= _schema_fields(sub)
+    return names
+
+
+def _unknown_field(name: object) -> str:
+    close = difflib.get_close_matches(str(name), _schema_fields(), n=1)
+    return f"unknown field{f'; did you mean {close[0]!r}?' if close else ''} (schema version {SCHEMA_VERSION})"
+
+
+def problems_of(error: ValidationError) -> list[tuple[str, str]]:
+    """Flatten a pydantic error into (field, message) pairs, cross-field problems included."""
+    out = []
+    for err in error.errors():
+        if err["type"] == "cross_field":
+            out.extend(err["ctx"]["problems"])
+        elif err["type"] == "extra_forbidden":
+            out.append((_field(err["loc"]), _unknown_field(err["loc"][-1])))
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            out.append((_field(err["loc"]), msg))
+    return out
+
+
+def parse(data: object, path: str) -> Manifest:
+    """Validate already-loaded YAML data; ManifestInvalid names the path, each field and its problem."""
+    if not isinstance(data, dict):
+        raise ManifestInvalid(path, [("(manifest)", f"expected a mapping at the top level, got {type(data).__name__}")])
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as e:
+        raise ManifestInvalid(path, problems_of(e)) from None
+
+
+def load(path: Path) -> Manifest:
+    """Read and validate one manifest file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "(manifest)"
+        raise ManifestInvalid(str(path), [(where, f"not valid YAML: {getattr(e, 'problem', e)}")]) from None
+    except OSError as e:
+        raise ManifestInvalid(str(path), [("(manifest)", f"cannot read: {e.strerror}")]) from None
+    return parse(data, str(path))

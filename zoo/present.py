@@ -1,0 +1,129 @@
+"""Plain-text and JSON views of manifests and targets for the CLI (no printing here)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from zoo.manifest import Manifest
+from zoo.targets import TARGETS
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A left-aligned text table with a header rule."""
+    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _miou(m: Manifest) -> str:
+    values = [f"{x.value:g}{x.unit if x.unit == '%' else ''} ({x.applies_to})" for x in m.metrics if x.name == "mIoU"]
+    return ", ".join(values) or "-"
+
+
+def _targets(m: Manifest) -> str:
+    return " ".join(t if t in m.published_targets else f"{t}*" for t in m.targets)
+
+
+def summary(m: Manifest) -> dict:
+    """The catalog row of one model, as JSON-ready data."""
+    return {
+        "name": m.name,
+        "aliases": m.aliases,
+        "task": m.task,
+        "input_shape": m.input.shape,
+        "classes": len(m.classes.labels),
+        "mIoU": [{"value": x.value, "unit": x.unit, "applies_to": x.applies_to, "source": x.source} for x in m.metrics if x.name == "mIoU"],
+        "targets": {
+            "published": m.published_targets,
+            "unpublished": [t for t in m.targets if t not in m.published_targets],
+        },
+    }
+
+
+def list_table(manifests: Sequence[Manifest]) -> str:
+    rows = [(m.name, m.task, "x".join(map(str, m.input.shape)), len(m.classes.labels), _miou(m), _targets(m)) for m in manifests]
+    return table(("name", "task", "input", "classes", "mIoU", "targets"), rows) + "\n(* = artifact not published yet)"
+
+
+def _size(n: int | None) -> str:
+    return "unknown" if n is None else f"{n:,} B"
+
+
+def info_text(m: Manifest, path: str) -> str:
+    """Everything in a manifest, in reading order."""
+    p = m.input.preprocessing
+    out = [
+        f"{m.name}  ({', '.join(m.aliases) or 'no aliases'})",
+        f"  {m.description}",
+        "",
+        f"family      {m.family}",
+        f"task        {m.task}",
+        f"license     {m.license}",
+        f"homepage    {m.homepage}",
+        f"manifest    {path}",
+        f"input       {'x'.join(map(str, m.input.shape))} {m.input.layout} {m.input.color_order} {m.input.dtype}",
+        f"preprocess  resize={p.resize}" + (f" pad_value={p.pad_value:g}" if p.pad_value is not None else "")
+        + f"; float = (pixel - {p.mean}) * {p.scale}",
+        f"output      {'x'.join(map(str, m.output.shape))} {m.output.kind}"
+        + (f", output stride {m.output.output_stride}" if m.output.output_stride else ""),
+        f"classes     {len(m.classes.labels)}: {', '.join(m.classes.labels)}"
+        + (f" (ignore label {m.classes.ignore_label})" if m.classes.ignore_label is not None else ""),
+    ]
+    if m.flops:
+        madds = f" ({m.flops.multiply_adds:.3g} multiply-adds)" if m.flops.multiply_adds else ""
+        out.append(f"flops       {m.flops.ops:.3g} ops{madds} [{m.flops.citation}]")
+    if m.parameters:
+        out.append(f"parameters  {m.parameters.count:,} [{m.parameters.citation}]")
+    for paper in m.papers:
+        out.append(f"paper       {paper.title} {paper.url}")
+    out += ["", "artifacts"]
+    for a in m.artifacts:
+        q = f" q(scale={a.input_quantization.scale:g}, zero_point={a.input_quantization.zero_point})" if a.input_quantization else ""
+        o = m.output_of(a)
+        out += [
+            f"  {a.id}{' (default)' if a.default else ''}: target {a.target}, {a.format} {a.precision}, "
+            f"in {a.input_dtype}{q}, out {a.output_dtype} {'x'.join(map(str, o.shape))} {o.kind}",
+            f"    file {a.file}, size {_size(a.size)}, "
+            + (f"sha256 {a.sha256}" if a.sha256 else f"md5 {a.md5} (weaker pin)" if a.md5 else "no checksum yet"),
+            f"    delegate {a.delegate or 'none'}; parent {a.parent or 'none'}; recipe: {a.recipe}",
+        ]
+        out += [f"    source {s}" for s in a.sources] or [f"    unpublished: {a.unpublished}"]
+    if m.upstream:
+        out += ["", "upstream"]
+        for u in m.upstream:
+            pin = f"sha256 {u.sha256}" if u.sha256 else f"md5 {u.md5}" if u.md5 else "no pinned checksum"
+            out.append(f"  {u.id}: {u.kind} {u.file}, {pin}")
+            out += [f"    source {s}" for s in u.sources]
+    if m.metrics:
+        out += ["", "metrics"]
+        for x in m.metrics:
+            out.append(f"  {x.name} {x.value:g}{x.unit if x.unit == '%' else ''} on {x.dataset} {x.split}, {x.applies_to}, "
+                       + _provenance(x))
+    if m.benchmarks:
+        out += ["", "benchmarks"]
+        for b in m.benchmarks:
+            threads = f", {b.threads} thread(s)" if b.threads else ""
+            out.append(f"  {b.latency_ms:g} ms  {b.device}, {b.accelerator}{threads}, {b.runtime}, "
+                       f"{b.input_size[0]}x{b.input_size[1]}, {b.applies_to or '-'}, {_provenance(b)}")
+    return "\n".join(out)
+
+
+def _provenance(x) -> str:
+    if x.source == "upstream":
+        return f"upstream: {x.citation}"
+    return f"measured {x.date}: {x.command}"
+
+
+def targets_table() -> str:
+    rows = [(t.name, t.title, t.delegate or "-", " -> ".join(t.chain()), t.install) for t in TARGETS.values()]
+    return table(("target", "hardware", "delegate", "fallback chain", "install"), rows)
+
+
+def targets_json() -> list[dict]:
+    return [
+        {"name": t.name, "title": t.title, "runtime": t.runtime, "delegate": t.delegate, "fallback": t.fallback,
+         "chain": t.chain(), "install": t.install}
+        for t in TARGETS.values()
+    ]
