@@ -57,3 +57,48 @@ def coral() -> Path:
     if not (CORAL / "SHA256SUMS").is_file():
         pytest.skip(f"real Coral test data not found at {CORAL} (../shared is absent)")
     return CORAL
+
+
+@pytest.fixture
+def server():
+    """A fault-injecting HTTP server on 127.0.0.1 (see tests/loopback.py)."""
+    from loopback import Server
+
+    with Server() as s:
+        yield s
+
+
+@pytest.fixture
+def zoo_env(tmp_path, monkeypatch):
+    """An empty cache and a user manifest folder in tmp_path, fast retries, short timeouts."""
+    cache, manifests = tmp_path / "cache", tmp_path / "manifests"
+    manifests.mkdir()
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(cache))
+    monkeypatch.setenv("ZOO_MANIFESTS", str(manifests))
+    monkeypatch.setenv("ZOO_RETRY_BACKOFF", "0.01")
+    monkeypatch.setenv("ZOO_READ_TIMEOUT", "2")
+    for name in ("ZOO_OFFLINE", "ZOO_TARGET"):
+        monkeypatch.delenv(name, raising=False)
+    return manifests
+
+
+def write_model(folder: Path, name: str, artifacts: list[dict], upstream: list[dict] | None = None) -> Path:
+    """Write a manifest for `name` whose artifacts are given as partial dicts over MINIMAL's first artifact."""
+    import yaml
+
+    data = copy.deepcopy(MINIMAL)
+    data["name"] = name
+    base = data["artifacts"][0]
+    data["artifacts"] = [{**base, **a} for a in artifacts]
+    if upstream:
+        data["upstream"] = upstream
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def pinned(data: bytes, **extra) -> dict:
+    """Artifact fields pinning `data` by size and sha256."""
+    import hashlib
+
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), **extra}

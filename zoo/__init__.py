@@ -4,8 +4,11 @@ Importing zoo is light: no TensorFlow, no LiteRT, no HTTP client until a functio
 """
 
 from zoo.catalog import get, models
-from zoo.errors import ZooError
+from zoo.detect import detect
+from zoo.errors import ZooError, ZooWarning
+from zoo.fetch import Resolved, resolve
 from zoo.manifest import Manifest
+from zoo.runtime import load
 
-__all__ = ["Manifest", "ZooError", "get", "models"]
+__all__ = ["Manifest", "Resolved", "ZooError", "ZooWarning", "detect", "get", "load", "models", "resolve"]
 __version__ = "0.1.0"

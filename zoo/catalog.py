@@ -20,6 +20,25 @@ def bundled_dir() -> Path:
     return packaged if packaged.is_dir() else here.parent / "manifests"
 
 
+_parsed: dict[Path, tuple[tuple[int, int, int], Manifest | ManifestInvalid]] = {}
+
+
+def _load_file(path: Path) -> Manifest:
+    """manifest.load, remembered per file until its size, mtime or inode changes."""
+    st = path.stat()
+    key = (st.st_size, st.st_mtime_ns, st.st_ino)
+    hit = _parsed.get(path)
+    if hit is None or hit[0] != key:
+        try:
+            hit = (key, manifest.load(path))
+        except ManifestInvalid as e:
+            hit = (key, e)
+        _parsed[path] = hit
+    if isinstance(hit[1], ManifestInvalid):
+        raise hit[1]
+    return hit[1]
+
+
 def manifest_files(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file())
@@ -90,7 +109,7 @@ def load(extra: list[Path] | None = None) -> Catalog:
             continue
         for path in manifest_files(root):
             try:
-                catalog._add(manifest.load(path), path, bundled)
+                catalog._add(_load_file(path), path, bundled)
             except ManifestInvalid as e:
                 catalog.problems.append(e)
     return catalog

@@ -37,3 +37,39 @@ class TargetUnknown(ZooError, ValueError):
 
 class ArtifactUnavailable(ZooError, LookupError):
     """The model has no usable artifact for the requested target."""
+
+
+class FetchFailed(ZooError, ConnectionError):
+    """Every source of a file failed; `failures` lists (source, reason)."""
+
+    def __init__(self, what: str, failures: list[tuple[str, str]]):
+        self.failures = failures
+        detail = "; ".join(f"{src}: {why}" for src, why in failures) or "no sources"
+        super().__init__(f"could not fetch {what}: {detail}")
+
+
+class ChecksumMismatch(ZooError, ValueError):
+    """Downloaded or cached bytes do not match the pinned hash."""
+
+    def __init__(self, what: str, algorithm: str, expected: str, actual: str):
+        self.what, self.algorithm, self.expected, self.actual = what, algorithm, expected, actual
+        super().__init__(
+            f"{algorithm} mismatch for {what}: expected {expected}, got {actual}",
+            "the partial file was deleted; the source may be corrupt or changed upstream",
+        )
+
+
+class DownloadError(ZooError, ConnectionError):
+    """A source could not deliver the file (HTTP error, too large, HTML page, network)."""
+
+
+class OfflineMiss(ZooError, FileNotFoundError):
+    """Offline mode and the file is not in the cache."""
+
+
+class RuntimeMissing(ZooError, ImportError):
+    """No LiteRT interpreter, or a delegate library that cannot be loaded."""
+
+
+class ZooWarning(UserWarning):
+    """A fallback, a weak pin or a skipped source: worth telling, not worth failing."""

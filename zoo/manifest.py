@@ -22,6 +22,7 @@ from zoo.errors import ManifestInvalid
 from zoo.targets import TARGETS
 
 SCHEMA_VERSION = 1
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9.-]*")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -57,10 +58,17 @@ def _source(value: str) -> str:
     if value.startswith(("https://", "http://")):
         return value
     if value.startswith("hf://"):
-        if not _HF.fullmatch(value):
-            raise ValueError(f"hf:// source must be hf://owner/repo@revision/path, got {value!r}")
+        parse_hf(value)
         return value
     raise ValueError(f"source must be an http(s):// URL or hf://owner/repo@revision/path, got {value!r}")
+
+
+def parse_hf(source: str) -> tuple[str, str, str]:
+    """(repo, revision, path) of an hf://owner/repo@revision/path source."""
+    match = _HF.fullmatch(source)
+    if match is None:
+        raise ValueError(f"hf:// source must be hf://owner/repo@revision/path, got {source!r}")
+    return match["repo"], match["revision"], match["path"]
 
 
 def _target(value: str) -> str:
@@ -365,7 +373,7 @@ def parse(data: object, path: str) -> Manifest:
 def load(path: Path) -> Manifest:
     """Read and validate one manifest file."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(manifest)"

@@ -127,3 +127,24 @@ def targets_json() -> list[dict]:
          "chain": t.chain(), "install": t.install}
         for t in TARGETS.values()
     ]
+
+
+def detection_text(d) -> str:
+    """Findings with their evidence and fixes, then the usable targets."""
+    out = [f"machine     {d.arch}, {d.cores} cores" + (f", board: {d.board}" if d.board else ""),
+           f"interpreter {d.interpreter or 'none (pip install ai-edge-litert to run models)'}", ""]
+    for f in d.findings:
+        out.append(f"{'usable' if f.usable else 'NOT usable'}: {f.what} [{f.target}]")
+        out += [f"    evidence: {e}" for e in f.evidence]
+        if f.fix:
+            out.append(f"    fix: {f.fix}")
+    out += ["", f"usable targets, best first: {', '.join(d.targets)}"]
+    return "\n".join(out)
+
+
+def cache_table(entries) -> str:
+    import time
+
+    rows = [(e.model, e.artifact, f"{e.size:,}", time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used)), e.sha256[:12])
+            for e in entries]
+    return table(("model", "artifact", "size", "last used", "sha256"), rows)

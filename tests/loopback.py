@@ -1,0 +1,174 @@
+"""A real HTTP server on 127.0.0.1 that serves files and injects faults, for tests and benchmarks.
+
+Each path has a list of behaviours consumed one per request (the last one repeats):
+  ok          serve the file (honours Range)
+  corrupt     serve it with one byte flipped
+  drop        send the headers and half the body, then close the connection
+  status:N    answer HTTP N (e.g. status:503, with Retry-After: 0)
+  norange     serve it whole with 200 even when Range is asked
+  stall:S     send half the body, then sleep S seconds before closing
+  oversize    stream the file plus extra bytes with no Content-Length
+  html        serve an HTML page instead of the file
+  gdrive      serve Google Drive's download-confirmation form pointing at <path>?confirmed
+  redirect:P  302 to path P
+  slow:S      serve it, sleeping S seconds between 64 KiB chunks
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+GDRIVE_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head><body>
+<p>Google Drive can't scan this file for viruses.</p>
+<form id="download-form" action="{action}" method="get">
+<input type="submit" value="Download anyway"/>
+<input type="hidden" name="id" value="abc"><input type="hidden" name="export" value="download">
+<input type="hidden" name="confirm" value="t"><input type="hidden" name="uuid" value="1234-5678">
+</form></body></html>"""
+
+
+class Server:
+    """Start with `with Server() as s:`; add files with s.add(path, data, *behaviours); read s.requests/s.bodies."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.plans: dict[str, list[str]] = {}
+        self.requests: list[tuple[str, dict]] = []
+        self.bodies: Counter = Counter()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def add(self, path: str, data: bytes, *behaviours: str) -> str:
+        self.files[path] = data
+        self.plans[path] = list(behaviours) or ["ok"]
+        return self.url(path)
+
+    def next_behaviour(self, path: str) -> str:
+        with self._lock:
+            plan = self.plans.get(path, ["ok"])
+            return plan.pop(0) if len(plan) > 1 else plan[0]
+
+    def __enter__(self) -> Server:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(server: Server):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            path = parts.path
+            with server._lock:
+                server.requests.append((self.path, dict(self.headers)))
+            if parts.query.startswith(("confirmed", "id=abc")) and path in server.files:
+                return self._serve(server.files[path], path)
+            if path not in server.files:
+                return self._status(404)
+            data, how = server.files[path], server.next_behaviour(path)
+            kind, _, arg = how.partition(":")
+            if kind == "ok":
+                self._serve(data, path)
+            elif kind == "corrupt":
+                self._serve(bytes([data[0] ^ 0xFF]) + data[1:], path)
+            elif kind == "drop":
+                self._partial(data, 0.0)
+            elif kind == "stall":
+                self._partial(data, float(arg))
+            elif kind == "status":
+                self._status(int(arg))
+            elif kind == "norange":
+                self._serve(data, path, ranges=False)
+            elif kind == "oversize":
+                self._oversize(data)
+            elif kind == "html":
+                self._html("<!DOCTYPE html><html><head><title>Sign in</title></head><body>login</body></html>")
+            elif kind == "gdrive":
+                self._html(GDRIVE_PAGE.format(action=server.url(path)))
+            elif kind == "redirect":
+                self.send_response(302)
+                self.send_header("Location", arg)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif kind == "slow":
+                self._serve(data, path, delay=float(arg))
+            else:
+                raise ValueError(how)
+
+        def _status(self, code: int) -> None:
+            self.send_response(code)
+            self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def _html(self, page: str) -> None:
+            body = page.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _serve(self, data: bytes, path: str, ranges: bool = True, delay: float = 0.0) -> None:
+            start = 0
+            rng = self.headers.get("Range")
+            if ranges and rng and rng.startswith("bytes=") and rng.endswith("-"):
+                start = int(rng[6:-1])
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            else:
+                self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data) - start))
+            self.end_headers()
+            view = memoryview(data)[start:]
+            if delay:
+                for i in range(0, len(view), 65536):
+                    self.wfile.write(view[i : i + 65536])
+                    time.sleep(delay)
+            else:
+                self.wfile.write(view)
+            with server._lock:
+                server.bodies[path] += 1
+
+        def _partial(self, data: bytes, stall: float) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            time.sleep(stall)
+            self.close_connection = True
+            self.connection.shutdown(2)
+
+        def _oversize(self, data: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(data + os.urandom(1 << 16))
+            self.close_connection = True
+
+    return Handler

@@ -1,0 +1,180 @@
+"""zoo.resolve end to end against a real loopback server: verify, cache, mirrors, md5 pins, offline."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+
+import pytest
+from conftest import pinned, write_model
+
+import zoo
+from zoo.errors import ArtifactUnavailable, FetchFailed, OfflineMiss, ZooWarning
+
+DATA = os.urandom(200_000)
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+def test_fetch_verifies_caches_and_returns_a_path(zoo_env, server, tmp_path):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    r = zoo.resolve("m", target="cpu")
+    assert r.path.read_bytes() == DATA and r.sha256 == SHA and r.size == len(DATA)
+    assert (r.target, r.artifact.id, r.delegate, r.manifest.name) == ("cpu", "cpu-int8", None, "m")
+    assert os.fspath(r) == str(r.path) and open(r, "rb").read(4) == DATA[:4]
+    cache = tmp_path / "cache"
+    assert r.path == cache / "models" / "m" / "cpu-int8" / "tiny.tflite"
+    assert (cache / "blobs" / "sha256" / SHA).samefile(r.path)
+    assert list((cache / "tmp").iterdir()) == []
+
+
+def test_cache_hit_does_no_network_io_and_no_rehash(zoo_env, server, monkeypatch):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    first = zoo.resolve("m", target="cpu")
+    assert len(server.requests) == 1
+
+    import zoo.cache as cache_mod
+
+    def no_hash(*a, **k):
+        raise AssertionError("a cache hit must not re-hash an unchanged file")
+
+    monkeypatch.setattr(cache_mod, "file_digest", no_hash)
+    again = zoo.resolve("m", target="cpu")
+    assert again.path == first.path and len(server.requests) == 1
+
+
+def test_changed_cached_file_is_rehashed_and_refetched(zoo_env, server):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    path = zoo.resolve("m", target="cpu").path
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.write(b"\x00")
+    again = zoo.resolve("m", target="cpu")
+    assert again.path.read_bytes() == DATA and len(server.requests) == 2
+
+
+def test_checksum_mismatch_names_url_and_both_hashes_and_keeps_nothing(zoo_env, server, tmp_path):
+    url = server.add("/m.tflite", DATA, "corrupt")
+    write_model(zoo_env, "m", [pinned(DATA, sources=[url])])
+    with pytest.raises(FetchFailed) as info:
+        zoo.resolve("m", target="cpu")
+    bad = hashlib.sha256(bytes([DATA[0] ^ 0xFF]) + DATA[1:]).hexdigest()
+    assert f"{url}: sha256 mismatch for {url}: expected {SHA}, got {bad}" in str(info.value)
+    cache = tmp_path / "cache"
+    assert list((cache / "tmp").iterdir()) == []
+    assert not (cache / "blobs").exists() and not (cache / "models").exists()
+
+
+def test_mirrors_are_tried_in_order_and_failures_reported(zoo_env, server):
+    urls = [server.add("/a", DATA, "status:404"), server.add("/b", DATA, "corrupt"), server.add("/c", DATA)]
+    write_model(zoo_env, "m", [pinned(DATA, sources=urls)])
+    with pytest.warns(ZooWarning) as caught:
+        r = zoo.resolve("m", target="cpu")
+    assert r.path.read_bytes() == DATA
+    assert [p for p, _ in server.requests] == ["/a", "/b", "/c"]
+    messages = [str(w.message) for w in caught]
+    assert messages[0].startswith(f"{urls[0]} failed: HTTP 404") and messages[1].startswith(f"{urls[1]} failed: sha256 mismatch")
+
+
+def test_all_sources_failing_lists_each(zoo_env, server):
+    urls = [server.add("/a", DATA, "status:404"), server.add("/b", DATA, "html")]
+    write_model(zoo_env, "m", [pinned(DATA, sources=urls)])
+    with pytest.raises(FetchFailed) as info, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        zoo.resolve("m", target="cpu")
+    text = str(info.value)
+    assert text.startswith("could not fetch m/cpu-int8 (tiny.tflite): ")
+    assert f"{urls[0]}: HTTP 404 Not Found" in text and f"{urls[1]}: {urls[1]} served an HTML page" in text
+
+
+def test_md5_only_artifact_warns_verifies_and_records_sha256(zoo_env, server, tmp_path):
+    md5 = hashlib.md5(DATA).hexdigest()
+    write_model(zoo_env, "m", [{"sha256": None, "size": None, "md5": md5, "sources": [server.add("/uc", DATA, "gdrive")]}])
+    with pytest.warns(ZooWarning) as caught:
+        r = zoo.resolve("m", target="cpu")
+    assert r.sha256 == SHA and r.path.read_bytes() == DATA
+    assert "pinned only by md5" in str(caught[0].message)
+    assert (tmp_path / "cache" / "pins" / "md5" / md5).read_text() == SHA
+    # from now on the recorded sha256 is what the cache checks: no network
+    assert zoo.resolve("m", target="cpu").sha256 == SHA and len(server.requests) == 2
+
+
+def test_md5_mismatch_is_refused(zoo_env, server):
+    url = server.add("/uc", DATA)
+    write_model(zoo_env, "m", [{"sha256": None, "size": None, "md5": "0" * 32, "sources": [url]}])
+    with pytest.raises(FetchFailed, match=f"md5 mismatch for {url}: expected {'0' * 32}, got {hashlib.md5(DATA).hexdigest()}"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        zoo.resolve("m", target="cpu")
+
+
+def test_offline_hit_and_miss(zoo_env, server, monkeypatch):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    with pytest.raises(OfflineMiss, match=r"m/cpu-int8 \(tiny.tflite\) is not in the cache at .* and zoo is offline"):
+        zoo.resolve("m", target="cpu", offline=True)
+    assert server.requests == []
+    zoo.resolve("m", target="cpu")
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    assert zoo.resolve("m", target="cpu").path.read_bytes() == DATA
+    assert len(server.requests) == 1
+
+
+def test_shared_bytes_are_stored_once(zoo_env, server, tmp_path):
+    url = server.add("/m.tflite", DATA)
+    write_model(zoo_env, "a", [pinned(DATA, sources=[url])])
+    write_model(zoo_env, "b", [pinned(DATA, sources=[url])])
+    pa, pb = zoo.resolve("a", target="cpu").path, zoo.resolve("b", target="cpu").path
+    assert pa != pb and pa.samefile(pb)
+    assert len(server.requests) == 1
+    assert len([p for p in (tmp_path / "cache" / "blobs" / "sha256").iterdir() if p.suffix != ".json"]) == 1
+
+
+def test_hf_source_goes_through_huggingface_hub_pinned_revision(zoo_env, server, monkeypatch):
+    server.add("/owner/repo/resolve/0123abcd/sub/m.tflite", DATA)
+    monkeypatch.setenv("HF_ENDPOINT", server.base)
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_token_for_test")
+    write_model(zoo_env, "m", [pinned(DATA, sources=["hf://owner/repo@0123abcd/sub/m.tflite"])])
+    assert zoo.resolve("m", target="cpu").sha256 == SHA
+    path, headers = server.requests[0]
+    assert path == "/owner/repo/resolve/0123abcd/sub/m.tflite"
+    assert headers["authorization"] == "Bearer hf_secret_token_for_test"
+
+
+def test_explicit_unpublished_target_falls_back_with_warning_or_fails_strict(zoo_env, server):
+    write_model(zoo_env, "m", [
+        pinned(DATA, sources=[server.add("/m.tflite", DATA)]),
+        {"id": "npu", "target": "imx8mp", "sources": [], "sha256": None, "size": None, "unpublished": "not built yet"},
+    ])
+    with pytest.warns(ZooWarning, match="m's imx8mp artifact 'npu' is not published yet"):
+        r = zoo.resolve("m", target="imx8mp")
+    assert r.target == "cpu"
+    with pytest.raises(ArtifactUnavailable, match="not published yet"):
+        zoo.resolve("m", target="imx8mp", strict=True)
+
+
+def test_zoo_target_overrides_auto(zoo_env, server, monkeypatch):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    monkeypatch.setenv("ZOO_TARGET", "edgetpu")
+    with pytest.raises(ArtifactUnavailable, match="m has no artifact for target 'edgetpu'"):
+        zoo.resolve("m")
+    monkeypatch.setenv("ZOO_TARGET", "cpu")
+    r = zoo.resolve("m")
+    assert r.explanation[0] == "ZOO_TARGET=cpu overrides auto"
+
+
+def test_auto_on_a_bare_machine_takes_cpu_and_explains(zoo_env, server, tmp_path, capsys):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    r = zoo.resolve("m", root=tmp_path / "bare", explain=True)
+    assert r.target == "cpu"
+    err = capsys.readouterr().err
+    assert "explain: detected targets, best first: cpu" in err
+    assert "explain: 'cpu' is the first of them m has a published artifact for: 'cpu-int8'" in err
+
+
+def test_real_coral_model_through_the_whole_path(zoo_env, server, coral):
+    data = (coral / "deeplabv3_mnv2_dm05_pascal_quant.tflite").read_bytes()
+    real = zoo.get("deeplabv3").artifact("cpu-uint8")
+    write_model(zoo_env, "coral-mirror", [{"file": real.file, "size": real.size, "sha256": real.sha256,
+                                           "sources": [server.add("/" + real.file, data, "drop", "ok")]}])
+    r = zoo.resolve("coral-mirror", target="cpu")
+    assert r.sha256 == real.sha256 and r.size == real.size == len(data)

@@ -1,0 +1,214 @@
+"""Where verified files live: content-addressed blobs, readable per-model links, locks, atomic install.
+
+Layout under the cache root:
+    blobs/sha256/<hash>              the verified bytes, stored once
+    blobs/sha256/<hash>.json         record (size, mtime, inode) for re-hash-free hits; its mtime = last use
+    models/<model>/<artifact>/<file> a hard link (or symlink) to the blob
+    pins/md5/<md5>                   sha256 observed at the first download of an md5-only file
+    tmp/                             downloads in progress
+    locks/                           inter-process locks (saves duplicate work; rename is the guarantee)
+
+Nothing reaches a final path before it is verified: files are written under tmp/ and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoo.hashes import Digest, file_digest
+
+
+@dataclass(frozen=True)
+class Entry:
+    model: str
+    artifact: str
+    file: str
+    path: Path
+    sha256: str
+    size: int
+    last_used: float
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: Path
+    message: str
+
+
+class Cache:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def blob(self, sha256: str) -> Path:
+        return self.root / "blobs" / "sha256" / sha256
+
+    def view(self, model: str, artifact: str, file: str) -> Path:
+        return self.root / "models" / model / artifact / file
+
+    def _record(self, sha256: str) -> Path:
+        return self.blob(sha256).with_suffix(".json")
+
+    def sha256_for_md5(self, md5: str) -> str | None:
+        """The sha256 recorded at the first download of a file pinned only by md5."""
+        try:
+            return (self.root / "pins" / "md5" / md5).read_text().strip() or None
+        except OSError:
+            return None
+
+    def lookup(self, model: str, artifact: str, file: str, sha256: str) -> Path | None:
+        """A verified readable path for this blob, or None. No network; re-hashes only if the file changed."""
+        view, blob = self.view(model, artifact, file), self.blob(sha256)
+        record = self._read_record(sha256)
+        if record is not None and _stat_key(view) == record:
+            os.utime(self._record(sha256))
+            return view
+        if record is None or _stat_key(blob) != record:
+            if not blob.is_file():
+                return None
+            if file_digest(blob).sha256 != sha256:
+                self._remove_blob(sha256)
+                return None
+            self._write_record(sha256)
+        return self._link(blob, view)
+
+    def _read_record(self, sha256: str) -> list[int] | None:
+        try:
+            return json.loads(self._record(sha256).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def temp(self) -> Path:
+        """A fresh path under tmp/ on the cache's filesystem, so the final rename is atomic."""
+        tmp = self.root / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        return tmp / f"{uuid.uuid4().hex}.part"
+
+    def lock_path(self, key: str) -> Path:
+        locks = self.root / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        return locks / f"{key}.lock"
+
+    def install(self, tmp: Path, digest: Digest, model: str, artifact: str, file: str) -> Path:
+        """Move a verified temp file into blobs/ and link its readable path; returns that path."""
+        blob = self.blob(digest.sha256)
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, blob)
+        self._write_record(digest.sha256)
+        if digest.md5:
+            pins = self.root / "pins" / "md5"
+            pins.mkdir(parents=True, exist_ok=True)
+            _atomic_write(pins / digest.md5, digest.sha256)
+        return self._link(blob, self.view(model, artifact, file))
+
+    def _write_record(self, sha256: str) -> None:
+        _atomic_write(self._record(sha256), json.dumps(_stat_key(self.blob(sha256))))
+
+    def _link(self, blob: Path, view: Path) -> Path:
+        view.parent.mkdir(parents=True, exist_ok=True)
+        tmp = view.parent / f".{uuid.uuid4().hex}.link"
+        try:
+            os.link(blob, tmp)
+        except OSError:
+            os.symlink(blob, tmp)
+        os.replace(tmp, view)
+        return view
+
+    def entries(self) -> list[Entry]:
+        """Every readable model path and the blob it points at."""
+        out = []
+        for view in sorted((self.root / "models").glob("*/*/*")):
+            if view.name.startswith("."):
+                continue
+            sha = self._blob_of(view)
+            if sha is None:
+                continue
+            rec = self._record(sha)
+            last = rec.stat().st_mtime if rec.exists() else 0.0
+            out.append(Entry(view.parent.parent.name, view.parent.name, view.name, view, sha, view.stat().st_size, last))
+        return out
+
+    def _blob_of(self, view: Path) -> str | None:
+        if view.is_symlink():
+            return Path(os.readlink(view)).name
+        try:
+            ino = view.stat().st_ino
+        except OSError:
+            return None
+        for blob in (self.root / "blobs" / "sha256").glob("*"):
+            if blob.suffix != ".json" and blob.stat().st_ino == ino:
+                return blob.name
+        return None
+
+    def verify(self, remove: bool = False) -> tuple[int, list[Problem]]:
+        """Re-hash every blob; report (and with `remove`, delete) those whose bytes changed, and dangling views."""
+        blobs = [b for b in (self.root / "blobs" / "sha256").glob("*") if b.suffix != ".json"]
+        problems = []
+        for blob in blobs:
+            actual = file_digest(blob).sha256
+            if actual != blob.name:
+                problems.append(Problem(blob, f"sha256 is {actual}, expected {blob.name}"))
+                if remove:
+                    self._remove_blob(blob.name)
+            elif remove:
+                self._write_record(blob.name)
+        for view in (self.root / "models").glob("*/*/*"):
+            if not view.name.startswith(".") and self._blob_of(view) is None:
+                problems.append(Problem(view, "not linked to any cached blob"))
+                if remove:
+                    _unlink(view)
+        return len(blobs), problems
+
+    def _remove_blob(self, sha256: str) -> None:
+        for view in (self.root / "models").glob("*/*/*"):
+            if self._blob_of(view) == sha256:
+                _unlink(view)
+        _unlink(self.blob(sha256))
+        _unlink(self._record(sha256))
+
+    def prune(self, keep: set[str], stale_after: float = 86400.0) -> list[Path]:
+        """Remove blobs whose sha256 is not in `keep`, their views, and temp files older than `stale_after` s."""
+        removed = []
+        for blob in list((self.root / "blobs" / "sha256").glob("*")):
+            if blob.suffix != ".json" and blob.name not in keep:
+                self._remove_blob(blob.name)
+                removed.append(blob)
+        cutoff = time.time() - stale_after
+        for part in (self.root / "tmp").glob("*.part"):
+            if part.stat().st_mtime < cutoff:
+                _unlink(part)
+                removed.append(part)
+        return removed
+
+    def clear(self) -> None:
+        """Delete the whole cache."""
+        if self.root.exists():
+            shutil.rmtree(self.root)
+
+
+def _stat_key(path: Path) -> list[int] | None:
+    """What must not change for a cached file to be trusted without re-hashing."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.parent / f".{uuid.uuid4().hex}.tmp"
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -1,0 +1,157 @@
+"""Resolve a model to a verified local file: decide (resolve.py), then act (cache.py, download.py).
+
+A cache hit touches neither the network nor requests: download and huggingface_hub load only on a miss.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zoo import catalog, hashes, settings
+from zoo.cache import Cache
+from zoo.detect import detect
+from zoo.errors import ChecksumMismatch, DownloadError, FetchFailed, OfflineMiss
+from zoo.manifest import Artifact, Manifest, PinnedFile
+from zoo.progress import Progress, StderrProgress
+from zoo.resolve import choose
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A verified local artifact; usable wherever a path is (os.fspath, open)."""
+
+    path: Path
+    sha256: str
+    size: int
+    target: str
+    delegate: str | None
+    artifact: Artifact
+    manifest: Manifest
+    explanation: list[str] = field(default_factory=list)
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.manifest.name,
+            "artifact": self.artifact.id,
+            "target": self.target,
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "size": self.size,
+            "delegate": self.delegate,
+            "file": self.artifact.file,
+            "explanation": self.explanation,
+        }
+
+
+def resolve(
+    name: str,
+    target: str = "auto",
+    *,
+    offline: bool | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    strict: bool = False,
+    explain: bool = False,
+    progress: Progress | None = None,
+    root: str | os.PathLike = "/",
+) -> Resolved:
+    """Pick the artifact of `name` for `target` ('auto' detects under `root`), fetch and verify it, return its path.
+
+    ZOO_TARGET overrides 'auto'; ZOO_OFFLINE=1 (or offline=True) never touches the network.
+    """
+    m = catalog.get(name)
+    progress = progress or (StderrProgress(bar=False) if explain else Progress())
+    reasons = []
+    if target == "auto" and settings.target():
+        target = settings.target()
+        reasons.append(f"ZOO_TARGET={target} overrides auto")
+    choice = choose(m, target, detect(root).targets if target == "auto" else [], strict)
+    reasons += choice.reasons
+    for warning in choice.warnings:
+        progress.message(warning)
+    cache = Cache(Path(cache_dir) if cache_dir else settings.cache_dir())
+    path, sha256 = obtain(m.name, choice.artifact, cache, offline=settings.offline() if offline is None else offline, progress=progress)
+    resolved = Resolved(path, sha256, path.stat().st_size, choice.target, choice.artifact.delegate, choice.artifact, m, reasons)
+    if explain:
+        for line in reasons:
+            progress.note(f"explain: {line}")
+    return resolved
+
+
+def _cached(model: str, f: PinnedFile, cache: Cache) -> tuple[Path, str] | None:
+    sha256 = f.sha256 or (cache.sha256_for_md5(f.md5) if f.md5 else None)
+    if sha256 is None:
+        return None
+    path = cache.lookup(model, f.id, f.file, sha256)
+    return (path, sha256) if path else None
+
+
+def obtain(model: str, f: PinnedFile, cache: Cache, *, offline: bool, progress: Progress) -> tuple[Path, str]:
+    """The cached, verified path of a pinned file and its sha256, downloading it (once across processes) if missing."""
+    hit = _cached(model, f, cache)
+    if hit:
+        return hit
+    if offline:
+        raise OfflineMiss(f"{model}/{f.id} ({f.file}) is not in the cache at {cache.root} and zoo is offline",
+                          "fetch it once while online (without --offline and ZOO_OFFLINE)")
+    if f.pin is None:
+        raise FetchFailed(f"{model}/{f.id} ({f.file})", [("manifest", "no sha256 or md5 is pinned, so it cannot be verified")])
+    if not f.sources:
+        raise FetchFailed(f"{model}/{f.id} ({f.file})", [])
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(cache.lock_path(f.sha256 or f"md5-{f.md5}")))
+    try:
+        lock.acquire(timeout=settings.lock_timeout())
+    except Timeout:
+        progress.message(f"another process is still fetching {f.file} after {settings.lock_timeout():g} s; downloading too")
+    try:
+        return _cached(model, f, cache) or _download(model, f, cache, progress)
+    finally:
+        lock.release()
+
+
+def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress) -> tuple[Path, str]:
+    from zoo import download
+    from zoo.hub import hf_request
+
+    md5_only = f.sha256 is None
+    if md5_only:
+        progress.message(f"{f.file} is pinned only by md5 (all its upstream publishes): verifying by md5"
+                         f"{' and size' if f.size else ''}, then recording its sha256 for later checks")
+    http = download.session()
+    failures = []
+    for source in f.sources:
+        url, headers = hf_request(source) if source.startswith("hf://") else (source, None)
+        tmp = cache.temp()
+        try:
+            digest = download.fetch(download.Fetch(url, tmp, f.size, md5=md5_only, headers=headers), http, progress)
+            hashes.check(digest, url, sha256=f.sha256, md5=f.md5 if md5_only else None, size=f.size)
+            path = cache.install(tmp, digest, model, f.id, f.file)
+            if md5_only:
+                progress.message(f"recorded sha256 {digest.sha256} for {f.file} (md5 {digest.md5})")
+            return path, digest.sha256
+        except (DownloadError, ChecksumMismatch) as e:
+            failures.append((source, str(e)))
+            if len(f.sources) > 1:
+                progress.message(f"{source} failed: {e}")
+        finally:
+            tmp.unlink(missing_ok=True)
+    raise FetchFailed(f"{model}/{f.id} ({f.file})", failures)
+
+
+def export(resolved: Resolved, output: str | os.PathLike) -> Path:
+    """Copy the resolved file to `output` (a file path or a folder); a copy, so editing it cannot touch the cache."""
+    dest = Path(output)
+    if dest.is_dir():
+        dest = dest / resolved.artifact.file
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.zoo-tmp"
+    shutil.copyfile(resolved.path, tmp)
+    os.replace(tmp, dest)
+    return dest

@@ -1,0 +1,77 @@
+"""Progress reporting handed to the library: a bar on stderr when it is a terminal, else nothing."""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+from zoo.errors import ZooWarning
+
+
+class Progress:
+    """Silent progress; warnings become ZooWarning. The base the CLI's reporter extends."""
+
+    def start(self, label: str, total: int | None) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+    def restart(self) -> None:
+        pass
+
+    def done(self) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        warnings.warn(text, ZooWarning, stacklevel=3)
+
+    def note(self, text: str) -> None:
+        pass
+
+
+class StderrProgress(Progress):
+    """A one-line bar redrawn at most ten times a second; messages are printed as warnings."""
+
+    def __init__(self, bar: bool, quiet: bool = False):
+        self.bar, self.quiet = bar and not quiet, quiet
+        self._label, self._total, self._done, self._t0, self._drawn = "", None, 0, 0.0, 0.0
+
+    def start(self, label: str, total: int | None) -> None:
+        self._label, self._total, self._done, self._t0, self._drawn = label, total, 0, time.monotonic(), 0.0
+
+    def advance(self, n: int) -> None:
+        self._done += n
+        now = time.monotonic()
+        if self.bar and now - self._drawn >= 0.1:
+            self._drawn = now
+            self._draw(now)
+
+    def restart(self) -> None:
+        self._done = 0
+
+    def done(self) -> None:
+        if self.bar:
+            self._draw(time.monotonic())
+            sys.stderr.write("\n")
+
+    def message(self, text: str) -> None:
+        if self.bar:
+            sys.stderr.write("\r\033[K")
+        sys.stderr.write(f"warning: {text}\n")
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            sys.stderr.write(f"{text}\n")
+
+    def _draw(self, now: float) -> None:
+        rate = self._done / max(now - self._t0, 1e-6) / 1e6
+        if self._total:
+            frac = min(self._done / self._total, 1.0)
+            bar = "#" * int(frac * 30)
+            text = f"{self._label} [{bar:<30}] {frac:6.1%} {self._done / 1e6:.1f}/{self._total / 1e6:.1f} MB {rate:.1f} MB/s"
+        else:
+            text = f"{self._label} {self._done / 1e6:.1f} MB {rate:.1f} MB/s"
+        sys.stderr.write("\r\033[K" + text)
+        sys.stderr.flush()

@@ -1,0 +1,66 @@
+"""Pure decision: (manifest, requested target, detected targets) -> artifact. No I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from zoo.errors import ArtifactUnavailable
+from zoo.manifest import Artifact, Manifest
+from zoo.targets import get_target
+
+
+@dataclass(frozen=True)
+class Choice:
+    artifact: Artifact
+    target: str
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def published_artifact(m: Manifest, target: str) -> Artifact | None:
+    """The target's published artifact: the one marked default if published, else the first published."""
+    published = [a for a in m.artifacts if a.target == target and a.published]
+    return next((a for a in published if a.default), published[0] if published else None)
+
+
+def _has(m: Manifest) -> str:
+    return ", ".join(f"{t}{'' if t in m.published_targets else ' (unpublished)'}" for t in m.targets) or "none"
+
+
+def choose(m: Manifest, requested: str, detected: list[str], strict: bool = False) -> Choice:
+    """Pick the artifact for `requested` ('auto' walks `detected`, best first, then each one's fallbacks)."""
+    if requested == "auto":
+        return _auto(m, detected)
+    target = get_target(requested)
+    if requested not in m.targets:
+        raise ArtifactUnavailable(f"{m.name} has no artifact for target {requested!r}", f"it has: {_has(m)}")
+    direct = published_artifact(m, requested)
+    if direct is not None:
+        return Choice(direct, requested, [f"target {requested!r} was requested and {direct.id!r} is published for it"])
+    pending = next(a for a in m.artifacts if a.target == requested)
+    note = f"{m.name}'s {requested} artifact {pending.id!r} is not published yet ({pending.unpublished})"
+    if strict:
+        raise ArtifactUnavailable(note, "drop --strict to fall back along " + " -> ".join(target.chain()))
+    for fallback in target.chain()[1:]:
+        a = published_artifact(m, fallback)
+        if a is not None:
+            return Choice(a, fallback, [f"target {requested!r} was requested", f"{note}; fell back to {fallback!r}"],
+                          [f"{note}; using the {fallback} artifact {a.id!r} instead"])
+    raise ArtifactUnavailable(f"{note} and nothing along {' -> '.join(target.chain())} is published", f"it has: {_has(m)}")
+
+
+def _auto(m: Manifest, detected: list[str]) -> Choice:
+    reasons = [f"detected targets, best first: {', '.join(detected)}"]
+    seen: list[str] = []
+    for t in detected:
+        for candidate in get_target(t).chain():
+            if candidate in seen:
+                continue
+            seen.append(candidate)
+            a = published_artifact(m, candidate)
+            if a is not None:
+                reasons.append(f"{candidate!r} is the first of them {m.name} has a published artifact for: {a.id!r}")
+                return Choice(a, candidate, reasons)
+            reasons.append(f"{m.name} has no published artifact for {candidate!r}")
+    raise ArtifactUnavailable(f"{m.name} has no published artifact for any usable target ({', '.join(seen)})",
+                              f"it has: {_has(m)}")
