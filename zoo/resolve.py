@@ -51,16 +51,12 @@ def choose(m: Manifest, requested: str, detected: list[str], strict: bool = Fals
 
 def _auto(m: Manifest, detected: list[str]) -> Choice:
     reasons = [f"detected targets, best first: {', '.join(detected)}"]
-    seen: list[str] = []
-    for t in detected:
-        for candidate in get_target(t).chain():
-            if candidate in seen:
-                continue
-            seen.append(candidate)
-            a = published_artifact(m, candidate)
-            if a is not None:
-                reasons.append(f"{candidate!r} is the first of them {m.name} has a published artifact for: {a.id!r}")
-                return Choice(a, candidate, reasons)
-            reasons.append(f"{m.name} has no published artifact for {candidate!r}")
-    raise ArtifactUnavailable(f"{m.name} has no published artifact for any usable target ({', '.join(seen)})",
+    candidates = list(dict.fromkeys([*detected, *(t for d in detected for t in get_target(d).chain())]))
+    for candidate in candidates:
+        a = published_artifact(m, candidate)
+        if a is not None:
+            reasons.append(f"{candidate!r} is the first of them {m.name} has a published artifact for: {a.id!r}")
+            return Choice(a, candidate, reasons)
+        reasons.append(f"{m.name} has no published artifact for {candidate!r}")
+    raise ArtifactUnavailable(f"{m.name} has no published artifact for any usable target ({', '.join(candidates)})",
                               f"it has: {_has(m)}")

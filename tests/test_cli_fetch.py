@@ -1,0 +1,99 @@
+"""`zoo fetch`, `zoo detect` and `zoo cache` as real subprocesses against a loopback server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+from conftest import pinned, write_model
+
+DATA = os.urandom(100_000)
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+def zoo(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, timeout=120, env=os.environ)
+
+
+def test_fetch_prints_the_path_last_and_json(zoo_env, server, tmp_path):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    proc = zoo("fetch", "m", "--target", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    path = proc.stdout.splitlines()[-1]
+    assert open(path, "rb").read() == DATA
+    proc = zoo("fetch", "m", "--target", "cpu", "--json", "--output", str(tmp_path / "out"))
+    data = json.loads(proc.stdout)
+    assert {k: data[k] for k in ("path", "sha256", "size", "target", "artifact", "delegate", "model")} == {
+        "path": path, "sha256": SHA, "size": len(DATA), "target": "cpu", "artifact": "cpu-int8", "delegate": None, "model": "m"}
+    assert (tmp_path / "out").read_bytes() == DATA and data["output"] == str(tmp_path / "out")
+
+
+def test_fetch_explain_and_quiet(zoo_env, server):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    explained = zoo("fetch", "m", "--explain")
+    assert "explain: detected targets, best first:" in explained.stderr
+    quiet = zoo("fetch", "m", "--explain", "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_fetch_failure_is_one_line_exit_1(zoo_env, server):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA, "corrupt")])])
+    proc = zoo("fetch", "m", "--target", "cpu")
+    assert proc.returncode == 1 and proc.stdout == ""
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("error: could not fetch m/cpu-int8 (tiny.tflite): ") and f"expected {SHA}, got " in line
+
+
+def test_offline_miss_names_what_to_fetch(zoo_env, server):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    proc = zoo("fetch", "m", "--offline")
+    assert proc.returncode == 1 and server.requests == []
+    assert "m/cpu-int8 (tiny.tflite) is not in the cache" in proc.stderr
+
+
+def test_unknown_target_is_an_error(zoo_env):
+    proc = zoo("fetch", "deeplabv3", "--target", "gpu")
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: unknown target 'gpu' (known targets: cpu, edgetpu, imx8mp, imx93)"
+
+
+def test_detect_json_on_a_device_tree(tmp_path):
+    (tmp_path / "sys/devices/soc0").mkdir(parents=True)
+    (tmp_path / "sys/devices/soc0/soc_id").write_text("i.MX8MP\n")
+    (tmp_path / "usr/lib").mkdir(parents=True)
+    (tmp_path / "usr/lib/libvx_delegate.so").write_bytes(b"")
+    proc = zoo("detect", "--json", "--root", str(tmp_path))
+    data = json.loads(proc.stdout)
+    assert data["targets"] == ["imx8mp", "cpu"]
+    text = zoo("detect", "--root", str(tmp_path)).stdout
+    assert "usable: NXP i.MX 8M Plus NPU [imx8mp]" in text and "usable targets, best first: imx8mp, cpu" in text
+
+
+def test_cache_commands(zoo_env, server, tmp_path):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    path = zoo("fetch", "m", "-q").stdout.strip()
+    assert zoo("cache", "path").stdout.strip() == str(tmp_path / "cache")
+    listing = json.loads(zoo("cache", "list", "--json").stdout)
+    assert [(e["model"], e["artifact"], e["size"]) for e in listing] == [("m", "cpu-int8", len(DATA))]
+    assert zoo("cache", "verify").returncode == 0
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.write(b"XX")
+    bad = zoo("cache", "verify")
+    assert bad.returncode == 1 and bad.stdout.startswith(f"{tmp_path / 'cache' / 'blobs' / 'sha256' / SHA}: sha256 is ")
+    assert zoo("cache", "verify", "--remove").returncode == 0
+    assert json.loads(zoo("cache", "list", "--json").stdout) == []
+    assert zoo("cache", "clear", "--yes").returncode == 0 and not (tmp_path / "cache").exists()
+
+
+def test_cache_prune_keeps_what_manifests_reference(zoo_env, server, tmp_path):
+    manifest = write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    zoo("fetch", "m", "-q")
+    kept = json.loads(zoo("cache", "prune", "--json").stdout)
+    assert kept == {"removed": []}
+    manifest.unlink()
+    removed = json.loads(zoo("cache", "prune", "--json").stdout)["removed"]
+    assert removed == [str(tmp_path / "cache" / "blobs" / "sha256" / SHA)]

@@ -1,0 +1,64 @@
+"""zoo.load: a real LiteRT interpreter with the target's delegate, falling back when it cannot load."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from conftest import write_model
+
+import zoo
+from zoo.errors import RuntimeMissing, ZooWarning
+
+pytest.importorskip("ai_edge_litert", reason="the run extra (ai-edge-litert) is not installed")
+
+
+@pytest.fixture
+def coral_model(zoo_env, server, coral):
+    """A user manifest mirroring Google's dm0.5 cpu and edgetpu files on the loopback server."""
+    real = zoo.get("deeplabv3")
+    arts = []
+    for a in (real.artifact("cpu-uint8"), real.artifact("edgetpu")):
+        fields = a.model_dump(exclude_none=True)
+        fields["sources"] = [server.add("/" + a.file, (coral / a.file).read_bytes())]
+        arts.append(fields)
+    data = real.model_dump(mode="json", exclude_none=True)
+    data.update(name="mirror", aliases=[], artifacts=arts, metrics=[], benchmarks=[], upstream=[])
+    import yaml
+
+    (zoo_env / "mirror.yaml").write_text(yaml.safe_dump(data))
+    return "mirror"
+
+
+def test_cpu_load_runs_the_real_model(coral_model, coral):
+    from PIL import Image
+
+    interpreter = zoo.load(coral_model, target="cpu", num_threads=2)
+    interpreter.allocate_tensors()
+    image = np.asarray(Image.open(coral / "bird_segmentation.bmp").convert("RGB"))
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image[None])
+    interpreter.invoke()
+    mask = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
+    reference = np.asarray(Image.open(coral / "bird_segmentation_mask.bmp"))
+    assert mask.shape == reference.shape == (513, 513)
+    bird = 3
+    inter = np.logical_and(mask == bird, reference == bird).sum()
+    union = np.logical_or(mask == bird, reference == bird).sum()
+    assert inter / union > 0.8
+
+
+# ai_edge_litert's Delegate.__del__ raises after a failed load_delegate; that is LiteRT's, not ours.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_edgetpu_without_libedgetpu_falls_back_to_cpu(coral_model):
+    with pytest.warns(ZooWarning, match=r"cannot load the edgetpu delegate libedgetpu.so.1 .*; falling back to cpu"):
+        interpreter = zoo.load(coral_model, target="edgetpu")
+    interpreter.allocate_tensors()
+    assert interpreter.get_input_details()[0]["shape"].tolist() == [1, 513, 513, 3]
+
+
+def test_no_interpreter_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
+    monkeypatch.setitem(sys.modules, "tflite_runtime", None)
+    with pytest.raises(RuntimeMissing, match=r"no LiteRT interpreter is installed \(pip install 'zoo\[run\]'"):
+        zoo.load("deeplabv3", target="cpu")
