@@ -33,17 +33,21 @@ GDRIVE_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Virus scan war
 
 
 class Server:
-    """Start with `with Server() as s:`; add files with s.add(path, data, *behaviours); read s.requests/s.bodies."""
+    """Start with `with Server() as s:`; add files with s.add(path, data, *behaviours).
+
+    s.requests lists (path, headers); s.bodies counts complete bodies per path; s.finished is when the last ended.
+    """
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.plans: dict[str, list[str]] = {}
         self.requests: list[tuple[str, dict]] = []
         self.bodies: Counter = Counter()
+        self.finished: dict[str, float] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def base(self) -> str:
@@ -153,6 +157,7 @@ def _handler(server: Server):
                 self.wfile.write(view)
             with server._lock:
                 server.bodies[path] += 1
+                server.finished[path] = time.time()
 
         def _partial(self, data: bytes, stall: float) -> None:
             self.send_response(200)

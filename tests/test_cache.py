@@ -17,7 +17,8 @@ from zoo.cache import Cache
 
 DATA = os.urandom(1_000_000)
 SHA = hashlib.sha256(DATA).hexdigest()
-RESOLVE = "import zoo, warnings; warnings.simplefilter('ignore'); print(zoo.resolve('m', target='cpu').path)"
+RESOLVE = ("import time; start = time.time(); import zoo, warnings; warnings.simplefilter('ignore'); "
+           "print(start); print(zoo.resolve('m', target='cpu').path)")
 
 
 def spawn(code: str = RESOLVE) -> subprocess.Popen:
@@ -29,9 +30,10 @@ def test_many_processes_download_once_and_all_get_the_path(zoo_env, server, tmp_
     procs = [spawn() for _ in range(4)]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, [e for _, e in outs]
-    paths = {o.strip() for o, _ in outs}
-    assert paths == {str(tmp_path / "cache" / "models" / "m" / "cpu-int8" / "tiny.tflite")}
+    starts, paths = zip(*(o.split() for o, _ in outs))
+    assert set(paths) == {str(tmp_path / "cache" / "models" / "m" / "cpu-int8" / "tiny.tflite")}
     assert server.bodies["/m.tflite"] == 1 and len(server.requests) == 1
+    assert max(map(float, starts)) < server.finished["/m.tflite"], "every process must start while the download runs"
 
 
 def test_without_the_lock_rename_still_keeps_the_cache_correct(zoo_env, server, monkeypatch):
@@ -40,8 +42,8 @@ def test_without_the_lock_rename_still_keeps_the_cache_correct(zoo_env, server, 
     procs = [spawn() for _ in range(3)]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 3, [e for _, e in outs]
-    assert len({o.strip() for o, _ in outs}) == 1
-    path = outs[0][0].strip()
+    assert len({o.split()[1] for o, _ in outs}) == 1
+    path = outs[0][0].split()[1]
     assert hashlib.sha256(open(path, "rb").read()).hexdigest() == SHA
 
 

@@ -97,3 +97,18 @@ def test_cache_prune_keeps_what_manifests_reference(zoo_env, server, tmp_path):
     manifest.unlink()
     removed = json.loads(zoo("cache", "prune", "--json").stdout)["removed"]
     assert removed == [str(tmp_path / "cache" / "blobs" / "sha256" / SHA)]
+
+
+def test_cache_hit_imports_neither_requests_nor_rich_nor_tensorflow(zoo_env, server):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    zoo("fetch", "m", "-q")
+    probe = (
+        "import sys; sys.argv = ['zoo', 'fetch', 'm', '-q']\n"
+        "import zoo.cli\n"
+        "try: zoo.cli.main()\n"
+        "except SystemExit: pass\n"
+        "print('HEAVY=' + ','.join(m for m in ('requests', 'rich', 'huggingface_hub', 'tensorflow', 'ai_edge_litert') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "HEAVY=" and len(server.requests) == 1

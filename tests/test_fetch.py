@@ -126,7 +126,7 @@ def test_shared_bytes_are_stored_once(zoo_env, server, tmp_path):
     pa, pb = zoo.resolve("a", target="cpu").path, zoo.resolve("b", target="cpu").path
     assert pa != pb and pa.samefile(pb)
     assert len(server.requests) == 1
-    assert len([p for p in (tmp_path / "cache" / "blobs" / "sha256").iterdir() if p.suffix != ".json"]) == 1
+    assert len([p for p in (tmp_path / "cache" / "blobs" / "sha256").iterdir() if p.suffix != ".stat"]) == 1
 
 
 def test_hf_source_goes_through_huggingface_hub_pinned_revision(zoo_env, server, monkeypatch):

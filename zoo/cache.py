@@ -2,7 +2,7 @@
 
 Layout under the cache root:
     blobs/sha256/<hash>              the verified bytes, stored once
-    blobs/sha256/<hash>.json         record (size, mtime, inode) for re-hash-free hits; its mtime = last use
+    blobs/sha256/<hash>.stat         record "size mtime_ns inode" for re-hash-free hits; its mtime = last use
     models/<model>/<artifact>/<file> a hard link (or symlink) to the blob
     pins/md5/<md5>                   sha256 observed at the first download of an md5-only file
     tmp/                             downloads in progress
@@ -13,11 +13,11 @@ Nothing reaches a final path before it is verified: files are written under tmp/
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +52,7 @@ class Cache:
         return self.root / "models" / model / artifact / file
 
     def _record(self, sha256: str) -> Path:
-        return self.blob(sha256).with_suffix(".json")
+        return self.blob(sha256).with_suffix(".stat")
 
     def sha256_for_md5(self, md5: str) -> str | None:
         """The sha256 recorded at the first download of a file pinned only by md5."""
@@ -63,11 +63,14 @@ class Cache:
 
     def lookup(self, model: str, artifact: str, file: str, sha256: str) -> Path | None:
         """A verified readable path for this blob, or None. No network; re-hashes only if the file changed."""
-        view, blob = self.view(model, artifact, file), self.blob(sha256)
-        record = self._read_record(sha256)
+        root = os.fspath(self.root)
+        view = os.path.join(root, "models", model, artifact, file)
+        record_path = os.path.join(root, "blobs", "sha256", sha256 + ".stat")
+        record = _read_record(record_path)
         if record is not None and _stat_key(view) == record:
-            os.utime(self._record(sha256))
-            return view
+            os.utime(record_path)
+            return Path(view)
+        blob = self.blob(sha256)
         if record is None or _stat_key(blob) != record:
             if not blob.is_file():
                 return None
@@ -75,13 +78,7 @@ class Cache:
                 self._remove_blob(sha256)
                 return None
             self._write_record(sha256)
-        return self._link(blob, view)
-
-    def _read_record(self, sha256: str) -> list[int] | None:
-        try:
-            return json.loads(self._record(sha256).read_text())
-        except (OSError, ValueError):
-            return None
+        return self._link(blob, Path(view))
 
     def temp(self) -> Path:
         """A fresh path under tmp/ on the cache's filesystem, so the final rename is atomic."""
@@ -108,7 +105,7 @@ class Cache:
         return self._link(blob, self.view(model, artifact, file))
 
     def _write_record(self, sha256: str) -> None:
-        _atomic_write(self._record(sha256), json.dumps(_stat_key(self.blob(sha256))))
+        _atomic_write(self._record(sha256), " ".join(map(str, _stat_key(self.blob(sha256)))))
 
     def _link(self, blob: Path, view: Path) -> Path:
         view.parent.mkdir(parents=True, exist_ok=True)
@@ -142,16 +139,18 @@ class Cache:
         except OSError:
             return None
         for blob in (self.root / "blobs" / "sha256").glob("*"):
-            if blob.suffix != ".json" and blob.stat().st_ino == ino:
+            if blob.suffix != ".stat" and blob.stat().st_ino == ino:
                 return blob.name
         return None
 
     def verify(self, remove: bool = False) -> tuple[int, list[Problem]]:
-        """Re-hash every blob; report (and with `remove`, delete) those whose bytes changed, and dangling views."""
-        blobs = [b for b in (self.root / "blobs" / "sha256").glob("*") if b.suffix != ".json"]
+        """Re-hash every blob (one thread per core; hashlib releases the GIL); report (and with `remove`,
+        delete) those whose bytes changed, and views that point at no blob."""
+        blobs = [b for b in (self.root / "blobs" / "sha256").glob("*") if b.suffix != ".stat"]
         problems = []
-        for blob in blobs:
-            actual = file_digest(blob).sha256
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            actuals = list(pool.map(lambda b: file_digest(b).sha256, blobs))
+        for blob, actual in zip(blobs, actuals):
             if actual != blob.name:
                 problems.append(Problem(blob, f"sha256 is {actual}, expected {blob.name}"))
                 if remove:
@@ -176,7 +175,7 @@ class Cache:
         """Remove blobs whose sha256 is not in `keep`, their views, and temp files older than `stale_after` s."""
         removed = []
         for blob in list((self.root / "blobs" / "sha256").glob("*")):
-            if blob.suffix != ".json" and blob.name not in keep:
+            if blob.suffix != ".stat" and blob.name not in keep:
                 self._remove_blob(blob.name)
                 removed.append(blob)
         cutoff = time.time() - stale_after
@@ -192,13 +191,26 @@ class Cache:
             shutil.rmtree(self.root)
 
 
-def _stat_key(path: Path) -> list[int] | None:
-    """What must not change for a cached file to be trusted without re-hashing."""
+def _stat_key(path: str | Path) -> tuple[int, int, int] | None:
+    """What must not change for a cached file to be trusted without re-hashing: size, mtime, inode."""
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError:
         return None
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _read_record(path: str) -> tuple[int, ...] | None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return tuple(map(int, os.read(fd, 128).split()))
+    except ValueError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _unlink(path: Path) -> None:

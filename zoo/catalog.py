@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from zoo.manifest import Manifest
 _SUFFIXES = (".yaml", ".yml")
 
 
+@functools.lru_cache(maxsize=1)
 def bundled_dir() -> Path:
     """Manifests shipped with zoo: inside the installed package, or the checkout's top-level folder."""
     here = Path(__file__).resolve().parent
@@ -20,13 +23,36 @@ def bundled_dir() -> Path:
     return packaged if packaged.is_dir() else here.parent / "manifests"
 
 
-_parsed: dict[Path, tuple[tuple[int, int, int], Manifest | ManifestInvalid]] = {}
+StatKey = tuple[int, int, int]
 
 
-def _load_file(path: Path) -> Manifest:
+def _scan(root: Path) -> list[tuple[str, StatKey]] | None:
+    """Manifest files under `root` (a folder or one file) with their stat keys; None if it does not exist.
+
+    Plain strings, not Paths: this runs on every resolve() and must stay cheap.
+    """
+    top = os.fspath(root)
+    try:
+        with os.scandir(top) as it:
+            found = sorted((e.path, e.stat()) for e in it if e.name.endswith(_SUFFIXES) and e.is_file())
+    except NotADirectoryError:
+        found = [(top, os.stat(top))]
+    except FileNotFoundError:
+        return None
+    return [(path, (st.st_size, st.st_mtime_ns, st.st_ino)) for path, st in found]
+
+
+def manifest_files(path: Path) -> list[Path]:
+    """The manifest files a path names: the YAML files of a folder, or the path itself."""
+    return [Path(p) for p, _ in _scan(path) or []] if path.is_dir() else [path]
+
+
+_parsed: dict[Path, tuple[StatKey, Manifest | ManifestInvalid]] = {}
+_last: list = [None, None]
+
+
+def _load_file(path: Path, key: StatKey) -> Manifest:
     """manifest.load, remembered per file until its size, mtime or inode changes."""
-    st = path.stat()
-    key = (st.st_size, st.st_mtime_ns, st.st_ino)
     hit = _parsed.get(path)
     if hit is None or hit[0] != key:
         try:
@@ -37,12 +63,6 @@ def _load_file(path: Path) -> Manifest:
     if isinstance(hit[1], ManifestInvalid):
         raise hit[1]
     return hit[1]
-
-
-def manifest_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file())
-    return [path]
 
 
 @dataclass(frozen=True)
@@ -100,18 +120,27 @@ class Catalog:
 
 
 def load(extra: list[Path] | None = None) -> Catalog:
-    """Load the bundled manifests, then `extra` (default: ZOO_MANIFESTS); later ones override earlier ones."""
-    catalog = Catalog()
+    """Load the bundled manifests, then `extra` (default: ZOO_MANIFESTS); later ones override earlier ones.
+
+    The result is reused while no manifest file was added, removed or changed (checked by stat each call).
+    """
     sources = [(bundled_dir(), True)] + [(p, False) for p in (settings.manifest_paths() if extra is None else extra)]
-    for root, bundled in sources:
-        if not root.exists():
+    scans = [(root, bundled, _scan(root)) for root, bundled in sources]
+    fingerprint = [(os.fspath(root), scan) for root, _, scan in scans]
+    if _last[0] == fingerprint:
+        return _last[1]
+    catalog = Catalog()
+    for root, bundled, scan in scans:
+        if scan is None:
             catalog.warnings.append(f"{root}: manifest path does not exist")
             continue
-        for path in manifest_files(root):
+        for name, key in scan:
+            path = Path(name)
             try:
-                catalog._add(_load_file(path), path, bundled)
+                catalog._add(_load_file(path, key), path, bundled)
             except ManifestInvalid as e:
                 catalog.problems.append(e)
+    _last[:] = [fingerprint, catalog]
     return catalog
 
 

@@ -20,7 +20,7 @@ import urllib3
 
 from zoo import settings
 from zoo.errors import DownloadError
-from zoo.hashes import CHUNK, Digest, Hasher
+from zoo.hashes import CHUNK, BackgroundHasher, Digest
 from zoo.progress import Progress
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -98,52 +98,59 @@ def fetch(job: Fetch, http: requests.Session, progress: Progress) -> Digest:
 
     Raises DownloadError for HTTP errors, an HTML page served instead of the file, or more bytes than allowed.
     """
-    limit = job.size if job.size is not None else settings.max_unsized_download()
-    connect, read = settings.timeouts()
-    url, confirmed, failures = job.url, False, 0
-    hasher = Hasher(job.md5)
+    hasher = BackgroundHasher(job.md5)
     progress.start(job.dest.name, job.size)
-    with open(job.dest, "wb") as out:
-        while True:
-            headers = dict(job.headers or {})
-            if hasher.size:
-                headers["Range"] = f"bytes={hasher.size}-"
-            try:
-                with http.get(url, stream=True, headers=headers, timeout=(connect, read)) as r:
-                    if r.status_code in RETRY_STATUS:
-                        failures = _wait(job, failures, f"HTTP {r.status_code}", _retry_after(r, _backoff(failures)))
-                        continue
-                    if r.status_code >= 400:
-                        raise DownloadError(f"HTTP {r.status_code} {r.reason} from {job.url}")
-                    if hasher.size and not _resumes_at(r, hasher.size):
-                        out.seek(0)
-                        out.truncate()
-                        hasher = Hasher(job.md5)
-                        progress.restart()
-                    total = _declared_total(r, hasher.size)
-                    if total is not None and total > limit:
-                        raise DownloadError(f"{job.url} declares {total} bytes but at most {limit} are expected")
-                    chunks = _body(r)
-                    for chunk in chunks:
-                        if hasher.size == 0 and _looks_like_html(chunk, r.headers.get("Content-Type", "")):
-                            page = b"".join([chunk, *itertools.islice(chunks, 4)]).decode("utf-8", "replace")
-                            nxt = None if confirmed else _confirm_url(page, r.url)
-                            if nxt is None:
-                                raise _html_error(job.url, page)
-                            url, confirmed = nxt, True
-                            break
-                        if hasher.size + len(chunk) > limit:
-                            raise DownloadError(f"{job.url} sent more than the {limit} bytes expected; stopped")
-                        out.write(chunk)
-                        hasher.update(chunk)
-                        progress.advance(len(chunk))
-                    else:
-                        if job.size is None or hasher.size >= job.size:
-                            progress.done()
-                            return hasher.digest()
-                        failures = _wait(job, failures, f"connection closed after {hasher.size} bytes", _backoff(failures))
-            except _TRANSIENT as e:
-                failures = _wait(job, failures, type(e).__name__, _backoff(failures))
+    try:
+        with open(job.dest, "wb") as out:
+            _transfer(job, http, progress, hasher, out)
+        progress.done()
+        return hasher.digest()
+    finally:
+        hasher.close()
+
+
+def _transfer(job: Fetch, http: requests.Session, progress: Progress, hasher: BackgroundHasher, out) -> None:
+    limit = job.size if job.size is not None else settings.max_unsized_download()
+    url, confirmed, failures = job.url, False, 0
+    while True:
+        headers = dict(job.headers or {})
+        if hasher.size:
+            headers["Range"] = f"bytes={hasher.size}-"
+        try:
+            with http.get(url, stream=True, headers=headers, timeout=settings.timeouts()) as r:
+                if r.status_code in RETRY_STATUS:
+                    failures = _wait(job, failures, f"HTTP {r.status_code}", _retry_after(r, _backoff(failures)))
+                    continue
+                if r.status_code >= 400:
+                    raise DownloadError(f"HTTP {r.status_code} {r.reason} from {job.url}")
+                if hasher.size and not _resumes_at(r, hasher.size):
+                    out.seek(0)
+                    out.truncate()
+                    hasher.reset()
+                    progress.restart()
+                total = _declared_total(r, hasher.size)
+                if total is not None and total > limit:
+                    raise DownloadError(f"{job.url} declares {total} bytes but at most {limit} are expected")
+                chunks = _body(r)
+                for chunk in chunks:
+                    if hasher.size == 0 and _looks_like_html(chunk, r.headers.get("Content-Type", "")):
+                        page = b"".join([chunk, *itertools.islice(chunks, 4)]).decode("utf-8", "replace")
+                        nxt = None if confirmed else _confirm_url(page, r.url)
+                        if nxt is None:
+                            raise _html_error(job.url, page)
+                        url, confirmed = nxt, True
+                        break
+                    if hasher.size + len(chunk) > limit:
+                        raise DownloadError(f"{job.url} sent more than the {limit} bytes expected; stopped")
+                    out.write(chunk)
+                    hasher.update(chunk)
+                    progress.advance(len(chunk))
+                else:
+                    if job.size is None or hasher.size >= job.size:
+                        return
+                    failures = _wait(job, failures, f"connection closed after {hasher.size} bytes", _backoff(failures))
+        except _TRANSIENT as e:
+            failures = _wait(job, failures, type(e).__name__, _backoff(failures))
 
 
 def _body(r: requests.Response):

@@ -76,7 +76,7 @@ def resolve(
         progress.message(warning)
     cache = Cache(Path(cache_dir) if cache_dir else settings.cache_dir())
     path, sha256 = obtain(m.name, choice.artifact, cache, offline=settings.offline() if offline is None else offline, progress=progress)
-    resolved = Resolved(path, sha256, path.stat().st_size, choice.target, choice.artifact.delegate, choice.artifact, m, reasons)
+    resolved = Resolved(path, sha256, choice.artifact.size or path.stat().st_size, choice.target, choice.artifact.delegate, choice.artifact, m, reasons)
     if explain:
         for line in reasons:
             progress.note(f"explain: {line}")

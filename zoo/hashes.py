@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,50 @@ class Hasher:
 
     def digest(self) -> Digest:
         return Digest(self.size, self._sha.hexdigest(), self._md5.hexdigest() if self._md5 else None)
+
+
+_RESET = object()
+
+
+class BackgroundHasher:
+    """A Hasher fed from a bounded queue on its own thread, so hashing overlaps network reads.
+
+    hashlib releases the GIL on large buffers, so this uses a second core. Chunks must not be mutated
+    after update(); call digest() or close() exactly once.
+    """
+
+    def __init__(self, md5: bool = False, depth: int = 32):
+        self._md5 = md5
+        self._hasher = Hasher(md5)
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self.size = 0
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if chunk is _RESET:
+                self._hasher = Hasher(self._md5)
+            else:
+                self._hasher.update(chunk)
+
+    def update(self, data: bytes) -> None:
+        self._queue.put(data)
+        self.size += len(data)
+
+    def reset(self) -> None:
+        """Start over from byte 0 (the server ignored a Range request)."""
+        self._queue.put(_RESET)
+        self.size = 0
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def digest(self) -> Digest:
+        self.close()
+        return self._hasher.digest()
 
 
 def file_digest(path: Path, md5: bool = False) -> Digest:
