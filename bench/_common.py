@@ -18,23 +18,23 @@ from loopback import Server  # noqa: E402
 ZOO = [sys.executable, "-m", "zoo"]
 
 
-def best_of(n: int, fn) -> float:
-    """Smallest wall time of n runs of fn() (the least disturbed one), in seconds."""
-    times = []
+def timings(n: int, fn) -> list[float]:
+    """Wall times of n runs of fn(), in seconds."""
+    out = []
     for _ in range(n):
         t0 = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def best_of(n: int, fn) -> float:
+    """The least disturbed of n runs."""
+    return min(timings(n, fn))
 
 
 def median_of(n: int, fn) -> float:
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(timings(n, fn))
 
 
 def run(cmd: list[str], env: dict | None = None) -> None:
