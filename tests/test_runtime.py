@@ -25,6 +25,7 @@ def coral_model(zoo_env, server, coral):
         arts.append(fields)
     data = real.model_dump(mode="json", exclude_none=True)
     data.update(name="mirror", aliases=[], artifacts=arts, metrics=[], benchmarks=[], upstream=[])
+    data.pop("build")
     import yaml
 
     (zoo_env / "mirror.yaml").write_text(yaml.safe_dump(data))

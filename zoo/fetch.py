@@ -91,21 +91,26 @@ def _cached(model: str, f: PinnedFile, cache: Cache) -> tuple[Path, str] | None:
     return (path, sha256) if path else None
 
 
-def obtain(model: str, f: PinnedFile, cache: Cache, *, offline: bool, progress: Progress) -> tuple[Path, str]:
-    """The cached, verified path of a pinned file and its sha256, downloading it (once across processes) if missing."""
+def obtain(model: str, f: PinnedFile, cache: Cache, *, offline: bool, progress: Progress,
+           trust_unpinned: bool = False) -> tuple[Path, str]:
+    """The cached, verified path of a pinned file and its sha256, downloading it (once across processes) if missing.
+
+    A file with no pin is refused unless `trust_unpinned` (recipes' --trust-upstream): then its observed
+    sha256 is reported so it can be pinned.
+    """
     hit = _cached(model, f, cache)
     if hit:
         return hit
     if offline:
         raise OfflineMiss(f"{model}/{f.id} ({f.file}) is not in the cache at {cache.root} and zoo is offline",
                           "fetch it once while online (without --offline and ZOO_OFFLINE)")
-    if f.pin is None:
+    if f.pin is None and not trust_unpinned:
         raise FetchFailed(f"{model}/{f.id} ({f.file})", [("manifest", "no sha256 or md5 is pinned, so it cannot be verified")])
     if not f.sources:
         raise FetchFailed(f"{model}/{f.id} ({f.file})", [])
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(cache.lock_path(f.sha256 or f"md5-{f.md5}")))
+    lock = FileLock(str(cache.lock_path(f.sha256 or (f"md5-{f.md5}" if f.md5 else f"unpinned-{model}-{f.id}"))))
     try:
         lock.acquire(timeout=settings.lock_timeout())
     except Timeout:
@@ -120,7 +125,7 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress) -> tu
     from zoo import download
     from zoo.hub import hf_request
 
-    md5_only = f.sha256 is None
+    md5_only = f.sha256 is None and f.md5 is not None
     if md5_only:
         progress.message(f"{f.file} is pinned only by md5 (all its upstream publishes): verifying by md5"
                          f"{' and size' if f.size else ''}, then recording its sha256 for later checks")
@@ -133,7 +138,9 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress) -> tu
             digest = download.fetch(download.Fetch(url, tmp, f.size, md5=md5_only, headers=headers), http, progress)
             hashes.check(digest, url, sha256=f.sha256, md5=f.md5 if md5_only else None, size=f.size)
             path = cache.install(tmp, digest, model, f.id, f.file)
-            if md5_only:
+            if f.pin is None:
+                progress.message(f"trusted unpinned {f.file} from {url}: observed sha256 {digest.sha256} (pin it in the manifest)")
+            elif md5_only:
                 progress.message(f"recorded sha256 {digest.sha256} for {f.file} (md5 {digest.md5})")
             return path, digest.sha256
         except (DownloadError, ChecksumMismatch) as e:

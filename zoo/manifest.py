@@ -12,7 +12,7 @@ import difflib
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -192,6 +192,19 @@ class Benchmark(Provenance):
     note: str | None = None
 
 
+class Build(Strict):
+    """How `zoo build` makes the artifacts marked `build: true`: a recipe in recipes/ and its settings."""
+
+    recipe: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = Field(description="folder in recipes/ holding recipe.py")
+    upstream: str = Field(description="id of the upstream input the recipe starts from")
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict, description="passed to the recipe")
+    calibration_samples: PositiveInt = 100
+    min_agreement: Annotated[float, Field(gt=0, le=1)] = Field(
+        default=0.9, description="pixel-wise argmax agreement of int8 vs float below which a build fails")
+    min_tpu_share: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=None, description="share of ops an Edge TPU compile must map to the TPU")
+
+
 class PinnedFile(Strict):
     """A file zoo can fetch: its name, size, pins and the mirrors that serve it (tried in order)."""
 
@@ -228,6 +241,8 @@ class Artifact(PinnedFile):
     delegate: str | None = None
     parent: str | None = None
     recipe: str
+    build: bool = Field(default=False, description="made by `zoo build` from the model's build section")
+    compile_stats: dict[str, Any] | None = Field(default=None, description="edgetpu_compiler's report, from --record")
     unpublished: str | None = Field(default=None, description="why there are no sources yet")
 
     @property
@@ -265,6 +280,7 @@ class Manifest(Strict):
     metrics: list[Metric] = Field(default_factory=list)
     benchmarks: list[Benchmark] = Field(default_factory=list)
     upstream: list[Upstream] = Field(default_factory=list)
+    build: Build | None = None
     artifacts: list[Artifact] = Field(min_length=1)
 
     def artifact(self, artifact_id: str) -> Artifact:
@@ -321,6 +337,11 @@ def _cross_problems(m: Manifest):
         for i, item in enumerate(items):
             if item.applies_to is not None and item.applies_to not in known:
                 yield f"{kind}[{i}].applies_to", f"{item.applies_to!r} is not an artifact or upstream id; known: {', '.join(sorted(known))}"
+    built = [i for i, a in enumerate(m.artifacts) if a.build]
+    if built and m.build is None:
+        yield f"artifacts[{built[0]}].build", "artifacts marked build: true need the model's build section"
+    if m.build is not None and m.build.upstream not in {u.id for u in m.upstream}:
+        yield "build.upstream", f"{m.build.upstream!r} is not an upstream id; known: {', '.join(u.id for u in m.upstream) or 'none'}"
     names = [m.name, *m.aliases]
     for dup, n in Counter(names).items():
         if n > 1:

@@ -148,3 +148,22 @@ def cache_table(entries) -> str:
     rows = [(e.model, e.artifact, f"{e.size:,}", time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used)), e.sha256[:12])
             for e in entries]
     return table(("model", "artifact", "size", "last used", "sha256"), rows)
+
+
+def inspect_text(info) -> str:
+    def tensor(t) -> str:
+        q = f" q(scale={t.scale[0]:g}, zero_point={t.zero_point[0]})" if t.scale else ""
+        return f"{t.name}: {t.dtype} {t.shape}{q}"
+
+    accel = info.accelerator
+    out = [f"file        {info.path} ({info.size:,} B, {info.subgraphs} subgraph(s))"]
+    out += [f"input       {tensor(t)}" for t in info.inputs]
+    out += [f"output      {tensor(t)}" for t in info.outputs]
+    out.append(f"compiled    {accel or 'no (plain TFLite: every op runs on the CPU or a delegate)'}")
+    if accel:
+        accel_ops = len(info.ops) - len(info.cpu_ops)
+        out.append(f"            {accel_ops} {accel} op(s); {len(info.cpu_ops)} op(s) stay on the CPU: {', '.join(info.cpu_ops)}")
+    out.append("ops         " + ", ".join(f"{k} x{v}" for k, v in info.histogram.items()))
+    if info.float_ops:
+        out.append(f"float ops   {len(info.float_ops)}: {', '.join(sorted(set(info.float_ops)))}")
+    return "\n".join(out)

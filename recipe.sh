@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Reproduce a model's artifacts, like a model card's recipe.sh: a thin wrapper over `zoo build`.
+#   ./recipe.sh NAME [TARGET...] [-- ZOO_BUILD_OPTIONS...]
+#   ./recipe.sh deeplabv3 imx8mp -- --calibration VOC2012/JPEGImages --record
+set -euo pipefail
+if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
+  echo "usage: ./recipe.sh NAME [TARGET...] [-- ZOO_BUILD_OPTIONS...]   (see: zoo build --help)" >&2
+  exit 2
+fi
+name=$1
+shift
+args=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+  args+=(--target "$1")
+  shift
+done
+if [ "${1:-}" = "--" ]; then shift; fi
+if command -v zoo >/dev/null 2>&1; then
+  exec zoo build "$name" ${args[@]+"${args[@]}"} "$@"
+fi
+exec python3 -m zoo build "$name" ${args[@]+"${args[@]}"} "$@"

@@ -1,0 +1,246 @@
+"""Build steps that fail before or around TensorFlow: upstream pins, archives, the Edge TPU compiler, inspect."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import MINIMAL, REPO
+
+from zoo.build import archive, edgetpu
+from zoo.build.inspect import InvalidModel, inspect
+
+LOG_PARTIAL = """Edge TPU Compiler version 16.0.384591198
+Started a compilation timeout timer of 180 seconds.
+
+Model compiled successfully in 1853 ms.
+
+Input model: deeplab_int8.tflite
+Input size: 2.09MiB
+Output model: deeplab_int8_edgetpu.tflite
+Output size: 2.78MiB
+On-chip memory used for caching model parameters: 2.45MiB
+On-chip memory remaining for caching model parameters: 4.61MiB
+Off-chip memory used for streaming uncached model parameters: 512.00KiB
+Number of Edge TPU subgraphs: 1
+Total number of operations: 73
+Operation log: deeplab_int8_edgetpu.log
+
+Model successfully compiled but not all operations are supported by the Edge TPU. A percentage of the model will instead run on the CPU, which is slower. If possible, consider updating your model to use only operations supported by the Edge TPU. For details, visit g.co/coral/model-reqs.
+Number of operations that will run on Edge TPU: 65
+Number of operations that will run on CPU: 8
+
+Operator                       Count      Status
+
+RESIZE_BILINEAR                3          Operation is otherwise supported, but not mapped due to some unspecified limitation
+CONV_2D                        38         Mapped to Edge TPU
+CONV_2D                        2          More than one subgraph is not supported
+DEPTHWISE_CONV_2D              17         Mapped to Edge TPU
+ADD                            10         Mapped to Edge TPU
+QUANTIZE                       1          Operation is otherwise supported, but not mapped due to some unspecified limitation
+CONCATENATION                  1          More than one subgraph is not supported
+ARG_MAX                        1          Operation is otherwise supported, but not mapped due to some unspecified limitation
+"""
+
+LOG_ALL = """Edge TPU Compiler version 16.0.384591198
+Started a compilation timeout timer of 180 seconds.
+
+Model compiled successfully in 640 ms.
+
+Input model: tiny.tflite
+Input size: 10.00KiB
+Output model: tiny_edgetpu.tflite
+Output size: 40.00KiB
+On-chip memory used for caching model parameters: 9.50KiB
+On-chip memory remaining for caching model parameters: 7.90MiB
+Off-chip memory used for streaming uncached model parameters: 0.00B
+Number of Edge TPU subgraphs: 1
+Total number of operations: 4
+Operation log: tiny_edgetpu.log
+See the operation log file for individual operation details.
+Compilation child process completed within timeout period.
+Compilation succeeded!
+"""
+
+
+def test_parse_partial_compile():
+    s = edgetpu.parse_log(LOG_PARTIAL)
+    assert (s.compiler_version, s.subgraphs, s.total_ops, s.tpu_ops, s.cpu_ops) == ("16.0.384591198", 1, 73, 65, 8)
+    assert s.on_chip_bytes == round(2.45 * 2**20) and s.off_chip_bytes == 512 * 1024
+    assert s.operators["CONV_2D"] == {"tpu": 38, "cpu": 2}
+    assert s.operators["RESIZE_BILINEAR"] == {"tpu": 0, "cpu": 3}
+    assert sum(v["tpu"] for v in s.operators.values()) == s.tpu_ops
+    assert s.to_dict()["tpu_share"] == round(65 / 73, 4)
+
+
+def test_parse_fully_mapped_compile():
+    s = edgetpu.parse_log(LOG_ALL)
+    assert (s.total_ops, s.tpu_ops, s.cpu_ops, s.off_chip_bytes, s.operators) == (4, 4, 0, 0, {})
+
+
+def test_parse_failed_compile():
+    with pytest.raises(edgetpu.CompileFailed, match="did not compile the model"):
+        edgetpu.parse_log("Edge TPU Compiler version 16.0.384591198\nERROR: Didn't find op for builtin opcode 'FOO'\n")
+
+
+def test_missing_compiler_says_how_to_install(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(edgetpu.CompilerMissing) as info:
+        edgetpu.find_compiler()
+    assert "x86-64 Linux only" in info.value.hint and "apt-get install edgetpu-compiler" in info.value.hint
+
+
+@pytest.mark.skipif(not __import__("shutil").which("edgetpu_compiler"), reason="edgetpu_compiler is not installed here")
+def test_real_compiler_version():
+    path, version = edgetpu.find_compiler()
+    assert Path(path).name == "edgetpu_compiler" and version[0].isdigit()
+
+
+def tgz(tmp_path: Path, add) -> Path:
+    path = tmp_path / "up.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        add(tar)
+    return path
+
+
+def member(tar, name, data=b"x", kind=tarfile.REGTYPE, link=""):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.size = kind, link, len(data) if kind == tarfile.REGTYPE else 0
+    tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+
+
+@pytest.mark.parametrize(("name", "kind", "link", "message"), [
+    ("../evil.pb", tarfile.REGTYPE, "", "member '../evil.pb' has an absolute path or '..'"),
+    ("/etc/evil", tarfile.REGTYPE, "", "member '/etc/evil' has an absolute path or '..'"),
+    ("model/link", tarfile.SYMTYPE, "/etc/passwd", "link 'model/link' -> '/etc/passwd' points outside"),
+    ("model/up", tarfile.SYMTYPE, "../../x", "link 'model/up' -> '../../x' points outside"),
+    ("model/dev", tarfile.CHRTYPE, "", "member 'model/dev' is a device or fifo"),
+])
+def test_unsafe_archives_are_refused_before_anything_is_written(tmp_path, name, kind, link, message):
+    path = tgz(tmp_path, lambda t: (member(t, "model/ok.pb"), member(t, name, kind=kind, link=link)))
+    with pytest.raises(archive.UnsafeArchive, match=message.replace("(", r"\(").replace(")", r"\)")):
+        archive.extract(path, tmp_path / "out")
+    assert not (tmp_path / "out" / "model").exists()
+
+
+def test_safe_archive_extracts(tmp_path):
+    path = tgz(tmp_path, lambda t: (member(t, "m/frozen_inference_graph.pb", b"graph"), member(t, "m/link", kind=tarfile.SYMTYPE, link="frozen_inference_graph.pb")))
+    out = archive.extract(path, tmp_path / "out")
+    assert (out / "m" / "frozen_inference_graph.pb").read_bytes() == b"graph"
+
+
+def test_inspect_google_edgetpu_model(coral):
+    info = inspect(coral / "deeplabv3_mnv2_pascal_quant_edgetpu.tflite")
+    assert info.accelerator == "edgetpu" and info.histogram["edgetpu-custom-op"] == 1
+    assert sorted(info.cpu_ops) == sorted(["RESIZE_BILINEAR"] * 3 + ["QUANTIZE", "CONCATENATION", "CONV_2D", "CONV_2D", "ARG_MAX"])
+    (i,), (o,) = info.inputs, info.outputs
+    assert (i.dtype, i.shape, i.scale, i.zero_point) == ("uint8", [1, 513, 513, 3], [0.0078125], [128])
+    assert (o.dtype, o.shape) == ("int64", [1, 513, 513])
+
+
+def test_inspect_google_cpu_model_matches_litert(coral):
+    lite = pytest.importorskip("ai_edge_litert.interpreter", reason="the run extra is not installed")
+    path = coral / "deeplabv3_mnv2_dm05_pascal_quant.tflite"
+    info = inspect(path)
+    it = lite.Interpreter(model_path=str(path))
+    assert len(info.ops) == len(it._get_ops_details())
+    assert [op.name for op in info.ops] == [d["op_name"] for d in it._get_ops_details()]
+    assert info.accelerator is None and info.float_ops == []
+
+
+def test_builtin_op_names_match_the_litert_schema():
+    schema = pytest.importorskip("ai_edge_litert.schema_py_generated", reason="the run extra is not installed")
+    from zoo.build.inspect import builtin_names
+
+    codes = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    assert all(codes[i] == name for i, name in enumerate(builtin_names()) if i in codes)
+
+
+def test_inspect_refuses_non_models(tmp_path):
+    bad = tmp_path / "x.tflite"
+    bad.write_bytes(b"<html>not a model</html>")
+    with pytest.raises(InvalidModel, match="is not a TFLite model"):
+        inspect(bad)
+
+
+def upstream_manifest(folder: Path, server, data: bytes, pin: dict, artifact_target: str = "imx8mp") -> None:
+    doc = dict(MINIMAL, name="tiny-up")
+    doc["upstream"] = [{"id": "up", "kind": "frozen-graph-tarball", "file": "up.tar.gz",
+                        "sources": [server.add("/up.tar.gz", data)], **pin}]
+    doc["build"] = {"recipe": "deeplab_frozen_graph", "upstream": "up",
+                    "options": {"input_tensor": "sub_7", "output_tensor": "ResizeBilinear_2"}}
+    doc["artifacts"] = [{**MINIMAL["artifacts"][0], "target": artifact_target, "sources": [], "sha256": None, "size": None,
+                         "unpublished": "tests", "build": True, "parent": "up"}]
+    (folder / "tiny-up.yaml").write_text(yaml.safe_dump(doc))
+
+
+def zoo_build(*args: str) -> subprocess.CompletedProcess:
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "zoo", "build", *args], capture_output=True, text=True, timeout=300, env=os.environ)
+
+
+pytestmark_tf = pytest.mark.skipif(__import__("importlib.util").util.find_spec("tensorflow") is None,
+                                   reason="the build extra (tensorflow-cpu) is not installed")
+
+
+@pytestmark_tf
+def test_upstream_checksum_mismatch_is_refused(zoo_env, server, tmp_path):
+    data = b"not the real tarball"
+    upstream_manifest(zoo_env, server, data, {"sha256": "0" * 64})
+    proc = zoo_build("tiny-up", "--calibration", "random", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1].startswith("error: build step 'upstream' failed: could not fetch tiny-up/up (up.tar.gz):")
+    assert f"expected {'0' * 64}, got {hashlib.sha256(data).hexdigest()}" in proc.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytestmark_tf
+def test_unpinned_upstream_is_refused_without_trust(zoo_env, server, tmp_path):
+    upstream_manifest(zoo_env, server, b"whatever", {})
+    proc = zoo_build("tiny-up", "--calibration", "random", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 1 and server.requests == []
+    assert "build step 'upstream' failed: tiny-up's upstream 'up' (up.tar.gz) has no pinned checksum" in proc.stderr
+    assert "--trust-upstream" in proc.stderr
+
+
+@pytestmark_tf
+def test_trusted_unpinned_upstream_prints_its_sha256(zoo_env, server, tmp_path):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        member(tar, "../escape.pb")
+    data = buf.getvalue()
+    upstream_manifest(zoo_env, server, data, {})
+    proc = zoo_build("tiny-up", "--calibration", "random", "--trust-upstream", "--out", str(tmp_path / "out"))
+    assert f"observed sha256 {hashlib.sha256(data).hexdigest()}" in proc.stderr
+    assert proc.returncode == 1 and "build step 'upstream' failed:" in proc.stderr and "'..'" in proc.stderr
+
+
+@pytestmark_tf
+def test_edgetpu_target_without_compiler_fails_first_with_install_help(zoo_env, server, tmp_path, monkeypatch):
+    upstream_manifest(zoo_env, server, b"x", {"sha256": "1" * 64}, artifact_target="edgetpu")
+    monkeypatch.setenv("PATH", str(Path(os.__file__).parent))
+    proc = zoo_build("tiny-up", "--calibration", "random", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 1 and server.requests == []
+    assert proc.stderr.startswith("error: build step 'compiler' failed: edgetpu_compiler not found on PATH")
+    assert "apt-get install edgetpu-compiler" in proc.stderr
+
+
+@pytestmark_tf
+def test_smoke_builds_are_never_recorded(zoo_env, server, tmp_path):
+    upstream_manifest(zoo_env, server, b"x", {"sha256": "1" * 64})
+    proc = zoo_build("tiny-up", "--calibration", "random", "--record", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 1 and "build step 'record' failed: a smoke build" in proc.stderr
+
+
+def test_recipe_sh_is_a_thin_wrapper():
+    proc = subprocess.run([str(REPO / "recipe.sh")], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.startswith("usage: ./recipe.sh NAME [TARGET...]")
+    text = (REPO / "recipe.sh").read_text()
+    assert 'zoo build "$name"' in text and "--target" in text
