@@ -112,3 +112,11 @@ def test_catalog_and_cli_do_not_import_tensorflow(code):
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "HEAVY="
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text().split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    assert len(readme) == 2 and readme[1].endswith("pytest")
+    assert readme[1] in (REPO / ".ci" / "run").read_text().splitlines()
