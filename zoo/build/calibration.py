@@ -1,0 +1,55 @@
+"""The representative dataset: real images through the manifest's preprocessing, or labelled random noise."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from zoo.errors import ZooError
+from zoo.manifest import Preprocessing
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    samples: list[np.ndarray]
+    source: str
+    sha256: str
+
+    @property
+    def count(self) -> int:
+        return len(self.samples)
+
+    def describe(self) -> dict:
+        return {"source": self.source, "count": self.count, "sha256": self.sha256}
+
+
+def from_directory(folder: Path, pre: Preprocessing, size: int, limit: int) -> Calibration:
+    """Up to `limit` images from `folder` (sorted by name; searched recursively), preprocessed to size x size."""
+    from PIL import Image
+
+    from zoo.preprocess import prepare
+
+    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    if not files:
+        raise ZooError(f"no images (.jpg, .png, .bmp) under {folder}", "point --calibration at e.g. VOC2012/JPEGImages")
+    digest = hashlib.sha256()
+    samples = []
+    for f in files:
+        data = f.read_bytes()
+        digest.update(f.name.encode() + b"\0" + hashlib.sha256(data).digest())
+        with Image.open(f) as image:
+            samples.append(prepare(image, pre, size, size).array)
+    return Calibration(samples, str(folder), digest.hexdigest())
+
+
+def random_noise(pre: Preprocessing, size: int, count: int, seed: int = 0) -> Calibration:
+    """Uniform random pixels through the same normalisation: for smoke builds only, and recorded as such."""
+    rng = np.random.default_rng(seed)
+    mean, scale = np.asarray(pre.mean, np.float32), np.asarray(pre.scale, np.float32)
+    samples = [((rng.integers(0, 256, (size, size, 3)).astype(np.float32) - mean) * scale) for _ in range(count)]
+    return Calibration(samples, f"random (seed {seed})", hashlib.sha256(f"random:{seed}:{size}:{count}".encode()).hexdigest())

@@ -1,0 +1,98 @@
+"""Checks a built model must pass before it is accepted: I/O, integer-only compute, agreement with float."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from zoo.build.inspect import ModelInfo
+from zoo.manifest import Artifact, Manifest
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "passed": self.passed, "detail": self.detail}
+
+
+def expected_shapes(m: Manifest, a: Artifact, size: int) -> tuple[list[int], list[int]]:
+    """Input and output shapes at a square input `size` (full-resolution outputs follow it; strided ones divide it)."""
+    n, h, w, c = m.input.shape
+    out = m.output_of(a)
+    shape = list(out.shape)
+    full_res = shape[1] == h
+    spatial = size if full_res else math.ceil(size / out.output_stride) if out.output_stride else shape[1]
+    shape[1:3] = [spatial, spatial] if len(shape) > 2 else shape[1:3]
+    return [n, size, size, c], shape
+
+
+def io_check(info: ModelInfo, m: Manifest, a: Artifact, size: int) -> Check:
+    want_in, want_out = expected_shapes(m, a, size)
+    (i,), (o,) = info.inputs, info.outputs
+    got = f"in {i.dtype} {i.shape}, out {o.dtype} {o.shape}"
+    want = f"in {a.input_dtype} {want_in}, out {a.output_dtype} {want_out}"
+    ok = (i.dtype, i.shape, o.dtype, o.shape) == (a.input_dtype, want_in, a.output_dtype, want_out)
+    return Check("io", ok, got if ok else f"{got}; manifest wants {want}")
+
+
+def integer_check(info: ModelInfo) -> Check:
+    floats = info.float_ops
+    return Check("integer-only", not floats,
+                 "every compute op is integer" if not floats else f"float compute ops: {', '.join(sorted(set(floats)))}")
+
+
+def _run(interpreter, x: np.ndarray) -> np.ndarray:
+    detail = interpreter.get_input_details()[0]
+    if detail["dtype"] != np.float32:
+        from zoo.preprocess import quantize
+
+        x = quantize(x, detail["quantization"], np.dtype(detail["dtype"]).name)
+    interpreter.set_tensor(detail["index"], x[None])
+    interpreter.invoke()
+    y = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
+    return y.argmax(-1) if y.ndim == 3 else y
+
+
+def agreement(reference: Path, candidate: Path, samples: list[np.ndarray], floor: float) -> Check:
+    """Share of pixels whose class (argmax) is the same in both models, over the calibration images."""
+    from zoo.runtime import interpreter_module
+
+    lite = interpreter_module()
+    ref, cand = lite.Interpreter(model_path=str(reference)), lite.Interpreter(model_path=str(candidate))
+    ref.allocate_tensors()
+    cand.allocate_tensors()
+    same = total = 0
+    for x in samples:
+        a, b = _run(ref, x), _run(cand, x)
+        same += int((a == b).sum())
+        total += a.size
+    share = same / total
+    return Check("agreement", share >= floor, f"{share:.4f} of pixels agree with the float model on {len(samples)} image(s) "
+                 f"(floor {floor})")
+
+
+def compare(reference: Path, rebuilt: Path, samples: list[np.ndarray], floor: float, compiled: bool) -> list[Check]:
+    """`zoo build --check`: the rebuilt file against the recorded one, by behaviour, and whether the bytes match."""
+    from zoo.build.inspect import inspect
+
+    ref, new = inspect(reference), inspect(rebuilt)
+    io = [(t.dtype, t.shape) for t in (*ref.inputs, *ref.outputs)], [(t.dtype, t.shape) for t in (*new.inputs, *new.outputs)]
+    ops = [op.name for op in ref.ops], [op.name for op in new.ops]
+    same_bytes = reference.read_bytes() == rebuilt.read_bytes()
+    checks = [
+        Check("same-io", io[0] == io[1], f"recorded {io[0]}, rebuilt {io[1]}"),
+        Check("same-ops", ops[0] == ops[1], f"{len(ops[1])} ops in the same order" if ops[0] == ops[1]
+              else f"op lists differ: recorded {ref.histogram}, rebuilt {new.histogram}"),
+    ]
+    if not compiled:
+        agree = agreement(reference, rebuilt, samples, floor)
+        checks.append(Check("agreement-with-recorded", agree.passed, agree.detail.replace("the float model", "the recorded file")))
+    checks.append(Check("bytes", True, "identical bytes" if same_bytes else "bytes differ (converter output is not byte-stable)"))
+    return checks

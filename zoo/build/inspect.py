@@ -1,0 +1,176 @@
+"""Read a .tflite file without TensorFlow: I/O tensors, quantization, ops, and which accelerator it is compiled for.
+
+A small reader of the FlatBuffers layout of the TFLite schema (Model -> SubGraph -> Tensor/Operator,
+OperatorCode). `builtin_ops.txt` lists the BuiltinOperator names by code (index = code).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from zoo.errors import ZooError
+
+DTYPES = ("float32", "float16", "int32", "uint8", "int64", "string", "bool", "int16", "complex64", "int8",
+          "float64", "complex128", "uint64", "resource", "variant", "uint32", "uint16", "int4", "bfloat16")
+ACCELERATOR_OPS = {"edgetpu-custom-op": "edgetpu", "ethos-u": "ethos-u", "vsi-npu": "vx-nbg"}
+EDGE_OPS = {"QUANTIZE", "DEQUANTIZE"}
+FLOATS = {"float32", "float16", "float64", "bfloat16"}
+
+
+class InvalidModel(ZooError, ValueError):
+    """The file is not a readable TFLite flatbuffer."""
+
+
+@lru_cache(maxsize=1)
+def builtin_names() -> tuple[str, ...]:
+    return tuple((Path(__file__).with_name("builtin_ops.txt")).read_text().split())
+
+
+class _Table:
+    """A FlatBuffers table: fields by vtable slot."""
+
+    def __init__(self, buf: bytes, pos: int):
+        self.buf, self.pos = buf, pos
+        vtable = pos - struct.unpack_from("<i", buf, pos)[0]
+        self._vsize = struct.unpack_from("<H", buf, vtable)[0]
+        self._vtable = vtable
+
+    def _field(self, slot: int) -> int | None:
+        entry = 4 + 2 * slot
+        if entry >= self._vsize:
+            return None
+        off = struct.unpack_from("<H", self.buf, self._vtable + entry)[0]
+        return self.pos + off if off else None
+
+    def scalar(self, slot: int, fmt: str, default=0):
+        at = self._field(slot)
+        return default if at is None else struct.unpack_from("<" + fmt, self.buf, at)[0]
+
+    def _target(self, slot: int) -> int | None:
+        at = self._field(slot)
+        return None if at is None else at + struct.unpack_from("<I", self.buf, at)[0]
+
+    def string(self, slot: int) -> str | None:
+        at = self._target(slot)
+        if at is None:
+            return None
+        n = struct.unpack_from("<I", self.buf, at)[0]
+        return self.buf[at + 4 : at + 4 + n].decode("utf-8", "replace")
+
+    def vector(self, slot: int, fmt: str) -> list:
+        at = self._target(slot)
+        if at is None:
+            return []
+        n = struct.unpack_from("<I", self.buf, at)[0]
+        return list(struct.unpack_from(f"<{n}{fmt}", self.buf, at + 4))
+
+    def tables(self, slot: int) -> list[_Table]:
+        at = self._target(slot)
+        if at is None:
+            return []
+        n = struct.unpack_from("<I", self.buf, at)[0]
+        out = []
+        for i in range(n):
+            p = at + 4 + 4 * i
+            out.append(_Table(self.buf, p + struct.unpack_from("<I", self.buf, p)[0]))
+        return out
+
+    def table(self, slot: int) -> _Table | None:
+        at = self._target(slot)
+        return None if at is None else _Table(self.buf, at)
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    dtype: str
+    shape: list[int]
+    scale: list[float] = field(default_factory=list)
+    zero_point: list[int] = field(default_factory=list)
+
+
+@dataclass
+class OpInfo:
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+
+
+@dataclass
+class ModelInfo:
+    path: str
+    size: int
+    subgraphs: int
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    ops: list[OpInfo]
+
+    @property
+    def histogram(self) -> dict[str, int]:
+        return dict(Counter(op.name for op in self.ops).most_common())
+
+    @property
+    def accelerator(self) -> str | None:
+        """edgetpu / ethos-u / vx-nbg when the file holds a compiled accelerator op."""
+        return next((ACCELERATOR_OPS[op.name] for op in self.ops if op.name in ACCELERATOR_OPS), None)
+
+    @property
+    def cpu_ops(self) -> list[str]:
+        """Ops that run on the CPU (all of them for an uncompiled model)."""
+        return [op.name for op in self.ops if op.name not in ACCELERATOR_OPS]
+
+    @property
+    def float_ops(self) -> list[str]:
+        """Compute ops touching a float tensor (QUANTIZE/DEQUANTIZE at the edges are expected to)."""
+        return [op.name for op in self.ops if op.name not in EDGE_OPS and (FLOATS & {*op.inputs, *op.outputs})]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "histogram": self.histogram, "accelerator": self.accelerator,
+                "cpu_ops": self.cpu_ops, "float_ops": self.float_ops}
+
+
+def _tensor(t: _Table) -> TensorInfo:
+    q = t.table(4)
+    code = t.scalar(1, "b")
+    return TensorInfo(
+        name=t.string(3) or "",
+        dtype=DTYPES[code] if 0 <= code < len(DTYPES) else f"type{code}",
+        shape=t.vector(0, "i"),
+        scale=q.vector(2, "f") if q else [],
+        zero_point=q.vector(3, "q") if q else [],
+    )
+
+
+def _op_name(code: _Table) -> str:
+    builtin = max(code.scalar(0, "b"), code.scalar(3, "i"))
+    names = builtin_names()
+    if names[builtin] == "CUSTOM":
+        return code.string(1) or "CUSTOM"
+    return names[builtin] if builtin < len(names) else f"BUILTIN_{builtin}"
+
+
+def inspect(path: str | Path) -> ModelInfo:
+    """Parse a .tflite file; InvalidModel if it is not one."""
+    data = Path(path).read_bytes()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise InvalidModel(f"{path} is not a TFLite model (no TFL3 identifier)")
+    try:
+        model = _Table(data, struct.unpack_from("<I", data, 0)[0])
+        codes = [_op_name(c) for c in model.tables(1)]
+        subgraphs = model.tables(2)
+        main = subgraphs[0]
+        tensors = [_tensor(t) for t in main.tables(0)]
+        dtypes = [t.dtype for t in tensors]
+        ops = [
+            OpInfo(codes[op.scalar(0, "I")], [dtypes[i] for i in op.vector(1, "i") if i >= 0],
+                   [dtypes[i] for i in op.vector(2, "i") if i >= 0])
+            for op in main.tables(3)
+        ]
+        return ModelInfo(str(path), len(data), len(subgraphs),
+                         [tensors[i] for i in main.vector(1, "i")], [tensors[i] for i in main.vector(2, "i")], ops)
+    except (struct.error, IndexError) as e:
+        raise InvalidModel(f"{path} is a damaged TFLite model ({e})") from None

@@ -1,0 +1,56 @@
+"""What a build leaves behind: a JSON build record beside the output, and (with --record) manifest updates.
+
+Manifest updates go through ruamel.yaml's round-trip mode so comments, order and folded text survive
+and the diff is only the changed fields.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from zoo.errors import ZooError
+
+
+def write_record(path: Path, record: dict) -> Path:
+    """Write `<output>.build.json` atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _load(text: str):
+    """Round-trip YAML with the file's own indentation, so dumping it back changes only what was set."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.util import load_yaml_guess_indent
+
+    _, indent, dash = load_yaml_guess_indent(text)
+    y = YAML()
+    y.preserve_quotes = True
+    y.width = 4096
+    y.indent(mapping=indent - dash if dash else indent, sequence=indent, offset=dash)
+    return y, y.load(text)
+
+
+def update_manifest(path: Path, *, artifacts: dict[str, dict] | None = None, upstream: dict[str, dict] | None = None) -> None:
+    """Set fields of artifacts / upstream entries (by id) in a manifest file, touching nothing else.
+
+    A field set to None is removed (e.g. `unpublished` once an artifact has sources).
+    """
+    y, doc = _load(path.read_text(encoding="utf-8"))
+    for section, changes in (("artifacts", artifacts or {}), ("upstream", upstream or {})):
+        entries = {e["id"]: e for e in doc.get(section) or []}
+        for ident, fields in changes.items():
+            if ident not in entries:
+                raise ZooError(f"{path}: no {section} entry with id {ident!r} to record into")
+            for key, value in fields.items():
+                if value is None:
+                    entries[ident].pop(key, None)
+                else:
+                    entries[ident][key] = value
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        y.dump(doc, f)
+    os.replace(tmp, path)

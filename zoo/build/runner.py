@@ -1,0 +1,228 @@
+"""The recipe runner behind `zoo build`: upstream -> float model -> int8 -> checks -> Edge TPU compile -> record.
+
+Every failure names its step. Nothing here runs on the fetch path (TensorFlow is imported by the steps).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.util
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zoo import catalog, settings
+from zoo.build import archive, calibration, check, edgetpu, quantize, record
+from zoo.build.inspect import inspect
+from zoo.build.recipes import Context, recipe_module
+from zoo.cache import Cache
+from zoo.errors import ZooError
+from zoo.fetch import obtain
+from zoo.manifest import Artifact, Manifest
+from zoo.progress import Progress
+
+
+class BuildFailed(ZooError, RuntimeError):
+    """A recipe step failed; `step` names it."""
+
+    def __init__(self, step: str, message: str, hint: str | None = None):
+        self.step = step
+        super().__init__(f"build step '{step}' failed: {message}", hint)
+
+
+@dataclass
+class Options:
+    targets: list[str] = field(default_factory=list)
+    out: Path = Path("build")
+    calibration: str | None = None
+    samples: int | None = None
+    input_size: int | None = None
+    weights: str = "pretrained"
+    trust_upstream: bool = False
+    record: bool = False
+    check: bool = False
+    compile_timeout: int = 600
+
+
+@dataclass
+class Built:
+    artifact: Artifact
+    path: Path
+    sha256: str
+    size: int
+    checks: list[check.Check]
+    record_path: Path
+    smoke: bool
+    compile_stats: dict | None = None
+
+    def to_dict(self) -> dict:
+        info = inspect(self.path)
+        return {"artifact": self.artifact.id, "target": self.artifact.target, "path": str(self.path), "file": self.path.name,
+                "sha256": self.sha256, "size": self.size, "smoke": self.smoke, "record": str(self.record_path),
+                "inputs": [vars(t) for t in info.inputs], "outputs": [vars(t) for t in info.outputs],
+                "checks": [c.to_dict() for c in self.checks], "compile_stats": self.compile_stats}
+
+
+@contextmanager
+def _step(name: str):
+    """Report any failure inside a step as BuildFailed naming the step (ZOO_DEBUG=1 shows the cause)."""
+    try:
+        yield
+    except BuildFailed:
+        raise
+    except ZooError as e:
+        raise BuildFailed(name, e.message, e.hint) from e
+    except Exception as e:  # TensorFlow's converter and recipes raise many kinds; the step name is what helps
+        raise BuildFailed(name, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
+
+
+def buildable(m: Manifest, targets: list[str]) -> list[Artifact]:
+    chosen = [a for a in m.artifacts if a.build and (not targets or a.target in targets)]
+    if not chosen:
+        have = ", ".join(f"{a.id} ({a.target})" for a in m.artifacts if a.build) or "none"
+        raise BuildFailed("select", f"{m.name} has no artifact zoo builds for {', '.join(targets) or 'any target'}",
+                          f"buildable: {have}")
+    return chosen
+
+
+def _upstream(m: Manifest, opts: Options, work: Path, progress: Progress) -> tuple[Path | None, dict]:
+    """The recipe's input: fetched and verified, extracted if an archive; None for a random-weights smoke build."""
+    if opts.weights == "random":
+        return None, {"weights": "random"}
+    if opts.weights != "pretrained":
+        local = Path(opts.weights)
+        if not local.is_file():
+            raise BuildFailed("upstream", f"weights file {local} does not exist")
+        return local, {"weights": str(local), "sha256": hashlib.sha256(local.read_bytes()).hexdigest()}
+    up = next(u for u in m.upstream if u.id == m.build.upstream)
+    if up.pin is None and not opts.trust_upstream:
+        raise BuildFailed("upstream", f"{m.name}'s upstream {up.id!r} ({up.file}) has no pinned checksum",
+                          "pass --trust-upstream to accept what the server sends; its sha256 is printed (and recorded with --record)")
+    path, sha256 = obtain(m.name, up, Cache(settings.cache_dir()), offline=settings.offline(), progress=progress,
+                          trust_unpinned=opts.trust_upstream)
+    info = {"id": up.id, "file": up.file, "sha256": sha256, "pinned_by": up.pin or "trusted (unpinned)", "sources": up.sources}
+    if up.kind.endswith("tarball"):
+        return archive.extract(path, work / "upstream"), info
+    return path, info
+
+
+def _calibration(m: Manifest, opts: Options, size: int) -> calibration.Calibration:
+    count = opts.samples or m.build.calibration_samples
+    if opts.calibration == "random":
+        return calibration.random_noise(m.input.preprocessing, size, count)
+    if opts.calibration is None:
+        raise BuildFailed("calibration", "no calibration images given",
+                          "--calibration DIR (real images, e.g. VOC2012/JPEGImages), or --calibration random for a smoke build")
+    return calibration.from_directory(Path(opts.calibration), m.input.preprocessing, size, count)
+
+
+def build(name: str, opts: Options, progress: Progress | None = None) -> list[Built]:
+    """Run `name`'s recipe for the selected targets; returns what was built, each checked and recorded."""
+    progress = progress or Progress()
+    if importlib.util.find_spec("tensorflow") is None:
+        raise BuildFailed("setup", "TensorFlow is not installed", "pip install 'zoo[build]' (tensorflow-cpu)")
+    entry = catalog.load().entry(name)
+    m = entry.manifest
+    if m.build is None:
+        raise BuildFailed("select", f"{m.name} has no build section: its artifacts are published as is upstream")
+    artifacts = buildable(m, opts.targets)
+    size = opts.input_size or m.input.shape[1]
+    smoke = opts.weights == "random" or opts.calibration == "random" or size != m.input.shape[1]
+    if opts.record and smoke:
+        raise BuildFailed("record", "a smoke build (random weights or calibration, or another input size) is never recorded")
+    if opts.record and opts.check:
+        raise BuildFailed("record", "--check compares against the manifest; it does not record")
+    if any(a.target == "edgetpu" for a in artifacts):
+        with _step("compiler"):
+            compiler = edgetpu.find_compiler()
+    opts.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="zoo-build-") as tmp:
+        work = Path(tmp)
+        with _step("upstream"):
+            progress.note(f"[1/6] upstream for {m.name}")
+            upstream, upstream_info = _upstream(m, opts, work, progress)
+        with _step("calibration"):
+            calib = _calibration(m, opts, size)
+        with _step("model"):
+            progress.note(f"[2/6] float model via recipe {m.build.recipe!r} at {size}x{size}")
+            source = recipe_module(m.build.recipe).prepare(
+                Context(m, dict(m.build.options), upstream, size, opts.weights, work))
+            float_path = work / "float.tflite"
+            float_path.write_bytes(quantize.to_float(source.make_converter))
+        results = []
+        for a in artifacts:
+            results.append(_build_one(m, a, opts, source, calib, float_path, size, smoke, work, progress,
+                                      upstream_info, compiler if a.target == "edgetpu" else None))
+    if opts.record:
+        _record(entry.path, m, results, upstream_info, opts)
+    return results
+
+
+def _build_one(m, a, opts, source, calib, float_path, size, smoke, work, progress, upstream_info, compiler) -> Built:
+    with _step("quantize"):
+        progress.note(f"[3/6] int8 for {a.id} ({a.target}) with {a.input_dtype} input/output, {calib.count} calibration image(s)")
+        model, settings_used = quantize.to_int8(source.make_converter, calib, a.input_dtype)
+    quantized = work / f"{Path(a.file).stem}.tflite"
+    quantized.write_bytes(model)
+    progress.note(f"[4/6] checks for {a.id}")
+    with _step("check"):
+        info = inspect(quantized)
+        agree = check.agreement(float_path, quantized, calib.samples, m.build.min_agreement)
+        if opts.weights == "random":
+            agree = check.Check(agree.name, True, f"{agree.detail}; not enforced: random weights have no stable argmax")
+        checks = [check.io_check(info, m, a, size), check.integer_check(info), agree]
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        raise BuildFailed("check", "; ".join(f"{c.name}: {c.detail}" for c in failed))
+    stats = None
+    product = quantized
+    if compiler is not None:
+        progress.note(f"[5/6] edgetpu_compiler {compiler[1]} on {a.id}")
+        with _step("compile"):
+            product, compiled = edgetpu.compile_model(quantized, work / "edgetpu", opts.compile_timeout)
+        stats = compiled.to_dict()
+        floor = m.build.min_tpu_share
+        if floor is not None and compiled.tpu_share < floor:
+            raise BuildFailed("compile", f"only {compiled.tpu_ops} of {compiled.total_ops} ops map to the Edge TPU "
+                                         f"({compiled.tpu_share:.0%}), under the manifest's floor of {floor:.0%}")
+    if opts.check:
+        checks += _compare(m, a, product, calib, compiler is not None, progress)
+    out = opts.out / a.file
+    shutil.copyfile(product, out)
+    data = out.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    progress.note(f"[6/6] recorded {out}")
+    rec = {
+        "model": m.name, "artifact": a.id, "target": a.target, "file": a.file, "sha256": sha256, "size": len(data),
+        "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "smoke": smoke,
+        "recipe": {"name": m.build.recipe, "options": dict(m.build.options), **source.notes},
+        "upstream": upstream_info, "input_size": size, "converter": settings_used,
+        "calibration": calib.describe(), "checks": [c.to_dict() for c in checks], "compile": stats,
+        "edgetpu_compiler": compiler[1] if compiler else None,
+    }
+    return Built(a, out, sha256, len(data), checks, record.write_record(out.with_name(out.name + ".build.json"), rec), smoke, stats)
+
+
+def _compare(m: Manifest, a: Artifact, product: Path, calib, compiled: bool, progress: Progress) -> list[check.Check]:
+    if not a.published:
+        raise BuildFailed("compare", f"{m.name}/{a.id} is not published, so there is nothing to compare the rebuild with")
+    with _step("compare"):
+        reference, _ = obtain(m.name, a, Cache(settings.cache_dir()), offline=settings.offline(), progress=progress)
+        checks = check.compare(reference, product, calib.samples, m.build.min_agreement, compiled)
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        raise BuildFailed("compare", "; ".join(f"{c.name}: {c.detail}" for c in failed))
+    return checks
+
+
+def _record(path: Path, m: Manifest, results: list[Built], upstream_info: dict, opts: Options) -> None:
+    changes = {b.artifact.id: {"size": b.size, "sha256": b.sha256, "parent": m.build.upstream,
+                               "recipe": f"zoo build {m.name} --target {b.artifact.target}",
+                               **({"compile_stats": b.compile_stats} if b.compile_stats else {})} for b in results}
+    upstream = {}
+    if opts.trust_upstream and upstream_info.get("pinned_by", "").startswith("trusted"):
+        upstream[upstream_info["id"]] = {"sha256": upstream_info["sha256"]}
+    record.update_manifest(path, artifacts=changes, upstream=upstream)
