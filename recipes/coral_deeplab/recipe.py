@@ -166,5 +166,11 @@ def prepare(ctx: Context) -> FloatSource:
     def make_converter():
         return tf.lite.TFLiteConverter.from_keras_model(model)
 
-    return FloatSource(make_converter, {"version": version, "output_stride": stride, "weights": ctx.weights,
+    forward = tf.function(lambda batch: model(batch, training=False),
+                          input_signature=[tf.TensorSpec([1, ctx.input_size, ctx.input_size, 3], tf.float32)])
+
+    def predict(x):
+        return forward(x[None]).numpy()
+
+    return FloatSource(make_converter, predict, {"version": version, "output_stride": stride, "weights": ctx.weights,
                                         "parameters": int(model.count_params())})

@@ -27,4 +27,11 @@ def prepare(ctx: Context) -> FloatSource:
     def make_converter():
         return tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(str(graph), [inp], [out], {inp: shape})
 
-    return FloatSource(make_converter, {"graph": graph.name, "input_tensor": inp, "output_tensor": out, "input_shape": shape})
+    graph_def = tf.compat.v1.GraphDef.FromString(graph.read_bytes())
+    imported = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+    run = imported.prune(imported.graph.get_tensor_by_name(f"{inp}:0"), imported.graph.get_tensor_by_name(f"{out}:0"))
+
+    def predict(x):
+        return run(tf.constant(x[None])).numpy()
+
+    return FloatSource(make_converter, predict, {"graph": graph.name, "input_tensor": inp, "output_tensor": out, "input_shape": shape})

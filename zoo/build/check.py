@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,34 +49,42 @@ def integer_check(info: ModelInfo) -> Check:
                  "every compute op is integer" if not floats else f"float compute ops: {', '.join(sorted(set(floats)))}")
 
 
-def _run(interpreter, x: np.ndarray) -> np.ndarray:
-    detail = interpreter.get_input_details()[0]
-    if detail["dtype"] != np.float32:
-        from zoo.preprocess import quantize
-
-        x = quantize(x, detail["quantization"], np.dtype(detail["dtype"]).name)
-    interpreter.set_tensor(detail["index"], x[None])
-    interpreter.invoke()
-    y = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
+def classes(batch: np.ndarray) -> np.ndarray:
+    """Class ids from a batch-of-one output: argmax over the last axis of logits, or the ids themselves."""
+    y = np.asarray(batch)[0]
     return y.argmax(-1) if y.ndim == 3 else y
 
 
-def agreement(reference: Path, candidate: Path, samples: list[np.ndarray], floor: float) -> Check:
-    """Share of pixels whose class (argmax) is the same in both models, over the calibration images."""
+def tflite_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from one float input (H, W, C) to the model's batch output, quantizing the input if needed."""
     from zoo.runtime import interpreter_module
 
-    lite = interpreter_module()
-    ref, cand = lite.Interpreter(model_path=str(reference)), lite.Interpreter(model_path=str(candidate))
-    ref.allocate_tensors()
-    cand.allocate_tensors()
+    interpreter = interpreter_module().Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        if inp["dtype"] != np.float32:
+            from zoo.preprocess import quantize
+
+            x = quantize(x, inp["quantization"], np.dtype(inp["dtype"]).name)
+        interpreter.set_tensor(inp["index"], x[None])
+        interpreter.invoke()
+        return interpreter.get_tensor(out["index"])
+
+    return run
+
+
+def agreement(reference: Callable[[np.ndarray], np.ndarray], candidate: Callable[[np.ndarray], np.ndarray],
+              samples: list[np.ndarray], floor: float, what: str = "the float model") -> Check:
+    """Share of pixels whose class is the same for both models, over the calibration images."""
     same = total = 0
     for x in samples:
-        a, b = _run(ref, x), _run(cand, x)
+        a, b = classes(reference(x)), classes(candidate(x))
         same += int((a == b).sum())
         total += a.size
     share = same / total
-    return Check("agreement", share >= floor, f"{share:.4f} of pixels agree with the float model on {len(samples)} image(s) "
-                 f"(floor {floor})")
+    return Check("agreement", share >= floor, f"{share:.4f} of pixels agree with {what} on {len(samples)} image(s) (floor {floor})")
 
 
 def compare(reference: Path, rebuilt: Path, samples: list[np.ndarray], floor: float, compiled: bool) -> list[Check]:
@@ -92,7 +101,7 @@ def compare(reference: Path, rebuilt: Path, samples: list[np.ndarray], floor: fl
               else f"op lists differ: recorded {ref.histogram}, rebuilt {new.histogram}"),
     ]
     if not compiled:
-        agree = agreement(reference, rebuilt, samples, floor)
-        checks.append(Check("agreement-with-recorded", agree.passed, agree.detail.replace("the float model", "the recorded file")))
+        agree = agreement(tflite_runner(reference), tflite_runner(rebuilt), samples, floor, "the recorded file")
+        checks.append(Check("agreement-with-recorded", agree.passed, agree.detail))
     checks.append(Check("bytes", True, "identical bytes" if same_bytes else "bytes differ (converter output is not byte-stable)"))
     return checks

@@ -1,4 +1,4 @@
-"""TFLite conversion: the float reference, and full-integer int8 with float32 (or uint8/int8) input and output."""
+"""TFLite conversion: full-integer int8 with float32 (or uint8/int8) input and output, and plain float32."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ SETTINGS_DOC = "optimizations=[DEFAULT], supported_ops=[TFLITE_BUILTINS_INT8], r
 
 
 def to_float(make_converter: Callable[[], object]) -> bytes:
-    """The float32 TFLite model, used as the reference the int8 one is checked against."""
+    """The float32 TFLite model (for comparisons such as the build benchmark's latency)."""
     return make_converter().convert()
 
 

@@ -10,6 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
+
 from zoo.errors import ZooError
 from zoo.manifest import Manifest
 
@@ -28,9 +30,11 @@ class Context:
 
 @dataclass
 class FloatSource:
-    """What a recipe returns: a fresh TFLiteConverter for the float model on each call, and notes for the record."""
+    """What a recipe returns: a fresh TFLiteConverter for the float model on each call, the float model's
+    output for one preprocessed input (the reference the int8 model is checked against), and notes."""
 
     make_converter: Callable[[], object]
+    predict: Callable[[np.ndarray], np.ndarray]
     notes: dict = field(default_factory=dict)
 
 

@@ -150,18 +150,16 @@ def build(name: str, opts: Options, progress: Progress | None = None) -> list[Bu
             progress.note(f"[2/6] float model via recipe {m.build.recipe!r} at {size}x{size}")
             source = recipe_module(m.build.recipe).prepare(
                 Context(m, dict(m.build.options), upstream, size, opts.weights, work))
-            float_path = work / "float.tflite"
-            float_path.write_bytes(quantize.to_float(source.make_converter))
         results = []
         for a in artifacts:
-            results.append(_build_one(m, a, opts, source, calib, float_path, size, smoke, work, progress,
+            results.append(_build_one(m, a, opts, source, calib, size, smoke, work, progress,
                                       upstream_info, compiler if a.target == "edgetpu" else None))
     if opts.record:
         _record(entry.path, m, results, upstream_info, opts)
     return results
 
 
-def _build_one(m, a, opts, source, calib, float_path, size, smoke, work, progress, upstream_info, compiler) -> Built:
+def _build_one(m, a, opts, source, calib, size, smoke, work, progress, upstream_info, compiler) -> Built:
     with _step("quantize"):
         progress.note(f"[3/6] int8 for {a.id} ({a.target}) with {a.input_dtype} input/output, {calib.count} calibration image(s)")
         model, settings_used = quantize.to_int8(source.make_converter, calib, a.input_dtype)
@@ -170,7 +168,7 @@ def _build_one(m, a, opts, source, calib, float_path, size, smoke, work, progres
     progress.note(f"[4/6] checks for {a.id}")
     with _step("check"):
         info = inspect(quantized)
-        agree = check.agreement(float_path, quantized, calib.samples, m.build.min_agreement)
+        agree = check.agreement(source.predict, check.tflite_runner(quantized), calib.samples, m.build.min_agreement)
         if opts.weights == "random":
             agree = check.Check(agree.name, True, f"{agree.detail}; not enforced: random weights have no stable argmax")
         checks = [check.io_check(info, m, a, size), check.integer_check(info), agree]
