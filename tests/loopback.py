@@ -177,3 +177,29 @@ def _handler(server: Server):
             self.close_connection = True
 
     return Handler
+
+
+class StaticServer:
+    """A plain static file server for a folder on 127.0.0.1, like any web server in front of a mirror."""
+
+    def __init__(self, folder):
+        import functools
+        from http.server import SimpleHTTPRequestHandler
+
+        handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+        handler.log_message = lambda *a: None
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def base(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> StaticServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -106,7 +106,7 @@ def obtain(model: str, f: PinnedFile, cache: Cache, *, offline: bool, progress: 
                           "fetch it once while online (without --offline and ZOO_OFFLINE)")
     if f.pin is None and not trust_unpinned:
         raise FetchFailed(f"{model}/{f.id} ({f.file})", [("manifest", "no sha256 or md5 is pinned, so it cannot be verified")])
-    if not f.sources:
+    if not f.sources and not settings.mirrors():
         raise FetchFailed(f"{model}/{f.id} ({f.file})", [])
     from filelock import FileLock, Timeout
 
@@ -131,7 +131,8 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress) -> tu
                          f"{' and size' if f.size else ''}, then recording its sha256 for later checks")
     http = download.session()
     failures = []
-    for source in f.sources:
+    sources = [f"{prefix}/{model}/{f.file}" for prefix in settings.mirrors()] + f.sources
+    for source in sources:
         url, headers = hf_request(source) if source.startswith("hf://") else (source, None)
         tmp = cache.temp()
         try:
@@ -145,7 +146,7 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress) -> tu
             return path, digest.sha256
         except (DownloadError, ChecksumMismatch) as e:
             failures.append((source, str(e)))
-            if len(f.sources) > 1:
+            if len(sources) > 1:
                 progress.message(f"{source} failed: {e}")
         finally:
             tmp.unlink(missing_ok=True)

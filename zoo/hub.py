@@ -19,3 +19,19 @@ def hf_request(source: str) -> tuple[str, dict[str, str]]:
     url = hf_hub_url(repo, path, revision=revision, endpoint=settings.hf_endpoint())
     token = get_token()
     return url, ({"authorization": f"Bearer {token}"} if token else {})
+
+
+def push(repo: str, uploads, message: str, private: bool = False, revision: str | None = None) -> str:
+    """Create the repo if needed and upload everything in one commit; returns the commit sha.
+
+    huggingface_hub drops files whose content is already there and makes no empty commit, so publishing
+    the same content again returns the current head.
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    api = HfApi(endpoint=settings.hf_endpoint(), library_name="zoo")
+    api.create_repo(repo, private=private, exist_ok=True)
+    if revision:
+        api.create_branch(repo, branch=revision, exist_ok=True)
+    operations = [CommitOperationAdd(u.path_in_repo, u.data if u.data is not None else str(u.local)) for u in uploads]
+    return api.create_commit(repo, operations, commit_message=message, revision=revision).oid

@@ -46,6 +46,11 @@ def target() -> str | None:
     return os.environ.get("ZOO_TARGET", "").strip() or None
 
 
+def mirrors() -> list[str]:
+    """ZOO_MIRRORS: URL prefixes (whitespace-separated) tried before a manifest's sources, as <prefix>/<model>/<file>."""
+    return [m.rstrip("/") for m in os.environ.get("ZOO_MIRRORS", "").split()]
+
+
 def retry_backoff() -> float:
     """ZOO_RETRY_BACKOFF: first retry delay in seconds (doubles each retry)."""
     return _float("ZOO_RETRY_BACKOFF", 1.0)

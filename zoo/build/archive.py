@@ -12,7 +12,7 @@ class UnsafeArchive(ZooError, ValueError):
     """An archive member would escape the extraction folder."""
 
 
-def _check(member: tarfile.TarInfo, archive: Path) -> None:
+def check_member(member: tarfile.TarInfo, archive: Path) -> None:
     name = PurePosixPath(member.name)
     if name.is_absolute() or ".." in name.parts:
         raise UnsafeArchive(f"{archive}: member {member.name!r} has an absolute path or '..'; refusing to extract")
@@ -31,7 +31,7 @@ def extract(archive: Path, dest: Path) -> Path:
     with tarfile.open(archive) as tar:
         members = tar.getmembers()
         for m in members:
-            _check(m, archive)
+            check_member(m, archive)
         for m in members:
             if m.isdir():
                 (dest / m.name).mkdir(parents=True, exist_ok=True)

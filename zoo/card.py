@@ -1,0 +1,101 @@
+"""A Hugging Face model card generated from a manifest only: front matter the Hub understands, then a body
+in the manner of NXP's model cards."""
+
+from __future__ import annotations
+
+import yaml
+
+from zoo.manifest import Manifest
+
+TASK_TAGS = {"semantic-segmentation": "image-segmentation", "image-classification": "image-classification",
+             "object-detection": "object-detection"}
+DATASET_IDS = {"PASCAL VOC 2012": "pascal_voc"}
+
+
+def metadata(m: Manifest) -> dict:
+    """Front matter: license, library, tags, datasets and a model-index with every metric and its source."""
+    tags = ["tflite", m.task, m.family, *sorted({a.precision for a in m.artifacts})]
+    tags += ["edge-tpu"] if "edgetpu" in m.targets else []
+    tags += ["nxp", "i.mx8mp"] if "imx8mp" in m.targets else []
+    datasets = sorted({DATASET_IDS.get(x.dataset, x.dataset) for x in m.metrics})
+    results = [
+        {
+            "task": {"type": TASK_TAGS[m.task], "name": m.task.replace("-", " ")},
+            "dataset": {"type": DATASET_IDS.get(x.dataset, x.dataset), "name": x.dataset, "split": x.split},
+            "metrics": [{"type": x.name.lower(), "name": f"{x.name} ({x.applies_to})", "value": x.value,
+                         "verified": False}],
+            "source": {"name": "measured by zoo" if x.source == "measured" else "upstream",
+                       "url": x.citation if x.citation and x.citation.startswith("http") else m.homepage},
+        }
+        for x in m.metrics
+    ]
+    data = {"license": m.license.lower(), "library_name": "tflite", "pipeline_tag": TASK_TAGS[m.task], "tags": tags}
+    if datasets:
+        data["datasets"] = datasets
+    if results:
+        data["model-index"] = [{"name": m.name, "results": results}]
+    return data
+
+
+def _size(n: int | None) -> str:
+    return f"{n:,} B" if n else "unknown"
+
+
+def render(m: Manifest, repo: str | None = None, records: dict[str, dict] | None = None) -> str:
+    """The README.md of a model repository; `records` are build records by artifact id, when there are some."""
+    records = records or {}
+    p = m.input.preprocessing
+    lines = ["---", yaml.safe_dump(metadata(m), sort_keys=False).rstrip(), "---", "", f"# {m.name}", "", m.description, "",
+             "## Model information", "", "Information | Value", "--- | ---",
+             f"Input shape | {'x'.join(map(str, m.input.shape))} {m.input.layout} {m.input.color_order}",
+             f"Preprocessing | resize: {p.resize}{f' (pad value {p.pad_value:g})' if p.pad_value is not None else ''}; "
+             f"float = (pixel - {p.mean}) * {p.scale}",
+             f"Output | {'x'.join(map(str, m.output.shape))} {m.output.kind}"
+             + (f", output stride {m.output.output_stride}" if m.output.output_stride else ""),
+             f"Classes | {len(m.classes.labels)}: {', '.join(m.classes.labels)}"]
+    if m.flops:
+        lines.append(f"FLOPs | {m.flops.ops / 1e9:.2f}B ops"
+                     + (f" ({m.flops.multiply_adds / 1e9:.2f}B multiply-adds)" if m.flops.multiply_adds else "")
+                     + f" ({m.flops.citation})")
+    lines += [f"File size ({a.id}) | {_size(a.size)}" for a in m.artifacts]
+    lines += [f"License | {m.license}", "", "## Artifacts", "",
+              "Artifact | Target | Precision | I/O | Delegate | File | sha256", "--- | --- | --- | --- | --- | --- | ---"]
+    for a in m.artifacts:
+        pin = a.sha256 or (f"md5 {a.md5}" if a.md5 else "not published yet")
+        lines.append(f"{a.id} | {a.target} | {a.precision} | {a.input_dtype} / {a.output_dtype} | {a.delegate or '-'} | "
+                     f"{a.file} | {pin}")
+    if m.metrics:
+        lines += ["", "## Accuracy", "", "Metric | Value | Dataset | Split | Applies to | Source", "--- | --- | --- | --- | --- | ---"]
+        lines += [f"{x.name} | {x.value:g}{x.unit if x.unit == '%' else ''} | {x.dataset} | {x.split} | {x.applies_to} | "
+                  f"{x.citation if x.source == 'upstream' else f'measured {x.date}: `{x.command}`'}" for x in m.metrics]
+    if m.benchmarks:
+        lines += ["", "## Performance", "", "Latency | Device | Accelerator | Threads | Runtime | Input | Source",
+                  "--- | --- | --- | --- | --- | --- | ---"]
+        lines += [f"{b.latency_ms:g} ms | {b.device} | {b.accelerator} | {b.threads or '-'} | {b.runtime} | "
+                  f"{b.input_size[0]}x{b.input_size[1]} | "
+                  f"{b.citation if b.source == 'upstream' else f'measured {b.date}: `{b.command}`'}" for b in m.benchmarks]
+    lines += ["", "## Download and run", "", "```bash", "pip install zoo", f"zoo fetch {m.name}            # the right file for this machine",
+              *(f"zoo fetch {m.name} --target {t}" for t in m.targets), "```", "", "```python", "import zoo",
+              f'model = zoo.resolve("{m.name}")      # verified local path, offline once cached',
+              f'interpreter = zoo.load("{m.name}", num_threads=4)  # LiteRT with the target\'s delegate', "```"]
+    if repo:
+        lines += ["", f"The files here are pinned by zoo as `hf://{repo}@<commit>/<file>`."]
+    lines += ["", "## How each artifact was made", ""]
+    for a in m.artifacts:
+        rec = records.get(a.id)
+        made = f"`{a.recipe}`" if a.build else a.recipe
+        lines.append(f"- **{a.id}** (parent: {a.parent or 'upstream'}): {made}"
+                     + (f"; build record: TensorFlow {rec['converter']['tensorflow']}, calibration {rec['calibration']['count']} "
+                        f"image(s) ({rec['calibration']['source']}), checks: "
+                        + ", ".join(f"{c['name']} {'ok' if c['passed'] else 'failed'}" for c in rec["checks"]) if rec else ""))
+    lines += ["", "## References", "", *(f"- [{p.title}]({p.url})" for p in m.papers), f"- Homepage: {m.homepage}", ""]
+    return "\n".join(lines)
+
+
+def validate(text: str) -> None:
+    """Parse the card with huggingface_hub's card tools (offline): front matter and model-index must load."""
+    from huggingface_hub import ModelCard
+
+    card = ModelCard(text, ignore_metadata_errors=False)
+    if card.data.to_dict().get("model-index") and not card.data.eval_results:
+        raise ValueError("model-index did not parse into evaluation results")

@@ -1,0 +1,144 @@
+"""Publishing built or cached artifacts: to the Hugging Face Hub in one commit, or to a static mirror folder.
+
+Every file is verified (manifest sha256 and size, or its build record) before anything is written or sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoo import card, catalog, settings
+from zoo.cache import Cache
+from zoo.errors import ChecksumMismatch, ZooError
+from zoo.fetch import obtain
+from zoo.manifest import Artifact, Manifest
+from zoo.progress import Progress
+
+
+@dataclass(frozen=True)
+class Upload:
+    path_in_repo: str
+    data: bytes | None
+    local: Path | None
+    size: int
+    sha256: str
+    artifact: str | None = None
+
+
+@dataclass
+class Plan:
+    manifest: Manifest
+    manifest_path: Path
+    uploads: list[Upload]
+    card: str
+
+    def to_dict(self) -> dict:
+        return {"model": self.manifest.name, "files": [{"path": u.path_in_repo, "size": u.size, "sha256": u.sha256,
+                                                        "artifact": u.artifact} for u in self.uploads]}
+
+
+def _blob(path: str, data: bytes, artifact: str | None = None) -> Upload:
+    return Upload(path, data, None, len(data), hashlib.sha256(data).hexdigest(), artifact)
+
+
+def _verified(a: Artifact, path: Path, record: dict | None) -> Upload:
+    """The artifact file as an upload, after checking it against the manifest or, if it has none yet, its build record."""
+    data = path.read_bytes()
+    sha256, size = hashlib.sha256(data).hexdigest(), len(data)
+    want_sha = a.sha256 or (record or {}).get("sha256")
+    want_size = a.size or (record or {}).get("size")
+    if want_sha is None:
+        raise ZooError(f"{path}: {a.id} has no sha256 in the manifest and no build record beside it",
+                       "publish what `zoo build` made (it writes <file>.build.json), or record its sha256 first")
+    if (sha256, size) != (want_sha, want_size):
+        raise ChecksumMismatch(str(path), "sha256/size", f"{want_sha} / {want_size} B", f"{sha256} / {size} B")
+    return Upload(a.file, None, path, size, sha256, a.id)
+
+
+def _selected(m: Manifest, targets: list[str]) -> list[Artifact]:
+    chosen = [a for a in m.artifacts if not targets or a.target in targets]
+    if not chosen:
+        raise ZooError(f"{m.name} has no artifact for {', '.join(targets)}", f"it has: {', '.join(m.targets)}")
+    return chosen
+
+
+def plan(name: str, targets: list[str] | None = None, from_dir: Path | None = None, repo: str | None = None,
+         progress: Progress | None = None) -> Plan:
+    """What would be uploaded: verified artifacts (from a build folder, else the cache), build records,
+    the manifest and the generated card. Nothing is sent."""
+    progress = progress or Progress()
+    entry = catalog.load().entry(name)
+    m = entry.manifest
+    uploads, records = [], {}
+    for a in _selected(m, targets or []):
+        built = from_dir / a.file if from_dir else None
+        if built is not None and built.is_file():
+            record_path = built.with_name(built.name + ".build.json")
+            record = json.loads(record_path.read_text()) if record_path.is_file() else None
+            uploads.append(_verified(a, built, record))
+            if record:
+                records[a.id] = record
+                uploads.append(_blob(f"zoo/{record_path.name}", record_path.read_bytes()))
+        elif a.published:
+            path, _ = obtain(m.name, a, Cache(settings.cache_dir()), offline=settings.offline(), progress=progress)
+            uploads.append(_verified(a, path, None))
+        elif targets and a.target in targets:
+            raise ZooError(f"{m.name}/{a.id} is neither built in {from_dir or '(no --from folder)'} nor published",
+                           f"build it first: zoo build {m.name} --target {a.target} --out DIR, then --from DIR")
+        else:
+            progress.note(f"skipping {a.id}: not built here and not published")
+    if not any(u.artifact for u in uploads):
+        raise ZooError(f"nothing to publish for {m.name}", "build artifacts with `zoo build`, then pass --from DIR")
+    text = card.render(m, repo, records)
+    card.validate(text)
+    uploads.append(_blob(f"zoo/{m.name}.yaml", entry.path.read_bytes()))
+    uploads.append(_blob("README.md", text.encode()))
+    return Plan(m, entry.path, uploads, text)
+
+
+def hf_source(repo: str, commit: str, file: str) -> str:
+    return f"hf://{repo}@{commit}/{file}"
+
+
+def record_sources(p: Plan, new_source) -> None:
+    """Put each uploaded artifact's new source first in the manifest (older entries for the same place dropped),
+    keep the other mirrors after it, and fill in size and sha256."""
+    from zoo.build.record import update_manifest
+
+    changes = {}
+    for u in p.uploads:
+        if u.artifact is None:
+            continue
+        a = p.manifest.artifact(u.artifact)
+        first = new_source(a.file)
+        prefix = first.split("@")[0] + "@" if first.startswith("hf://") else first
+        rest = [s for s in a.sources if not s.startswith(prefix)]
+        changes[a.id] = {"sources": [first, *rest], "unpublished": None, "size": u.size, "sha256": u.sha256}
+    update_manifest(p.manifest_path, artifacts=changes)
+
+
+def to_directory(p: Plan, folder: Path) -> Path:
+    """A static mirror: <folder>/<model>/<file> for each artifact, the manifest, and index.json for the whole folder."""
+    model_dir = folder / p.manifest.name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    for u in p.uploads:
+        if u.artifact is None:
+            continue
+        tmp = model_dir / f".{u.path_in_repo}.tmp"
+        shutil.copyfile(u.local, tmp)
+        os.replace(tmp, model_dir / u.path_in_repo)
+    (model_dir / f"{p.manifest.name}.yaml").write_bytes(p.manifest_path.read_bytes())
+    index_path = folder / "index.json"
+    index = json.loads(index_path.read_text()) if index_path.is_file() else {"files": []}
+    index["files"] = [e for e in index["files"] if e["model"] != p.manifest.name] + [
+        {"model": p.manifest.name, "artifact": u.artifact, "file": f"{p.manifest.name}/{u.path_in_repo}", "size": u.size,
+         "sha256": u.sha256} for u in p.uploads if u.artifact]
+    tmp = folder / ".index.json.tmp"
+    tmp.write_text(json.dumps(index, indent=2) + "\n")
+    os.replace(tmp, index_path)
+    return index_path
