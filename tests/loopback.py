@@ -16,11 +16,12 @@ Each path has a list of behaviours consumed one per request (the last one repeat
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 GDRIVE_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title></head><body>
@@ -32,7 +33,29 @@ GDRIVE_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Virus scan war
 </form></body></html>"""
 
 
-class Server:
+class _Running:
+    """A ThreadingHTTPServer on 127.0.0.1 running in a thread while inside `with`."""
+
+    def _start(self, handler) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def base(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class Server(_Running):
     """Start with `with Server() as s:`; add files with s.add(path, data, *behaviours).
 
     s.requests lists (path, headers); s.bodies counts complete bodies per path; s.finished is when the last ended.
@@ -45,14 +68,7 @@ class Server:
         self.bodies: Counter = Counter()
         self.finished: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def base(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        self._start(_handler(self))
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -67,13 +83,6 @@ class Server:
             plan = self.plans.get(path, ["ok"])
             return plan.pop(0) if len(plan) > 1 else plan[0]
 
-    def __enter__(self) -> Server:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def _handler(server: Server):
@@ -179,27 +188,12 @@ def _handler(server: Server):
     return Handler
 
 
-class StaticServer:
+class StaticServer(_Running):
     """A plain static file server for a folder on 127.0.0.1, like any web server in front of a mirror."""
 
     def __init__(self, folder):
-        import functools
-        from http.server import SimpleHTTPRequestHandler
+        class Quiet(SimpleHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
 
-        handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
-        handler.log_message = lambda *a: None
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def base(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> StaticServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._start(functools.partial(Quiet, directory=str(folder)))
