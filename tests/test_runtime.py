@@ -49,8 +49,6 @@ def test_cpu_load_runs_the_real_model(coral_model, coral):
     assert inter / union > 0.8
 
 
-# ai_edge_litert's Delegate.__del__ raises after a failed load_delegate; that is LiteRT's, not ours.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_edgetpu_without_libedgetpu_falls_back_to_cpu(coral_model):
     with pytest.warns(ZooWarning, match=r"cannot load the edgetpu delegate libedgetpu.so.1 .*; falling back to cpu"):
         interpreter = zoo.load(coral_model, target="edgetpu")

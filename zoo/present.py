@@ -167,3 +167,27 @@ def inspect_text(info) -> str:
     if info.float_ops:
         out.append(f"float ops   {len(info.float_ops)}: {', '.join(sorted(set(info.float_ops)))}")
     return "\n".join(out)
+
+
+def bench_text(rep: dict) -> str:
+    lat, mach = rep["latency"], rep["machine"]
+    return "\n".join([
+        f"model       {rep['model'] or '-'} / {rep['artifact'] or '-'} ({rep['file']})",
+        f"target      {rep['target']}, delegate {mach['delegate'] or 'none'}, {mach['runtime']}, "
+        f"threads {lat['threads'] or 'default'}",
+        f"machine     {mach['cpu']}, {mach['cores']} cores, {mach['arch']}" + (f", {mach['board']}" if mach["board"] else ""),
+        f"init        {lat['init_ms']:.1f} ms   (interpreter, delegate, allocation)",
+        f"first run   {lat['first_ms']:.1f} ms   (includes any delegate graph compilation)",
+        f"steady      median {lat['median_ms']:.2f} ms, mean {lat['mean_ms']:.2f}, p90 {lat['p90_ms']:.2f}, "
+        f"min {lat['min_ms']:.2f}, std {lat['std_ms']:.2f}  ({lat['runs']} runs after {lat['warmup']} warm-up)",
+        f"memory      peak RSS {lat['peak_rss_mb']:.1f} MB (after init {lat['init_rss_mb']:.1f} MB)",
+    ])
+
+
+def eval_text(out: dict) -> str:
+    rows = [(label, "-" if iou is None else f"{iou:.4f}") for label, iou in out["per_class_iou"].items()]
+    lines = [f"{out['model']} / {out['artifact'] or '-'} on {out['images']} image(s) ({out['layout']}, {out['split']})",
+             f"mIoU            {out['mIoU'] * 100:.2f}%", f"pixel accuracy  {out['pixel_accuracy'] * 100:.2f}%"]
+    lines += [f"manifest        {m['value']:g}% ({m['source']}, {m['dataset']} {m['split']}): difference {m['difference']:+.2f} points"
+              for m in out["manifest_mIoU"]]
+    return "\n".join(lines) + "\n\n" + table(("class", "IoU"), rows)

@@ -12,7 +12,7 @@ from zoo.errors import ZooWarning
 class Progress:
     """Silent progress; warnings become ZooWarning. The base the CLI's reporter extends."""
 
-    def start(self, label: str, total: int | None) -> None:
+    def start(self, label: str, total: int | None, unit: str = "B") -> None:
         pass
 
     def advance(self, n: int) -> None:
@@ -36,10 +36,10 @@ class StderrProgress(Progress):
 
     def __init__(self, bar: bool, quiet: bool = False):
         self.bar, self.quiet = bar and not quiet, quiet
-        self._label, self._total, self._done, self._t0, self._drawn = "", None, 0, 0.0, 0.0
+        self._label, self._total, self._unit, self._done, self._t0, self._drawn = "", None, "B", 0, 0.0, 0.0
 
-    def start(self, label: str, total: int | None) -> None:
-        self._label, self._total, self._done, self._t0, self._drawn = label, total, 0, time.monotonic(), 0.0
+    def start(self, label: str, total: int | None, unit: str = "B") -> None:
+        self._label, self._total, self._unit, self._done, self._t0, self._drawn = label, total, unit, 0, time.monotonic(), 0.0
 
     def advance(self, n: int) -> None:
         self._done += n
@@ -66,12 +66,12 @@ class StderrProgress(Progress):
             sys.stderr.write(f"{text}\n")
 
     def _draw(self, now: float) -> None:
-        rate = self._done / max(now - self._t0, 1e-6) / 1e6
+        scale, unit = (1e6, "MB") if self._unit == "B" else (1, self._unit)
+        done, rate = self._done / scale, self._done / scale / max(now - self._t0, 1e-6)
         if self._total:
             frac = min(self._done / self._total, 1.0)
-            bar = "#" * int(frac * 30)
-            text = f"{self._label} [{bar:<30}] {frac:6.1%} {self._done / 1e6:.1f}/{self._total / 1e6:.1f} MB {rate:.1f} MB/s"
+            text = f"{self._label} [{'#' * int(frac * 30):<30}] {frac:6.1%} {done:.1f}/{self._total / scale:.1f} {unit} {rate:.1f} {unit}/s"
         else:
-            text = f"{self._label} {self._done / 1e6:.1f} MB {rate:.1f} MB/s"
+            text = f"{self._label} {done:.1f} {unit} {rate:.1f} {unit}/s"
         sys.stderr.write("\r\033[K" + text)
         sys.stderr.flush()

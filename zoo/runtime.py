@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
-from zoo.errors import RuntimeMissing
+from zoo.errors import RuntimeMissing, ZooError
 from zoo.fetch import resolve
+from zoo.manifest import Artifact, Manifest
 from zoo.progress import Progress
 from zoo.targets import get_target
 
@@ -24,27 +28,93 @@ def interpreter_module() -> ModuleType:
     return interpreter
 
 
-def load(name: str, target: str = "auto", *, progress: Progress | None = None,
-         cache_dir: str | os.PathLike | None = None, **interpreter_kwargs):
-    """Resolve `name`, then build an Interpreter with the chosen target's delegate loaded.
+@dataclass
+class Opened:
+    """An interpreter ready to allocate, with what it was made from (manifest and artifact when known)."""
 
-    If the delegate library cannot be loaded, the next target along the fallback chain is used with a
-    warning; if none is left, RuntimeMissing says what to install.
+    interpreter: object
+    path: Path
+    target: str
+    delegate: str | None
+    manifest: Manifest | None
+    artifact: Artifact | None
+
+
+def _interpreter(lite: ModuleType, path: Path, delegate: str | None, kwargs: dict):
+    if delegate:
+        # Open the library first: a failed lite.load_delegate leaves a half-built Delegate that errors in __del__.
+        ctypes.CDLL(delegate)
+    delegates = [lite.load_delegate(delegate)] if delegate else None
+    return lite.Interpreter(model_path=str(path), experimental_delegates=delegates, **kwargs)
+
+
+def open_model(name: str, target: str = "auto", *, fallback: bool = True, progress: Progress | None = None,
+               cache_dir: str | os.PathLike | None = None, **interpreter_kwargs) -> Opened:
+    """Resolve `name` and build an Interpreter with the chosen target's delegate loaded.
+
+    If the delegate cannot be loaded, the next target along the fallback chain is used with a warning
+    (unless `fallback=False`); when none is left, RuntimeMissing says what to install.
     """
     lite = interpreter_module()
     progress = progress or Progress()
     resolved = resolve(name, target, progress=progress, cache_dir=cache_dir)
     while True:
-        if resolved.delegate is None:
-            return lite.Interpreter(model_path=str(resolved.path), **interpreter_kwargs)
+        t = get_target(resolved.target)
         try:
-            delegate = lite.load_delegate(resolved.delegate)
-        except (ValueError, OSError) as e:
-            chain = get_target(resolved.target).chain()
-            if len(chain) == 1:
-                raise RuntimeMissing(f"cannot load {resolved.delegate}: {e}", get_target(resolved.target).install) from None
-            progress.message(f"cannot load the {resolved.target} delegate {resolved.delegate} ({e}); "
-                             f"falling back to {chain[1]} (fix: {get_target(resolved.target).install})")
-            resolved = resolve(name, chain[1], progress=progress, cache_dir=cache_dir)
+            interpreter = _interpreter(lite, resolved.path, resolved.delegate, interpreter_kwargs)
+        except (ValueError, OSError, RuntimeError) as e:
+            if not fallback or len(t.chain()) == 1:
+                raise RuntimeMissing(f"cannot load the {t.name} delegate {resolved.delegate} for {resolved.artifact.file}: {e}",
+                                     t.install) from None
+            progress.message(f"cannot load the {t.name} delegate {resolved.delegate} ({e}); falling back to {t.chain()[1]} "
+                             f"(fix: {t.install})")
+            resolved = resolve(name, t.chain()[1], progress=progress, cache_dir=cache_dir)
             continue
-        return lite.Interpreter(model_path=str(resolved.path), experimental_delegates=[delegate], **interpreter_kwargs)
+        return Opened(interpreter, resolved.path, resolved.target, resolved.delegate, resolved.manifest, resolved.artifact)
+
+
+def load(name: str, target: str = "auto", *, progress: Progress | None = None,
+         cache_dir: str | os.PathLike | None = None, **interpreter_kwargs):
+    """A LiteRT Interpreter for `name` with its target's delegate (see open_model)."""
+    return open_model(name, target, progress=progress, cache_dir=cache_dir, **interpreter_kwargs).interpreter
+
+
+def open_file(path: Path, like: str | None = None, **interpreter_kwargs) -> Opened:
+    """An Interpreter for a .tflite file; its manifest is found by sha256 in the catalog, or given by `like`."""
+    from zoo import catalog
+    from zoo.build.inspect import inspect
+    from zoo.hashes import file_digest
+
+    lite = interpreter_module()
+    sha256 = file_digest(path).sha256
+    cat = catalog.load()
+    manifest = artifact = None
+    for name in cat.names():
+        m = cat.get(name)
+        artifact = next((a for a in m.artifacts if a.sha256 == sha256), None)
+        if artifact is not None:
+            manifest = m
+            break
+    if like is not None:
+        manifest = cat.get(like)
+        artifact = artifact if artifact in manifest.artifacts else next((a for a in manifest.artifacts if a.file == path.name), None)
+    accelerator = inspect(path).accelerator
+    target = {"edgetpu": "edgetpu", None: "cpu"}.get(accelerator, artifact.target if artifact else "cpu")
+    delegate = artifact.delegate if artifact else get_target(target).delegate
+    try:
+        interpreter = _interpreter(lite, path, delegate, interpreter_kwargs)
+    except (ValueError, OSError, RuntimeError) as e:
+        raise RuntimeMissing(f"{path.name} is compiled for {get_target(target).title} and needs {delegate}, "
+                             f"which cannot be loaded here ({e})", get_target(target).install) from None
+    return Opened(interpreter, path, target, delegate, manifest, artifact)
+
+
+def open_any(name_or_file: str, target: str = "auto", like: str | None = None, fallback: bool = True,
+             progress: Progress | None = None, **interpreter_kwargs) -> Opened:
+    """A model name (resolved for `target`) or a path to a .tflite file."""
+    path = Path(name_or_file)
+    if path.suffix == ".tflite" or path.is_file():
+        if not path.is_file():
+            raise ZooError(f"{path} does not exist")
+        return open_file(path, like, **interpreter_kwargs)
+    return open_model(name_or_file, target, fallback=fallback, progress=progress, **interpreter_kwargs)

@@ -34,12 +34,19 @@ def _load(text: str):
     return y, y.load(text)
 
 
-def update_manifest(path: Path, *, artifacts: dict[str, dict] | None = None, upstream: dict[str, dict] | None = None) -> None:
-    """Set fields of artifacts / upstream entries (by id) in a manifest file, touching nothing else.
-
-    A field set to None is removed (e.g. `unpublished` once an artifact has sources).
+def update_manifest(path: Path, *, artifacts: dict[str, dict] | None = None, upstream: dict[str, dict] | None = None,
+                    append: dict[str, list[dict]] | None = None) -> None:
+    """Set fields of artifacts / upstream entries (by id) in a manifest file, and append to lists such as
+    `benchmarks` or `metrics`, touching nothing else. A field set to None is removed (e.g. `unpublished`
+    once an artifact has sources). The result is validated before it replaces the file.
     """
+    from zoo import manifest
+
     y, doc = _load(path.read_text(encoding="utf-8"))
+    for key, entries in (append or {}).items():
+        if doc.get(key) is None:
+            doc[key] = []
+        doc[key].extend(entries)
     for section, changes in (("artifacts", artifacts or {}), ("upstream", upstream or {})):
         entries = {e["id"]: e for e in doc.get(section) or []}
         for ident, fields in changes.items():
@@ -53,4 +60,9 @@ def update_manifest(path: Path, *, artifacts: dict[str, dict] | None = None, ups
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         y.dump(doc, f)
+    try:
+        manifest.load(tmp)
+    except ZooError:
+        tmp.unlink()
+        raise
     os.replace(tmp, path)

@@ -1,0 +1,177 @@
+"""zoo bench, eval and predict on Google's real Coral models, and the scoring they rest on."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+pytest.importorskip("ai_edge_litert", reason="the run extra (ai-edge-litert) is not installed")
+from PIL import Image  # noqa: E402
+
+from zoo import catalog  # noqa: E402
+from zoo.evaluate import confusion, evaluate, read_mask, scores  # noqa: E402
+from zoo.preprocess import prepare, quantize  # noqa: E402
+from zoo.runtime import open_file  # noqa: E402
+from zoo.segment import Segmenter, pascal_palette  # noqa: E402
+
+BIRD = 3
+DM1, DM05 = "deeplabv3_mnv2_pascal_quant.tflite", "deeplabv3_mnv2_dm05_pascal_quant.tflite"
+
+
+def zoo_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, timeout=300, env=os.environ)
+
+
+def bird_scores(coral: Path, model: str):
+    segmenter = Segmenter(open_file(coral / model))
+    with Image.open(coral / "bird_segmentation.bmp") as image:
+        predicted = segmenter(image)
+    truth = read_mask(coral / "bird_segmentation_mask.bmp")
+    return scores(confusion(truth, predicted, 21, 255), segmenter.manifest.classes.labels, 1)
+
+
+def test_google_dm1_on_the_bird_photo(coral):
+    s = bird_scores(coral, DM1)
+    assert s.per_class["bird"] > 0.9 and s.pixel_accuracy > 0.97
+
+
+def test_google_dm05_on_the_bird_photo(coral):
+    assert bird_scores(coral, DM05).per_class["bird"] > 0.8
+
+
+def test_confusion_excludes_the_ignore_label():
+    truth = np.array([[0, 1, 255], [2, 2, 1]])
+    pred = np.array([[0, 1, 2], [2, 0, 1]])
+    m = confusion(truth, pred, 3, 255)
+    assert m.tolist() == [[1, 0, 0], [0, 2, 0], [1, 0, 1]]
+    s = scores(m, ["a", "b", "c"], 1)
+    assert s.per_class == {"a": 0.5, "b": 1.0, "c": 0.5}
+    assert s.miou == pytest.approx(2 / 3) and s.pixel_accuracy == pytest.approx(4 / 5)
+
+
+def test_absent_classes_do_not_count_in_the_mean():
+    s = scores(confusion(np.array([[0, 0]]), np.array([[0, 0]]), 3, None), ["a", "b", "c"], 1)
+    assert s.per_class == {"a": 1.0, "b": None, "c": None} and s.miou == 1.0
+
+
+def test_pad_policy_keeps_aspect_and_reports_the_valid_region():
+    pre = catalog.get("deeplabv3").input.preprocessing
+    image = Image.fromarray(np.full((100, 200, 3), 255, np.uint8))
+    p = prepare(image, pre, 64, 64)
+    assert (p.valid_height, p.valid_width) == (32, 64) and p.array.shape == (64, 64, 3)
+    assert np.allclose(p.array[:32], 1.0) and np.allclose(p.array[32:], 0.0)
+    q = quantize(p.array, (0.0078125, 128), "uint8")
+    assert q[0, 0, 0] == 255 and q[40, 0, 0] == 128
+
+
+@pytest.fixture
+def voc(coral, tmp_path):
+    """A two-image PASCAL VOC layout from the real bird photo and its mask (the second one mirrored)."""
+    root = tmp_path / "VOC2012"
+    for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (root / sub).mkdir(parents=True)
+    photo = Image.open(coral / "bird_segmentation.bmp").convert("RGB")
+    mask = read_mask(coral / "bird_segmentation_mask.bmp")
+    for name, img, m in (("2007_000001", photo, mask), ("2007_000002", photo.transpose(Image.FLIP_LEFT_RIGHT), mask[:, ::-1])):
+        img.save(root / "JPEGImages" / f"{name}.jpg", quality=95)
+        png = Image.fromarray(np.ascontiguousarray(m), mode="P")
+        png.putpalette(pascal_palette().flatten().tolist())
+        png.save(root / "SegmentationClass" / f"{name}.png")
+    (root / "ImageSets" / "Segmentation" / "val.txt").write_text("2007_000001\n2007_000002\n")
+    return tmp_path
+
+
+def test_eval_equals_a_direct_computation(coral, voc):
+    proc = zoo_cli("eval", str(coral / DM1), "--data", str(voc), "--json")
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    segmenter = Segmenter(open_file(coral / DM1))
+    matrix = np.zeros((21, 21), np.int64)
+    for name in ("2007_000001", "2007_000002"):
+        with Image.open(voc / "VOC2012" / "JPEGImages" / f"{name}.jpg") as image:
+            predicted = segmenter(image)
+        truth = np.asarray(Image.open(voc / "VOC2012" / "SegmentationClass" / f"{name}.png"))
+        matrix += confusion(truth, predicted, 21, 255)
+    direct = scores(matrix, segmenter.manifest.classes.labels, 2)
+    assert got["images"] == 2 and got["layout"] == "voc"
+    assert got["mIoU"] == pytest.approx(direct.miou) and got["pixel_accuracy"] == pytest.approx(direct.pixel_accuracy)
+    assert got["per_class_iou"]["bird"] == pytest.approx(direct.per_class["bird"]) and got["per_class_iou"]["bird"] > 0.85
+    (upstream,) = got["manifest_mIoU"]
+    assert upstream["value"] == 74.26 and upstream["difference"] == pytest.approx(direct.miou * 100 - 74.26, abs=0.01)
+
+
+def test_eval_reads_plain_image_and_mask_folders(coral, tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    Image.open(coral / "bird_segmentation.bmp").save(tmp_path / "images" / "bird.png")
+    Image.open(coral / "bird_segmentation_mask.bmp").save(tmp_path / "masks" / "bird.png")
+    layout, s = evaluate(Segmenter(open_file(coral / DM1)), tmp_path)
+    assert layout == "pairs" and s.images == 1 and s.per_class["bird"] > 0.9
+
+
+def test_bench_json_is_positive_and_stable(coral):
+    proc = zoo_cli("bench", str(coral / DM05), "--threads", "2", "--runs", "10", "--warmup", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    lat = rep["latency"]
+    assert 0 < lat["min_ms"] <= lat["median_ms"] <= lat["p90_ms"] and lat["init_ms"] > 0 and lat["first_ms"] > 0
+    assert lat["std_ms"] < lat["median_ms"] and lat["peak_rss_mb"] >= lat["init_rss_mb"] > 0
+    assert (rep["model"], rep["artifact"], rep["target"], rep["input_size"]) == ("deeplabv3", "cpu-uint8", "cpu", [513, 513])
+    assert rep["machine"]["cores"] >= 1 and rep["machine"]["runtime"].startswith("ai-edge-litert ")
+
+
+@pytest.mark.parametrize("model", ["deeplabv3_mnv2_dm05_pascal_quant_edgetpu.tflite", "deeplabv3_mnv2_pascal_quant_edgetpu.tflite"])
+def test_edgetpu_files_are_refused_without_libedgetpu(coral, model):
+    proc = zoo_cli("bench", str(coral / model), "--runs", "1")
+    assert proc.returncode == 1 and proc.stdout == ""
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"error: {model} is compiled for Google Coral Edge TPU") and "needs libedgetpu.so.1" in line
+
+
+def test_predict_writes_mask_and_overlay(coral, tmp_path):
+    image = tmp_path / "bird.bmp"
+    image.write_bytes((coral / "bird.bmp").read_bytes())
+    proc = zoo_cli("predict", str(coral / DM1), str(image), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    shares = {c["label"]: c["share"] for c in out["classes"]}
+    assert set(shares) >= {"background", "bird"} and sum(shares.values()) == pytest.approx(1.0)
+    assert 0.05 < shares["bird"] < 0.6
+    mask = np.asarray(Image.open(out["mask"]))
+    assert mask.shape == (343, 512, 3)
+    colours = {tuple(c) for c in mask.reshape(-1, 3)}
+    assert tuple(pascal_palette()[BIRD]) in colours and colours <= {tuple(c) for c in pascal_palette()}
+    assert Image.open(out["overlay"]).size == (512, 343)
+
+
+@pytest.fixture
+def mirror_manifest(coral, tmp_path, monkeypatch):
+    """A user copy of the deeplabv3-dm1 manifest (its path takes the --record writes)."""
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    path = folder / "deeplabv3-dm1.yaml"
+    path.write_text((catalog.bundled_dir() / "deeplabv3-dm1.yaml").read_text())
+    monkeypatch.setenv("ZOO_MANIFESTS", str(folder))
+    return path
+
+
+def test_bench_and_eval_record_measured_figures(coral, voc, mirror_manifest):
+    before = yaml.safe_load(mirror_manifest.read_text())
+    assert zoo_cli("bench", str(coral / DM1), "--threads", "2", "--runs", "3", "--record").returncode == 0
+    assert zoo_cli("eval", str(coral / DM1), "--data", str(voc), "--record").returncode == 0
+    after = catalog.load().get("deeplabv3-dm1")
+    assert [b.model_dump(mode="json", exclude_none=True) for b in after.benchmarks[:-1]] == before["benchmarks"]
+    bench = after.benchmarks[-1]
+    assert (bench.source, bench.applies_to, bench.threads, bench.input_size) == ("measured", "cpu-uint8", 2, [513, 513])
+    assert bench.command.startswith("zoo bench ") and bench.latency_ms > 0
+    metric = after.metrics[-1]
+    assert (metric.source, metric.dataset, metric.split, metric.images, metric.applies_to) == (
+        "measured", "PASCAL VOC 2012", "val", 2, "cpu-uint8")
+    assert len(after.metrics) == len(before["metrics"]) + 1
