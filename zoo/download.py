@@ -48,6 +48,7 @@ class Fetch:
     md5: bool = False
     headers: dict[str, str] | None = None
     retries: int = 5
+    label: str = ""
 
 
 def session() -> requests.Session:
@@ -99,7 +100,7 @@ def fetch(job: Fetch, http: requests.Session, progress: Progress) -> Digest:
     Raises DownloadError for HTTP errors, an HTML page served instead of the file, or more bytes than allowed.
     """
     hasher = BackgroundHasher(job.md5)
-    progress.start(job.dest.name, job.size)
+    progress.start(job.label or job.dest.name, job.size)
     try:
         with open(job.dest, "wb") as out:
             _transfer(job, http, progress, hasher, out)

@@ -136,7 +136,7 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress) -> tu
         url, headers = hf_request(source) if source.startswith("hf://") else (source, None)
         tmp = cache.temp()
         try:
-            digest = download.fetch(download.Fetch(url, tmp, f.size, md5=md5_only, headers=headers), http, progress)
+            digest = download.fetch(download.Fetch(url, tmp, f.size, md5=md5_only, headers=headers, label=f.file), http, progress)
             hashes.check(digest, url, sha256=f.sha256, md5=f.md5 if md5_only else None, size=f.size)
             path = cache.install(tmp, digest, model, f.id, f.file)
             if f.pin is None:
