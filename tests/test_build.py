@@ -275,3 +275,12 @@ def test_check_needs_something_published(frozen, monkeypatch, tmp_path):
     monkeypatch.setenv("ZOO_CACHE_DIR", str(frozen["root"] / "cache"))
     with pytest.raises(BuildFailed, match="build step 'compare' failed: tiny-frozen/cpu-u8 is not published"):
         runner.build("tiny-frozen", Options(targets=["cpu"], out=tmp_path / "out", calibration=str(frozen["root"] / "calib"), check=True))
+
+
+@pytest.mark.skipif(not __import__("shutil").which("edgetpu_compiler"), reason="edgetpu_compiler is not installed here")
+def test_real_edgetpu_compile_of_a_uint8_build(frozen, tmp_path):
+    from zoo.build import edgetpu
+
+    compiled, stats = edgetpu.compile_model(frozen["results"]["cpu-u8"].path, tmp_path, timeout=120)
+    assert inspect(compiled).accelerator == "edgetpu"
+    assert stats.total_ops == stats.tpu_ops + stats.cpu_ops and stats.compiler_version[0].isdigit()

@@ -66,6 +66,14 @@ def test_a_tampered_build_stops_the_publish(zoo_env, server, tmp_path):
         publish.plan("pub", from_dir=tmp_path / "out")
 
 
+def test_smoke_builds_are_never_published(zoo_env, server, tmp_path):
+    built_model(zoo_env, server, tmp_path / "out")
+    record = tmp_path / "out" / "tiny_npu.tflite.build.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "smoke": True}))
+    with pytest.raises(ZooError, match="is a smoke build"):
+        publish.plan("pub", from_dir=tmp_path / "out")
+
+
 def test_nothing_to_publish_is_an_error(zoo_env, minimal):
     minimal["artifacts"][0].update(sources=[], sha256=None, unpublished="later")
     (zoo_env / "t.yaml").write_text(yaml.safe_dump(minimal))

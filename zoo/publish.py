@@ -80,6 +80,9 @@ def plan(name: str, targets: list[str] | None = None, from_dir: Path | None = No
         if built is not None and built.is_file():
             record_path = built.with_name(built.name + ".build.json")
             record = json.loads(record_path.read_text()) if record_path.is_file() else None
+            if record and record.get("smoke"):
+                raise ZooError(f"{built} is a smoke build (random weights or calibration, or another input size)",
+                               "smoke builds are never published: rebuild with real weights and --calibration DIR")
             uploads.append(_verified(a, built, record))
             if record:
                 records[a.id] = record
