@@ -13,7 +13,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from loopback import Server  # noqa: E402
 
 ZOO = [sys.executable, "-m", "zoo"]
 

@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import write_model
 
 import zoo
 from zoo.errors import RuntimeMissing, ZooWarning

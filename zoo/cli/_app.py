@@ -1,0 +1,68 @@
+"""The `zoo` command: thin typer commands over the library.
+
+Results go to stdout, messages to stderr; a known error is one line and exit 1
+(ZOO_DEBUG=1 shows the traceback), a usage error exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from zoo import catalog, settings
+from zoo.errors import ZooError
+from zoo.targets import TARGETS
+
+app = typer.Typer(
+    help="zoo: fetch the right, verified model file for your accelerator.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (nothing else goes to stdout).")]
+NameArg = Annotated[str, typer.Argument(help="Model name or alias (see `zoo list`).")]
+TargetOpt = Annotated[str, typer.Option("--target", "-t", help=f"auto (detect; ZOO_TARGET overrides) or one of: {', '.join(TARGETS)}.")]
+ModelArg = Annotated[str, typer.Argument(help="A model name (its artifact for --target is fetched) or a .tflite file.")]
+LikeOpt = Annotated[Optional[str], typer.Option(help="For a file no manifest lists: the model whose preprocessing and classes it uses.")]
+RecordOpt = Annotated[bool, typer.Option(help="Append the result to the manifest as a measured figure (never replacing upstream ones).")]
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def _json(obj: object) -> None:
+    _out(json.dumps(obj, indent=2, default=str))
+
+
+def _load_catalog() -> catalog.Catalog:
+    cat = catalog.load()
+    for w in cat.warnings:
+        _err(f"warning: {w}")
+    for p in cat.problems:
+        _err(f"warning: skipped invalid manifest {p.path} ({len(p.problems)} problem(s); run `zoo validate`)")
+    return cat
+
+
+def main() -> None:
+    """Console entry point: map known errors to one line on stderr and exit 1."""
+    try:
+        app()
+    except ZooError as e:
+        if settings.debug():
+            raise
+        for line in str(e).splitlines():
+            _err(f"error: {line}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        sys.exit(130)

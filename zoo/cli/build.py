@@ -1,0 +1,75 @@
+"""Recipes: build, inspect."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from zoo import present
+from zoo.cli._app import JsonOpt, NameArg, TargetOpt, _json, _out, app
+
+
+@app.command()
+def build(
+    name: NameArg,
+    target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Build only these targets (repeatable; default: every artifact zoo builds).")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder for the .tflite files and their .build.json records.")] = Path("build"),
+    calibration: Annotated[Optional[str], typer.Option(help="Folder of real images (e.g. VOC2012/JPEGImages), or 'random' for a smoke build.")] = None,
+    samples: Annotated[Optional[int], typer.Option(help="Calibration images to use (default: the manifest's calibration_samples, 100).")] = None,
+    input_size: Annotated[Optional[int], typer.Option(help="Square input size (Keras recipes; a smoke build unless it is the manifest's).")] = None,
+    weights: Annotated[str, typer.Option(help="pretrained (the manifest's upstream), random (smoke build), or a weights file path.")] = "pretrained",
+    trust_upstream: Annotated[bool, typer.Option(help="Accept an upstream with no pinned checksum; prints its sha256.")] = False,
+    record: Annotated[bool, typer.Option(help="Write size, sha256, parent, recipe and compile stats into the manifest.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Rebuild and compare with the published artifact by behaviour (I/O, ops, argmax agreement) and bytes.")] = False,
+    compile_timeout: Annotated[int, typer.Option(help="Seconds edgetpu_compiler may take.")] = 600,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No step notes.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild a model's artifacts: upstream, int8 with float (or uint8) I/O, checks, Edge TPU compile, record.
+
+    Needs the build extra (pip install 'zoo[build]'): TensorFlow is imported here only.
+    """
+    from zoo.build.runner import Options, build as run_build
+    from zoo.progress import StderrProgress
+
+    opts = Options(targets=target or [], out=out, calibration=calibration, samples=samples, input_size=input_size,
+                   weights=weights, trust_upstream=trust_upstream, record=record, check=check,
+                   compile_timeout=compile_timeout)
+    results = run_build(name, opts, StderrProgress(bar=False, quiet=quiet))
+    if as_json:
+        _json([r.to_dict() for r in results])
+        return
+    for r in results:
+        d = r.to_dict()
+        (i,), (o,) = d["inputs"], d["outputs"]
+        _out(f"{d['artifact']} ({d['target']}){' [smoke build: never publish]' if d['smoke'] else ''}")
+        _out(f"  file    {d['path']}\n  sha256  {d['sha256']}\n  size    {d['size']:,} B")
+        _out(f"  input   {i['dtype']} {i['shape']}\n  output  {o['dtype']} {o['shape']}")
+        for c in d["checks"]:
+            _out(f"  check   {c['name']}: {'ok' if c['passed'] else 'FAILED'} ({c['detail']})")
+        _out(f"  record  {d['record']}")
+
+
+@app.command()
+def inspect(
+    model: Annotated[str, typer.Argument(help="A .tflite file, or a model name (its artifact for --target is fetched).")],
+    target: TargetOpt = "cpu",
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a .tflite file's inputs, outputs, quantization, op histogram and accelerator ops, without TensorFlow."""
+    from zoo.build.inspect import inspect as read_model
+
+    path = Path(model)
+    if not path.is_file():
+        from zoo.fetch import resolve
+        from zoo.progress import StderrProgress
+
+        path = resolve(model, target, progress=StderrProgress(bar=sys.stderr.isatty())).path
+    info = read_model(path)
+    if as_json:
+        _json(info.to_dict())
+    else:
+        _out(present.inspect_text(info))

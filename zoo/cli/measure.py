@@ -1,0 +1,140 @@
+"""Measuring: bench, eval, predict."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from zoo import catalog, present
+from zoo.cli._app import JsonOpt, LikeOpt, ModelArg, RecordOpt, TargetOpt, _err, _json, _out, app
+from zoo.errors import ZooError
+
+
+def _command_line() -> str:
+    return " ".join(["zoo", *sys.argv[1:]])
+
+
+def _append_to_manifest(opened, key: str, entry: dict) -> None:
+    from zoo.build.record import update_manifest
+
+    if opened.manifest is None or opened.artifact is None:
+        raise ZooError(f"{opened.path} is not an artifact of a manifest, so there is nowhere to record to")
+    path = catalog.load().entry(opened.manifest.name).path
+    update_manifest(path, append={key: [entry]})
+    _err(f"recorded in {path}")
+
+
+@app.command("bench")
+def bench_(
+    model: ModelArg,
+    target: TargetOpt = "auto",
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for LiteRT (default: LiteRT's choice).")] = None,
+    runs: Annotated[int, typer.Option(help="Timed runs after warm-up.")] = 50,
+    warmup: Annotated[int, typer.Option(help="Untimed runs after the first one.")] = 5,
+    like: LikeOpt = None,
+    record: RecordOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure init, first-run and steady-state latency (mean, median, p90, min, std) and peak memory.
+
+    The model is loaded with its target's delegate (libedgetpu, VX, Ethos-U) and never silently swapped
+    for another file. On the i.MX 8M Plus the first run compiles the graph for the NPU; set
+    VIV_VX_ENABLE_CACHE_GRAPH_BINARY=1 and VIV_VX_CACHE_BINARY_GRAPH_DIR=DIR to cache it across runs.
+    """
+    import datetime as dt
+
+    from zoo import bench as measure_bench
+    from zoo.progress import StderrProgress
+    from zoo.runtime import open_any
+
+    kwargs = {"num_threads": threads} if threads else {}
+    progress = StderrProgress(bar=sys.stderr.isatty())
+    opened, latency = measure_bench.measure(lambda: open_any(model, target, like, fallback=False, progress=progress, **kwargs),
+                                            runs, warmup, threads)
+    rep = measure_bench.report(opened, latency)
+    if record:
+        _append_to_manifest(opened, "benchmarks", measure_bench.benchmark_entry(rep, _command_line(), dt.date.today().isoformat()))
+    if as_json:
+        _json(rep)
+    else:
+        _out(present.bench_text(rep))
+
+
+@app.command("eval")
+def eval_(
+    model: ModelArg,
+    data: Annotated[Path, typer.Option("--data", help="PASCAL VOC 2012 folder (JPEGImages/, SegmentationClass/, ImageSets/), or images/ + masks/.")],
+    split: Annotated[str, typer.Option(help="ImageSets/Segmentation/<split>.txt for VOC layouts.")] = "val",
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N images.")] = None,
+    target: TargetOpt = "auto",
+    dataset: Annotated[Optional[str], typer.Option(help="Dataset name for --record (default: PASCAL VOC 2012 for VOC layouts).")] = None,
+    like: LikeOpt = None,
+    record: RecordOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """mIoU, pixel accuracy and per-class IoU on a dataset, compared with the manifest's figure for the artifact."""
+    import datetime as dt
+
+    from zoo import evaluate as ev
+    from zoo.progress import StderrProgress
+    from zoo.runtime import open_any
+    from zoo.segment import Segmenter
+
+    progress = StderrProgress(bar=sys.stderr.isatty())
+    opened = open_any(model, target, like, fallback=False, progress=progress)
+    layout, result = ev.evaluate(Segmenter(opened), data, split, limit, progress)
+    upstream = [x for x in opened.manifest.metrics if x.name == "mIoU" and opened.artifact and x.applies_to == opened.artifact.id]
+    out = {"model": opened.manifest.name, "artifact": opened.artifact.id if opened.artifact else None, "layout": layout,
+           "split": split, **result.to_dict(),
+           "manifest_mIoU": [{"value": x.value, "source": x.source, "dataset": x.dataset, "split": x.split,
+                              "difference": round(result.miou * 100 - x.value, 2)} for x in upstream]}
+    if record:
+        name = dataset or ("PASCAL VOC 2012" if layout == "voc" else data.name)
+        _append_to_manifest(opened, "metrics", ev.metric_entry(result, opened.artifact.id, name, split, _command_line(),
+                                                                 dt.date.today().isoformat()))
+    if as_json:
+        _json(out)
+    else:
+        _out(present.eval_text(out))
+
+
+@app.command()
+def predict(
+    model: ModelArg,
+    image: Annotated[Path, typer.Argument(help="The image to segment.")],
+    out: Annotated[Optional[Path], typer.Option(help="The colour mask to write (default: IMAGE_mask.png; the overlay goes beside it).")] = None,
+    target: TargetOpt = "auto",
+    like: LikeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Segment one image: write the PASCAL-coloured mask and an overlay, print the classes found with their share."""
+    import numpy as np
+    from PIL import Image
+
+    from zoo.progress import StderrProgress
+    from zoo.runtime import open_any
+    from zoo.segment import Segmenter, pascal_palette
+
+    opened = open_any(model, target, like, progress=StderrProgress(bar=sys.stderr.isatty()))
+    segmenter = Segmenter(opened)
+    with Image.open(image) as picture:
+        rgb = picture.convert("RGB")
+    ids = segmenter(rgb)
+    mask_path = out or image.with_name(f"{image.stem}_mask.png")
+    overlay_path = mask_path.with_name(mask_path.stem.removesuffix("_mask") + "_overlay.png")
+    colours = Image.fromarray(pascal_palette()[ids])
+    colours.save(mask_path)
+    Image.blend(rgb, colours, 0.5).save(overlay_path)
+    labels = segmenter.manifest.classes.labels
+    values, counts = np.unique(ids, return_counts=True)
+    found = sorted(((labels[v] if v < len(labels) else str(v), c / ids.size) for v, c in zip(values, counts)), key=lambda x: -x[1])
+    if as_json:
+        _json({"mask": str(mask_path), "overlay": str(overlay_path), "target": opened.target,
+               "classes": [{"label": label, "share": share} for label, share in found]})
+    else:
+        for label, share in found:
+            _out(f"{label:<14} {share:7.2%}")
+        _err(f"wrote {mask_path} and {overlay_path}")

@@ -1,0 +1,115 @@
+"""Publishing: publish, card, bundle, import."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from zoo.cli._app import JsonOpt, NameArg, _err, _json, _load_catalog, _out, app
+
+
+@app.command()
+def publish(
+    name: NameArg,
+    repo: Annotated[Optional[str], typer.Option(help="Hugging Face repo OWNER/REPO to upload to in one commit.")] = None,
+    to: Annotated[Optional[Path], typer.Option(help="Write a static mirror folder instead (any file server can serve it).")] = None,
+    url: Annotated[Optional[str], typer.Option(help="With --to --record: the URL the folder is served at.")] = None,
+    target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Only these targets (repeatable).")] = None,
+    from_dir: Annotated[Optional[Path], typer.Option("--from", help="A `zoo build --out` folder (else published files from the cache).")] = None,
+    private: Annotated[bool, typer.Option(help="Create the Hub repo as private.")] = False,
+    revision: Annotated[Optional[str], typer.Option(help="Branch to commit to (created if needed).")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print what would be uploaded and the model card; no network.")] = False,
+    record: Annotated[bool, typer.Option(help="Put the new source first in the manifest (pinned to the commit).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Publish verified artifacts, the manifest, build records and a model card to the Hub (or a folder)."""
+    from zoo import publish as pub
+    from zoo.progress import StderrProgress
+
+    if (repo is None) == (to is None):
+        raise typer.BadParameter("give exactly one of --repo OWNER/REPO or --to DIR")
+    p = pub.plan(name, target or [], from_dir, repo, StderrProgress(bar=sys.stderr.isatty()))
+    result = p.to_dict()
+    if dry_run:
+        result["card"] = p.card
+        if as_json:
+            _json(result)
+        else:
+            for f in result["files"]:
+                _out(f"{f['path']}  {f['size']:,} B  sha256 {f['sha256']}")
+            _out("\n" + p.card)
+        return
+    if to is not None:
+        result["index"] = str(pub.to_directory(p, to))
+        if record:
+            if not url:
+                raise typer.BadParameter("--to --record needs --url: the http(s) address the folder is served at")
+            pub.record_sources(p, lambda file: f"{url.rstrip('/')}/{p.manifest.name}/{file}")
+    else:
+        from zoo.hub import push
+
+        commit = push(repo, p.uploads, f"zoo publish {p.manifest.name}", private=private, revision=revision)
+        result["commit"] = commit
+        if record:
+            pub.record_sources(p, lambda file: pub.hf_source(repo, commit, file))
+    if as_json:
+        _json(result)
+    else:
+        _out(result.get("index") or f"https://huggingface.co/{repo}/tree/{result['commit']}")
+
+
+@app.command()
+def card(
+    name: NameArg,
+    out: Annotated[Optional[Path], typer.Option(help="Write the card here instead of stdout.")] = None,
+) -> None:
+    """Generate the Hugging Face model card (README.md) of a model from its manifest."""
+    from zoo import card as model_card
+
+    text = model_card.render(_load_catalog().get(name))
+    model_card.validate(text)
+    if out:
+        out.write_text(text)
+        _err(f"wrote {out}")
+    else:
+        _out(text)
+
+
+@app.command()
+def bundle(
+    name: NameArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .tar file to write.")],
+    target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Only these targets (repeatable).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pack a model's published artifacts, manifest, checksums and license into one tar for air-gapped devices."""
+    from zoo import bundle as bundles
+    from zoo.progress import StderrProgress
+
+    index = bundles.create(name, output, target or [], StderrProgress(bar=sys.stderr.isatty()))
+    if as_json:
+        _json({**index, "output": str(output)})
+    else:
+        for f in index["files"]:
+            _err(f"packed {f['artifact']} ({f['file']}, {f['size']:,} B)")
+        _out(str(output))
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="A bundle made by `zoo bundle`.")],
+    manifests: Annotated[Optional[Path], typer.Option(help="Also write the bundle's manifest into this folder (for ZOO_MANIFESTS).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify every file of a bundle, then install them into the cache so `zoo fetch --offline` works."""
+    from zoo import bundle as bundles
+
+    installed = bundles.install(path, manifests)
+    if as_json:
+        _json([{"model": i.model, "artifact": i.artifact, "path": str(i.path), "sha256": i.sha256} for i in installed])
+    else:
+        for i in installed:
+            _out(f"{i.model}/{i.artifact}: {i.path}")
