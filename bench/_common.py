@@ -13,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from loopback import Server  # noqa: E402, F401  (re-exported: the benchmarks serve files with the tests' server)
 
 ZOO = [sys.executable, "-m", "zoo"]
 
