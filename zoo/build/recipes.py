@@ -25,7 +25,6 @@ class Context:
     upstream: Path | None
     input_size: int
     weights: str
-    workdir: Path
 
 
 @dataclass

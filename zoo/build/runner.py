@@ -149,7 +149,7 @@ def build(name: str, opts: Options, progress: Progress | None = None) -> list[Bu
         with _step("model"):
             progress.note(f"[2/6] float model via recipe {m.build.recipe!r} at {size}x{size}")
             source = recipe_module(m.build.recipe).prepare(
-                Context(m, dict(m.build.options), upstream, size, opts.weights, work))
+                Context(m, dict(m.build.options), upstream, size, opts.weights))
         results = []
         for a in artifacts:
             results.append(_build_one(m, a, opts, source, calib, size, smoke, work, progress,
