@@ -14,18 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo import catalog, hashes, settings
-from zoo.build.archive import UnsafeArchive, check_member
+from zoo.build.archive import check_member
 from zoo.cache import Cache
-from zoo.errors import ZooError
+from zoo.errors import BadBundle, UnsafeArchive, ZooError
 from zoo.fetch import obtain
 from zoo.manifest import Manifest
 from zoo.progress import Progress
 
 FORMAT = "zoo-bundle/1"
 
-
-class BadBundle(ZooError, ValueError):
-    """A bundle that is truncated, tampered with or not a zoo bundle; nothing was installed."""
 
 
 @dataclass(frozen=True)

@@ -73,3 +73,35 @@ class RuntimeMissing(ZooError, ImportError):
 
 class ZooWarning(UserWarning):
     """A fallback, a weak pin or a skipped source: worth telling, not worth failing."""
+
+
+class InvalidModel(ZooError, ValueError):
+    """The file is not a readable TFLite flatbuffer."""
+
+
+class UnsafeArchive(ZooError, ValueError):
+    """An archive member would escape the extraction folder."""
+
+
+class CompilerMissing(ZooError, FileNotFoundError):
+    """edgetpu_compiler is not on PATH."""
+
+
+class CompileFailed(ZooError, RuntimeError):
+    """edgetpu_compiler ran but did not produce a model."""
+
+
+class BuildFailed(ZooError, RuntimeError):
+    """A recipe step failed; `step` names it."""
+
+    def __init__(self, step: str, message: str, hint: str | None = None):
+        self.step = step
+        super().__init__(f"build step '{step}' failed: {message}", hint)
+
+
+class WeightsMismatch(ZooError, ValueError):
+    """A weights file whose tensors do not all match the model by name and shape."""
+
+
+class BadBundle(ZooError, ValueError):
+    """A bundle that is truncated, tampered with or not a zoo bundle; nothing was installed."""

@@ -18,14 +18,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo.build.recipes import Context, FloatSource
-from zoo.errors import ZooError
+from zoo.errors import WeightsMismatch, ZooError
 
 # (expansion, output channels, repeats, first stride) of MobileNetV2's inverted residual stages.
 STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
 
-
-class WeightsMismatch(ZooError, ValueError):
-    """A weights file whose tensors do not all match the model by name and shape."""
 
 
 def _channels(c: float, divisor: int = 8) -> int:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from zoo.errors import ZooError
+from zoo.errors import UnsafeArchive
 
-
-class UnsafeArchive(ZooError, ValueError):
-    """An archive member would escape the extraction folder."""
 
 
 def check_member(member: tarfile.TarInfo, archive: Path) -> None:

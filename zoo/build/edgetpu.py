@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from zoo.errors import ZooError
+from zoo.errors import CompileFailed, CompilerMissing
 
 INSTALL = (
     "edgetpu_compiler runs on x86-64 Linux only. Install it from Coral's apt repository: "
@@ -20,12 +20,6 @@ MAPPED = "Mapped to Edge TPU"
 _SIZE_UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
 
 
-class CompilerMissing(ZooError, FileNotFoundError):
-    """edgetpu_compiler is not on PATH."""
-
-
-class CompileFailed(ZooError, RuntimeError):
-    """edgetpu_compiler ran but did not produce a model."""
 
 
 @dataclass

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from zoo.errors import ZooError
+from zoo.errors import InvalidModel
 
 DTYPES = ("float32", "float16", "int32", "uint8", "int64", "string", "bool", "int16", "complex64", "int8",
           "float64", "complex128", "uint64", "resource", "variant", "uint32", "uint16", "int4", "bfloat16")
@@ -20,9 +20,6 @@ ACCELERATOR_OPS = {"edgetpu-custom-op": "edgetpu", "ethos-u": "ethos-u", "vsi-np
 EDGE_OPS = {"QUANTIZE", "DEQUANTIZE"}
 FLOATS = {"float32", "float16", "float64", "bfloat16"}
 
-
-class InvalidModel(ZooError, ValueError):
-    """The file is not a readable TFLite flatbuffer."""
 
 
 @lru_cache(maxsize=1)

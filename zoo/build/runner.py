@@ -19,18 +19,11 @@ from zoo.build import archive, calibration, check, edgetpu, quantize, record
 from zoo.build.inspect import inspect
 from zoo.build.recipes import Context, recipe_module
 from zoo.cache import Cache
-from zoo.errors import ZooError
+from zoo.errors import BuildFailed, ZooError
 from zoo.fetch import obtain
 from zoo.manifest import Artifact, Manifest
 from zoo.progress import Progress
 
-
-class BuildFailed(ZooError, RuntimeError):
-    """A recipe step failed; `step` names it."""
-
-    def __init__(self, step: str, message: str, hint: str | None = None):
-        self.step = step
-        super().__init__(f"build step '{step}' failed: {message}", hint)
 
 
 @dataclass
