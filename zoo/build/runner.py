@@ -128,6 +128,7 @@ def build(name: str, opts: Options, progress: Progress | None = None) -> list[Bu
         raise BuildFailed("record", "a smoke build (random weights or calibration, or another input size) is never recorded")
     if opts.record and opts.check:
         raise BuildFailed("record", "--check compares against the manifest; it does not record")
+    compiler = None
     if any(a.target == "edgetpu" for a in artifacts):
         with _step("compiler"):
             compiler = edgetpu.find_compiler()
