@@ -63,6 +63,7 @@ class Cache:
 
     def lookup(self, model: str, artifact: str, file: str, sha256: str) -> Path | None:
         """A verified readable path for this blob, or None. No network; re-hashes only if the file changed."""
+        # Plain strings on this hot path (a warm hit costs a few syscalls); same paths as view() and _record().
         root = os.fspath(self.root)
         view = os.path.join(root, "models", model, artifact, file)
         record_path = os.path.join(root, "blobs", "sha256", sha256 + ".stat")
@@ -117,12 +118,17 @@ class Cache:
         os.replace(tmp, view)
         return view
 
+    def _blobs(self) -> list[Path]:
+        return [b for b in (self.root / "blobs" / "sha256").glob("*") if b.suffix != ".stat"]
+
+    def _views(self) -> list[Path]:
+        """Readable model paths (links in the making, named with a leading dot, are not ones)."""
+        return sorted(v for v in (self.root / "models").glob("*/*/*") if not v.name.startswith("."))
+
     def entries(self) -> list[Entry]:
         """Every readable model path and the blob it points at."""
         out = []
-        for view in sorted((self.root / "models").glob("*/*/*")):
-            if view.name.startswith("."):
-                continue
+        for view in self._views():
             sha = self._blob_of(view)
             if sha is None:
                 continue
@@ -138,15 +144,12 @@ class Cache:
             ino = view.stat().st_ino
         except OSError:
             return None
-        for blob in (self.root / "blobs" / "sha256").glob("*"):
-            if blob.suffix != ".stat" and blob.stat().st_ino == ino:
-                return blob.name
-        return None
+        return next((blob.name for blob in self._blobs() if blob.stat().st_ino == ino), None)
 
     def verify(self, remove: bool = False) -> tuple[int, list[Problem]]:
         """Re-hash every blob (one thread per core; hashlib releases the GIL); report (and with `remove`,
         delete) those whose bytes changed, and views that point at no blob."""
-        blobs = [b for b in (self.root / "blobs" / "sha256").glob("*") if b.suffix != ".stat"]
+        blobs = self._blobs()
         problems = []
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             actuals = list(pool.map(lambda b: file_digest(b).sha256, blobs))
@@ -157,31 +160,31 @@ class Cache:
                     self._remove_blob(blob.name)
             elif remove:
                 self._write_record(blob.name)
-        for view in (self.root / "models").glob("*/*/*"):
-            if not view.name.startswith(".") and self._blob_of(view) is None:
+        for view in self._views():
+            if self._blob_of(view) is None:
                 problems.append(Problem(view, "not linked to any cached blob"))
                 if remove:
-                    _unlink(view)
+                    view.unlink(missing_ok=True)
         return len(blobs), problems
 
     def _remove_blob(self, sha256: str) -> None:
-        for view in (self.root / "models").glob("*/*/*"):
+        for view in self._views():
             if self._blob_of(view) == sha256:
-                _unlink(view)
-        _unlink(self.blob(sha256))
-        _unlink(self._record(sha256))
+                view.unlink(missing_ok=True)
+        self.blob(sha256).unlink(missing_ok=True)
+        self._record(sha256).unlink(missing_ok=True)
 
     def prune(self, keep: set[str], stale_after: float = 86400.0) -> list[Path]:
         """Remove blobs whose sha256 is not in `keep`, their views, and temp files older than `stale_after` s."""
         removed = []
-        for blob in list((self.root / "blobs" / "sha256").glob("*")):
-            if blob.suffix != ".stat" and blob.name not in keep:
+        for blob in self._blobs():
+            if blob.name not in keep:
                 self._remove_blob(blob.name)
                 removed.append(blob)
         cutoff = time.time() - stale_after
         for part in (self.root / "tmp").glob("*.part"):
             if part.stat().st_mtime < cutoff:
-                _unlink(part)
+                part.unlink(missing_ok=True)
                 removed.append(part)
         return removed
 
@@ -211,13 +214,6 @@ def _read_record(path: str) -> tuple[int, ...] | None:
         return None
     finally:
         os.close(fd)
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def _atomic_write(path: Path, text: str) -> None:

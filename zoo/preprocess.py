@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from zoo.manifest import Preprocessing, Quantization
+from zoo.manifest import Preprocessing
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,16 @@ def prepare(image: Image.Image, pre: Preprocessing, height: int, width: int) -> 
     return Prepared(array.astype(np.float32), h, w)
 
 
-def quantize(array: np.ndarray, q: Quantization | tuple[float, int], dtype: str) -> np.ndarray:
+def quantize(array: np.ndarray, q: tuple[float, int], dtype: str) -> np.ndarray:
     """Float input to an integer input tensor: round(x / scale + zero_point), clipped to the dtype."""
-    scale, zero = (q.scale, q.zero_point) if isinstance(q, Quantization) else q
+    scale, zero = q
     info = np.iinfo(dtype)
     return np.clip(np.round(array / scale + zero), info.min, info.max).astype(dtype)
+
+
+def as_input(array: np.ndarray, detail: dict) -> np.ndarray:
+    """A preprocessed (H, W, C) float array as the batch an interpreter input (`get_input_details()[i]`) takes,
+    quantized with the tensor's own parameters when it is not float."""
+    if detail["dtype"] != np.float32:
+        array = quantize(array, detail["quantization"], np.dtype(detail["dtype"]).name)
+    return array[None]

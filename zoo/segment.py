@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from zoo.errors import ZooError
-from zoo.preprocess import prepare, quantize
+from zoo.preprocess import as_input, prepare
 from zoo.runtime import Opened
 
 
@@ -24,15 +24,9 @@ class Segmenter:
         self.output = self.interpreter.get_output_details()[0]
         _, self.height, self.width, _ = self.input["shape"]
 
-    def _feed(self, array: np.ndarray) -> np.ndarray:
-        if self.input["dtype"] != np.float32:
-            scale, zero = self.input["quantization"]
-            array = quantize(array, (scale, zero), np.dtype(self.input["dtype"]).name)
-        return array[None]
-
     def __call__(self, image: Image.Image) -> np.ndarray:
         prepared = prepare(image, self.manifest.input.preprocessing, self.height, self.width)
-        self.interpreter.set_tensor(self.input["index"], self._feed(prepared.array))
+        self.interpreter.set_tensor(self.input["index"], as_input(prepared.array, self.input))
         self.interpreter.invoke()
         out = self.interpreter.get_tensor(self.output["index"])[0]
         ids = (out.argmax(-1) if out.ndim == 3 else out).astype(np.uint8)

@@ -57,6 +57,7 @@ def classes(batch: np.ndarray) -> np.ndarray:
 
 def tflite_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     """A function from one float input (H, W, C) to the model's batch output, quantizing the input if needed."""
+    from zoo.preprocess import as_input
     from zoo.runtime import interpreter_module
 
     interpreter = interpreter_module().Interpreter(model_path=str(path))
@@ -64,11 +65,7 @@ def tflite_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
 
     def run(x: np.ndarray) -> np.ndarray:
-        if inp["dtype"] != np.float32:
-            from zoo.preprocess import quantize
-
-            x = quantize(x, inp["quantization"], np.dtype(inp["dtype"]).name)
-        interpreter.set_tensor(inp["index"], x[None])
+        interpreter.set_tensor(inp["index"], as_input(x, inp))
         interpreter.invoke()
         return interpreter.get_tensor(out["index"])
 
