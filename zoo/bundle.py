@@ -72,6 +72,7 @@ def install(bundle: Path, manifests_dir: Path | None = None) -> list[Installed]:
     """Verify a bundle completely, then install its files into the cache (and its manifest into `manifests_dir`)."""
     cache = Cache(settings.cache_dir())
     staged: list[tuple[dict, Path, hashes.Digest]] = []
+    temps: list[Path] = []
     try:
         with tarfile.open(bundle) as tar:
             members = {mem.name: mem for mem in tar.getmembers()}
@@ -83,14 +84,17 @@ def install(bundle: Path, manifests_dir: Path | None = None) -> list[Installed]:
             manifest_data = tar.extractfile(members[f"manifests/{index['model']}.yaml"]).read()
             for f in index["files"]:
                 tmp = cache.temp()
+                temps.append(tmp)
+                hasher = hashes.Hasher()
                 with tar.extractfile(members[f["member"]]) as src, open(tmp, "wb") as dst:
                     while chunk := src.read(hashes.CHUNK):
                         dst.write(chunk)
-                digest = hashes.file_digest(tmp)
-                staged.append((f, tmp, digest))
+                        hasher.update(chunk)
+                digest = hasher.digest()
                 hashes.check(digest, f"{bundle}:{f['member']}", sha256=f["sha256"], md5=None, size=f["size"])
+                staged.append((f, tmp, digest))
     except (tarfile.TarError, KeyError, EOFError, OSError, ValueError, UnsafeArchive) as e:
-        for _, tmp, _ in staged:
+        for tmp in temps:
             tmp.unlink(missing_ok=True)
         if isinstance(e, BadBundle):
             raise
