@@ -44,6 +44,13 @@ def _json(obj: object) -> None:
     _out(json.dumps(obj, indent=2, default=str))
 
 
+def _progress(quiet: bool = False):
+    """Progress on stderr: a bar when it is a terminal, warnings always, notes unless quiet."""
+    from zoo.progress import StderrProgress
+
+    return StderrProgress(bar=sys.stderr.isatty(), quiet=quiet)
+
+
 def _load_catalog() -> catalog.Catalog:
     cat = catalog.load()
     for w in cat.warnings:

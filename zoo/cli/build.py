@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from zoo import present
-from zoo.cli._app import JsonOpt, NameArg, TargetOpt, _json, _out, app
+from zoo.cli._app import JsonOpt, NameArg, TargetOpt, _json, _out, _progress, app
 
 
 @app.command()
@@ -32,7 +31,8 @@ def build(
 
     Needs the build extra (pip install 'zoo[build]'): TensorFlow is imported here only.
     """
-    from zoo.build.runner import Options, build as run_build
+    from zoo.build.runner import Options
+    from zoo.build.runner import build as run_build
     from zoo.progress import StderrProgress
 
     opts = Options(targets=target or [], out=out, calibration=calibration, samples=samples, input_size=input_size,
@@ -65,9 +65,8 @@ def inspect(
     path = Path(model)
     if not path.is_file():
         from zoo.fetch import resolve
-        from zoo.progress import StderrProgress
 
-        path = resolve(model, target, progress=StderrProgress(bar=sys.stderr.isatty())).path
+        path = resolve(model, target, progress=_progress()).path
     info = read_model(path)
     if as_json:
         _json(info.to_dict())

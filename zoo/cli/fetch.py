@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from zoo import present, settings
-from zoo.cli._app import JsonOpt, NameArg, TargetOpt, _err, _json, _load_catalog, _out, app
+from zoo.cli._app import (
+    JsonOpt,
+    NameArg,
+    TargetOpt,
+    _err,
+    _json,
+    _load_catalog,
+    _out,
+    _progress,
+    app,
+)
 
 
 @app.command()
@@ -25,9 +34,8 @@ def fetch(
 ) -> None:
     """Fetch a model's artifact for this machine (or --target), verified and cached; print its path last."""
     from zoo.fetch import export, resolve
-    from zoo.progress import StderrProgress
 
-    progress = StderrProgress(bar=sys.stderr.isatty(), quiet=quiet)
+    progress = _progress(quiet)
     resolved = resolve(name, target, offline=offline or None, strict=strict, explain=explain and not quiet, progress=progress)
     copied = export(resolved, output) if output else None
     if as_json:

@@ -9,7 +9,18 @@ from typing import Annotated, Optional
 import typer
 
 from zoo import catalog, present
-from zoo.cli._app import JsonOpt, LikeOpt, ModelArg, RecordOpt, TargetOpt, _err, _json, _out, app
+from zoo.cli._app import (
+    JsonOpt,
+    LikeOpt,
+    ModelArg,
+    RecordOpt,
+    TargetOpt,
+    _err,
+    _json,
+    _out,
+    _progress,
+    app,
+)
 from zoo.errors import ZooError
 
 
@@ -47,11 +58,10 @@ def bench_(
     import datetime as dt
 
     from zoo import bench as measure_bench
-    from zoo.progress import StderrProgress
     from zoo.runtime import open_any
 
     kwargs = {"num_threads": threads} if threads else {}
-    progress = StderrProgress(bar=sys.stderr.isatty())
+    progress = _progress()
     opened, latency = measure_bench.measure(lambda: open_any(model, target, like, fallback=False, progress=progress, **kwargs),
                                             runs, warmup, threads)
     rep = measure_bench.report(opened, latency)
@@ -79,11 +89,10 @@ def eval_(
     import datetime as dt
 
     from zoo import evaluate as ev
-    from zoo.progress import StderrProgress
     from zoo.runtime import open_any
     from zoo.segment import Segmenter
 
-    progress = StderrProgress(bar=sys.stderr.isatty())
+    progress = _progress()
     opened = open_any(model, target, like, fallback=False, progress=progress)
     layout, result = ev.evaluate(Segmenter(opened), data, split, limit, progress)
     upstream = [x for x in opened.manifest.metrics if x.name == "mIoU" and opened.artifact and x.applies_to == opened.artifact.id]
@@ -114,11 +123,10 @@ def predict(
     import numpy as np
     from PIL import Image
 
-    from zoo.progress import StderrProgress
     from zoo.runtime import open_any
     from zoo.segment import Segmenter, pascal_palette
 
-    opened = open_any(model, target, like, progress=StderrProgress(bar=sys.stderr.isatty()))
+    opened = open_any(model, target, like, progress=_progress())
     segmenter = Segmenter(opened)
     with Image.open(image) as picture:
         rgb = picture.convert("RGB")

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from zoo.cli._app import JsonOpt, NameArg, _err, _json, _load_catalog, _out, app
+from zoo.cli._app import (
+    JsonOpt,
+    NameArg,
+    _err,
+    _json,
+    _load_catalog,
+    _out,
+    _progress,
+    app,
+)
 
 
 @app.command()
@@ -27,11 +35,10 @@ def publish(
 ) -> None:
     """Publish verified artifacts, the manifest, build records and a model card to the Hub (or a folder)."""
     from zoo import publish as pub
-    from zoo.progress import StderrProgress
 
     if (repo is None) == (to is None):
         raise typer.BadParameter("give exactly one of --repo OWNER/REPO or --to DIR")
-    p = pub.plan(name, target or [], from_dir, repo, StderrProgress(bar=sys.stderr.isatty()))
+    p = pub.plan(name, target or [], from_dir, repo, _progress())
     result = p.to_dict()
     if dry_run:
         result["card"] = p.card
@@ -87,9 +94,8 @@ def bundle(
 ) -> None:
     """Pack a model's published artifacts, manifest, checksums and license into one tar for air-gapped devices."""
     from zoo import bundle as bundles
-    from zoo.progress import StderrProgress
 
-    index = bundles.create(name, output, target or [], StderrProgress(bar=sys.stderr.isatty()))
+    index = bundles.create(name, output, target or [], _progress())
     if as_json:
         _json({**index, "output": str(output)})
     else:
