@@ -95,3 +95,12 @@ def test_alias_clash_is_ignored_with_warning(tmp_path, monkeypatch, minimal):
     cat = catalog.load()
     assert cat.get("deeplabv3-dm05").name == "deeplabv3"
     assert any("alias 'deeplabv3-dm05' of 'tiny' already names 'deeplabv3'; ignored" in w for w in cat.warnings)
+
+
+def test_non_utf8_user_manifest_hides_nothing_else(tmp_path, monkeypatch, minimal):
+    (tmp_path / "broken.yaml").write_bytes(b"name: \xff\xfe\n")
+    write(tmp_path / "tiny.yaml", minimal)
+    monkeypatch.setenv("ZOO_MANIFESTS", str(tmp_path))
+    cat = catalog.load()
+    assert [p.path for p in cat.problems] == [str(tmp_path / "broken.yaml")]
+    assert "tiny" in cat.names() and "deeplabv3" in cat.names()

@@ -52,11 +52,14 @@ def test_all_optional_sections_parse(minimal):
     assert str(m.metrics[1].date) == "2026-11-21"
 
 
+FILE_MSG = "file must be a plain file name of letters, digits and '._+-' (no folders, spaces or control characters, at most 255), got "
+
+
 @pytest.mark.parametrize(
     ("mutate", "field", "message"),
     [
         (lambda d: d.update(name="Tiny"), "name",
-         "'Tiny' is not a valid name: use lowercase letters, digits, '.' and '-', starting with a letter or digit"),
+         "'Tiny' is not a valid name: use up to 100 lowercase letters, digits, '.' and '-', starting with a letter or digit"),
         (lambda d: d.update(schema_version=2), "schema_version", "Input should be 1"),
         (lambda d: d.update(licence="MIT"), "licence", "unknown field; did you mean 'license'? (schema version 1)"),
         (lambda d: d.update(colour="red"), "colour", "unknown field (schema version 1)"),
@@ -64,12 +67,25 @@ def test_all_optional_sections_parse(minimal):
          "sha256 must be 64 lowercase hex characters, got 'ABC'"),
         (lambda d: d["artifacts"][0].update(md5="xyz"), "artifacts[0].md5", "md5 must be 32 lowercase hex characters, got 'xyz'"),
         (lambda d: d["artifacts"][0].update(file="../evil.tflite"), "artifacts[0].file",
-         "file must be a plain file name (no directories, '..' or absolute paths), got '../evil.tflite'"),
+         FILE_MSG + "'../evil.tflite'"),
         (lambda d: d["artifacts"][0].update(file="/etc/passwd"), "artifacts[0].file",
-         "file must be a plain file name (no directories, '..' or absolute paths), got '/etc/passwd'"),
+         FILE_MSG + "'/etc/passwd'"),
         (lambda d: d["artifacts"][0].update(file=".."), "artifacts[0].file",
-         "file must be a plain file name (no directories, '..' or absolute paths), got '..'"),
+         FILE_MSG + "'..'"),
         (lambda d: d["artifacts"][0].update(size=0), "artifacts[0].size", "Input should be greater than 0"),
+        (lambda d: d["artifacts"][0].update(size="1234"), "artifacts[0].size", "Input should be a valid integer"),
+        (lambda d: d["artifacts"][0].update(default="yes"), "artifacts[0].default", "Input should be a valid boolean"),
+        (lambda d: d["artifacts"][0].update(file="a\nb.tflite"), "artifacts[0].file", FILE_MSG + "'a\\nb.tflite'"),
+        (lambda d: d["artifacts"][0].update(file="a\x00.tflite"), "artifacts[0].file", FILE_MSG + "'a\\x00.tflite'"),
+        (lambda d: d["artifacts"][0].update(sources=["http://"]), "artifacts[0].sources[0]",
+         "source must be an http(s):// URL or hf://owner/repo@revision/path, got 'http://'"),
+        (lambda d: d["artifacts"][0].update(sources=["http://h:99999/x"]), "artifacts[0].sources[0]",
+         "source 'http://h:99999/x' is not a valid URL (Port out of range 0-65535)"),
+        (lambda d: d["artifacts"][0].update(sources=["https://user:hunter2@h/x y"]), "artifacts[0].sources[0]",
+         "source 'https://***@h/x y' contains spaces, backslashes or control characters"),
+        (lambda d: d["artifacts"][0].update(sources=["hf://o/r@main/../../other/x"]), "artifacts[0].sources[0]",
+         "hf:// source 'hf://o/r@main/../../other/x' has an unsafe owner, repo, revision or path "
+         "('.', '..', empty segments, '%', spaces or control characters)"),
         (lambda d: d["artifacts"][0].update(target="tpu9000"), "artifacts[0].target",
          "unknown target 'tpu9000'; known targets: cpu, edgetpu, imx8mp, imx93"),
         (lambda d: d["artifacts"][0].update(sources=["ftp://x/y"]), "artifacts[0].sources[0]",
@@ -162,3 +178,49 @@ def test_round_trip_through_yaml(minimal, tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(minimal))
     assert manifest.load(path) == manifest.parse(minimal, "x")
+
+
+# Hostile files: each of these once crashed, hung or slipped through.
+
+def load_text(tmp_path, data: bytes):
+    path = tmp_path / "m.yaml"
+    path.write_bytes(data)
+    with pytest.raises(ManifestInvalid) as info:
+        manifest.load(path)
+    return info.value.problems
+
+
+def test_non_utf8_file_is_one_problem(tmp_path, minimal):
+    data = yaml.safe_dump(minimal).encode().replace(b"a tiny test model", b"caf\xe9")
+    assert load_text(tmp_path, data) == [("(manifest)", "not UTF-8 text (byte 0xe9 at offset %d)" % data.index(b"\xe9"))]
+
+
+def test_yaml_alias_bomb_is_refused(tmp_path, minimal):
+    text = yaml.safe_dump(minimal) + 'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
+    text += "".join(f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    ((where, message),) = load_text(tmp_path, text.encode())
+    assert where.startswith("line ") and message == "not valid YAML: YAML aliases (*name) are not allowed in manifests"
+
+
+def test_duplicate_keys_are_refused(tmp_path, minimal):
+    text = yaml.safe_dump(minimal) + "name: other\n"
+    ((where, message),) = load_text(tmp_path, text.encode())
+    assert where.startswith("line ") and message == "not valid YAML: duplicate key 'name'"
+
+
+def test_huge_manifest_is_refused_before_parsing(tmp_path, minimal):
+    minimal["classes"]["labels"] = ["x" * 100] * 20_000
+    data = yaml.safe_dump(minimal).encode()
+    assert load_text(tmp_path, data) == [("(manifest)", "too large for a manifest (more than 1,048,576 bytes)")]
+
+
+def test_long_invalid_value_is_not_echoed_in_full(minimal):
+    minimal["name"] = "X" * 500_000
+    ((field, message),) = problems(minimal)
+    assert field == "name" and len(message) < 300 and "(500000 characters)" in message
+
+
+def test_credentials_and_escapes_never_reach_the_message(minimal):
+    minimal["artifacts"][0]["sources"] = ["ftp://alice:s3cret@host/\x1b[31mx"]
+    ((field, message),) = problems(minimal)
+    assert "s3cret" not in message and "\x1b" not in message and "***@host" in message

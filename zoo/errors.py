@@ -5,11 +5,37 @@ Classes also inherit the matching built-in so callers can catch either.
 
 from __future__ import annotations
 
+import re
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def redact(text: str) -> str:
+    """Hide the user:password part of every URL in `text`."""
+    return _USERINFO.sub(r"\1***@", text)
+
+
+def printable(text: str) -> str:
+    """`text` safe for a terminal: URL credentials redacted, control characters (escape sequences) removed."""
+    return _CONTROL.sub("", redact(text))
+
+
+def shown(value: object, limit: int = 120) -> str:
+    """An untrusted value quoted on one line, credentials redacted and cut at `limit` characters."""
+    text = value if isinstance(value, str) else str(value)
+    cut = f"... ({len(text)} characters)" if len(text) > limit else ""
+    return repr(redact(text[:limit])) + cut
+
 
 class ZooError(Exception):
-    """Base of every user-facing zoo error: a one-line message and an optional hint."""
+    """Base of every user-facing zoo error: a one-line message and an optional hint.
+
+    Both are made printable here, so text a server or a file supplied can never reach a terminal raw.
+    """
 
     def __init__(self, message: str, hint: str | None = None):
+        message, hint = printable(message), printable(hint) if hint else hint
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -23,8 +49,8 @@ class ManifestInvalid(ZooError, ValueError):
 
     def __init__(self, path: str, problems: list[tuple[str, str]]):
         self.path = path
-        self.problems = problems
-        super().__init__("\n".join(f"{path}: {field}: {msg}" for field, msg in problems))
+        self.problems = [(printable(field), printable(msg)) for field, msg in problems]
+        super().__init__("\n".join(f"{path}: {field}: {msg}" for field, msg in self.problems))
 
 
 class ModelNotFound(ZooError, LookupError):
@@ -101,6 +127,14 @@ class BuildFailed(ZooError, RuntimeError):
 
 class WeightsMismatch(ZooError, ValueError):
     """A weights file whose tensors do not all match the model by name and shape."""
+
+
+class SettingInvalid(ZooError, ValueError):
+    """A ZOO_* environment variable with a value zoo cannot use."""
+
+
+class CacheError(ZooError, OSError):
+    """The cache folder cannot be read or written (read-only, full, not a folder, changed underneath)."""
 
 
 class BadBundle(ZooError, ValueError):

@@ -13,62 +13,101 @@ import re
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from zoo.errors import ManifestInvalid
+from zoo.errors import ManifestInvalid, shown
 from zoo.targets import TARGETS
 
 SCHEMA_VERSION = 1
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_BYTES = 1 << 20
+"""A manifest is a few kilobytes; a larger file is refused before it is parsed (memory, time)."""
 
-_NAME = re.compile(r"[a-z0-9][a-z0-9.-]*")
+_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,99}")
+_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MD5 = re.compile(r"[0-9a-f]{32}")
-_HF = re.compile(r"hf://(?P<repo>[^/@\s]+/[^/@\s]+)@(?P<revision>[^/\s]+)/(?P<path>\S+)")
+_HF_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
+_HF = re.compile(r"hf://(?P<owner>[^/@]+)/(?P<repo>[^/@]+)@(?P<revision>[^/]+)/(?P<path>.+)")
+_URL_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """YAML without aliases (an alias bomb expands without bound once printed) and without duplicate keys."""
+
+    def construct_object(self, node, deep=False):
+        if node in self.constructed_objects:
+            raise yaml.constructor.ConstructorError(None, None, "YAML aliases (*name) are not allowed in manifests", node.start_mark)
+        return super().construct_object(node, deep)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {shown(key.value, 60)}", key.start_mark)
+                seen.add(key.value)
+        return super().construct_mapping(node, deep)
 
 
 def _name(value: str) -> str:
     if not _NAME.fullmatch(value):
-        raise ValueError(f"{value!r} is not a valid name: use lowercase letters, digits, '.' and '-', starting with a letter or digit")
+        raise ValueError(f"{shown(value, 60)} is not a valid name: use up to 100 lowercase letters, digits, '.' and '-', "
+                         "starting with a letter or digit")
     return value
 
 
 def _sha256(value: str) -> str:
     if not _SHA256.fullmatch(value):
-        raise ValueError(f"sha256 must be 64 lowercase hex characters, got {value!r}")
+        raise ValueError(f"sha256 must be 64 lowercase hex characters, got {shown(value, 70)}")
     return value
 
 
 def _md5(value: str) -> str:
     if not _MD5.fullmatch(value):
-        raise ValueError(f"md5 must be 32 lowercase hex characters, got {value!r}")
+        raise ValueError(f"md5 must be 32 lowercase hex characters, got {shown(value, 40)}")
     return value
 
 
 def _plain_file(value: str) -> str:
-    if not value or "/" in value or "\\" in value or value in {".", ".."} or value.startswith("~") or ":" in value:
-        raise ValueError(f"file must be a plain file name (no directories, '..' or absolute paths), got {value!r}")
+    if not _FILE.fullmatch(value) or value.startswith(".."):
+        raise ValueError(f"file must be a plain file name of letters, digits and '._+-' (no folders, spaces or control "
+                         f"characters, at most 255), got {shown(value, 60)}")
     return value
 
 
 def _source(value: str) -> str:
-    if value.startswith(("https://", "http://")):
-        return value
     if value.startswith("hf://"):
         parse_hf(value)
         return value
-    raise ValueError(f"source must be an http(s):// URL or hf://owner/repo@revision/path, got {value!r}")
+    if _URL_CHARS.search(value):
+        raise ValueError(f"source {shown(value)} contains spaces, backslashes or control characters")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError as e:
+        raise ValueError(f"source {shown(value)} is not a valid URL ({e})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"source must be an http(s):// URL or hf://owner/repo@revision/path, got {shown(value)}")
+    return value
 
 
 def parse_hf(source: str) -> tuple[str, str, str]:
-    """(repo, revision, path) of an hf://owner/repo@revision/path source."""
+    """(repo, revision, path) of an hf://owner/repo@revision/path source; the path may not leave the repository."""
     match = _HF.fullmatch(source)
     if match is None:
-        raise ValueError(f"hf:// source must be hf://owner/repo@revision/path, got {source!r}")
-    return match["repo"], match["revision"], match["path"]
+        raise ValueError(f"hf:// source must be hf://owner/repo@revision/path, got {shown(source)}")
+    owner, repo, revision, path = match["owner"], match["repo"], match["revision"], match["path"]
+    segments = path.split("/")
+    if not all(_HF_PART.fullmatch(p) and ".." not in p for p in (owner, repo, revision)) or any(
+        s in ("", ".", "..") or _URL_CHARS.search(s) or "%" in s for s in segments
+    ):
+        raise ValueError(f"hf:// source {shown(source)} has an unsafe owner, repo, revision or path "
+                         "('.', '..', empty segments, '%', spaces or control characters)")
+    return f"{owner}/{repo}", revision, path
 
 
 def _target(value: str) -> str:
@@ -88,7 +127,9 @@ DType = Literal["float32", "float16", "int8", "uint8", "int16", "int32", "int64"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """No unknown fields, no coercion ("1234" is not a size, "yes" is not a bool)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Paper(Strict):
@@ -149,7 +190,7 @@ class Provenance(Strict):
     source: Literal["upstream", "measured"]
     citation: str | None = None
     command: str | None = None
-    date: dt.date | None = None
+    date: Annotated[dt.date, Field(strict=False)] | None = Field(default=None, description="YYYY-MM-DD (a YAML date or a string)")
 
     @model_validator(mode="after")
     def _provenance(self) -> Provenance:
@@ -391,14 +432,28 @@ def parse(data: object, path: str) -> Manifest:
         raise ManifestInvalid(path, problems_of(e)) from None
 
 
-def load(path: Path) -> Manifest:
-    """Read and validate one manifest file."""
+def load_bytes(data: bytes, path: str) -> Manifest:
+    """Validate a manifest from untrusted bytes: at most MAX_BYTES of UTF-8 YAML, no aliases or duplicate keys."""
+    if len(data) > MAX_BYTES:
+        raise ManifestInvalid(path, [("(manifest)", f"too large for a manifest (more than {MAX_BYTES:,} bytes)")])
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ManifestInvalid(path, [("(manifest)", f"not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start})")]) from None
+    try:
+        loaded = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(manifest)"
-        raise ManifestInvalid(str(path), [(where, f"not valid YAML: {getattr(e, 'problem', e)}")]) from None
+        raise ManifestInvalid(path, [(where, f"not valid YAML: {getattr(e, 'problem', None) or e}")]) from None
+    return parse(loaded, path)
+
+
+def load(path: Path) -> Manifest:
+    """Read and validate one manifest file."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
     except OSError as e:
         raise ManifestInvalid(str(path), [("(manifest)", f"cannot read: {e.strerror}")]) from None
-    return parse(data, str(path))
+    return load_bytes(data, str(path))

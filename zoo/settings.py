@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from zoo.errors import SettingInvalid, shown
 
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _float(name: str, default: float) -> float:
+def _float(name: str, default: float, unit: str, minimum: float = 0.0) -> float:
+    """A finite number >= `minimum` from the environment; SettingInvalid names the variable otherwise."""
     raw = os.environ.get(name, "").strip()
-    return float(raw) if raw else default
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < minimum:
+        raise SettingInvalid(f"{name}={shown(raw, 40)} is not a valid number of {unit}",
+                             f"set {name} to a number >= {minimum:g} (default {default:g}), or unset it")
+    return value
 
 
 def manifest_paths() -> list[Path]:
@@ -47,28 +61,35 @@ def target() -> str | None:
 
 
 def mirrors() -> list[str]:
-    """ZOO_MIRRORS: URL prefixes (whitespace-separated) tried before a manifest's sources, as <prefix>/<model>/<file>."""
-    return [m.rstrip("/") for m in os.environ.get("ZOO_MIRRORS", "").split()]
+    """ZOO_MIRRORS: http(s) URL prefixes (whitespace-separated) tried before a manifest's sources, as <prefix>/<model>/<file>."""
+    out = []
+    for prefix in os.environ.get("ZOO_MIRRORS", "").split():
+        parts = urlsplit(prefix)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingInvalid(f"ZOO_MIRRORS entry {shown(prefix, 80)} is not an http(s):// URL prefix",
+                                 "separate prefixes with spaces, e.g. ZOO_MIRRORS='https://mirror.example/zoo http://10.0.0.5/zoo'")
+        out.append(prefix.rstrip("/"))
+    return out
 
 
 def retry_backoff() -> float:
     """ZOO_RETRY_BACKOFF: first retry delay in seconds (doubles each retry)."""
-    return _float("ZOO_RETRY_BACKOFF", 1.0)
+    return _float("ZOO_RETRY_BACKOFF", 1.0, "seconds")
 
 
 def timeouts() -> tuple[float, float]:
     """ZOO_CONNECT_TIMEOUT and ZOO_READ_TIMEOUT in seconds."""
-    return _float("ZOO_CONNECT_TIMEOUT", 10.0), _float("ZOO_READ_TIMEOUT", 60.0)
+    return _float("ZOO_CONNECT_TIMEOUT", 10.0, "seconds", 0.001), _float("ZOO_READ_TIMEOUT", 60.0, "seconds", 0.001)
 
 
 def lock_timeout() -> float:
     """ZOO_LOCK_TIMEOUT: how long to wait for another process fetching the same file."""
-    return _float("ZOO_LOCK_TIMEOUT", 600.0)
+    return _float("ZOO_LOCK_TIMEOUT", 600.0, "seconds")
 
 
 def max_unsized_download() -> int:
     """ZOO_MAX_DOWNLOAD_MB: cap for files whose size the manifest does not know."""
-    return int(_float("ZOO_MAX_DOWNLOAD_MB", 2048) * 1024 * 1024)
+    return int(_float("ZOO_MAX_DOWNLOAD_MB", 2048, "MB", 0.001) * 1024 * 1024)
 
 
 def hf_endpoint() -> str | None:
