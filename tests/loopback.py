@@ -4,13 +4,16 @@ Each path has a list of behaviours consumed one per request (the last one repeat
   ok          serve the file (honours Range)
   corrupt     serve it with one byte flipped
   drop        send the headers and half the body, then close the connection
-  status:N    answer HTTP N (e.g. status:503, with Retry-After: 0)
+  status:N    answer HTTP N (e.g. status:503, with Retry-After: 0); status:N:V sends Retry-After: V
+  reason:T    answer 403 with the reason phrase T (e.g. one holding terminal escape sequences)
   norange     serve it whole with 200 even when Range is asked
   stall:S     send half the body, then sleep S seconds before closing
   oversize    stream the file plus extra bytes with no Content-Length
-  html        serve an HTML page instead of the file
-  gdrive      serve Google Drive's download-confirmation form pointing at <path>?confirmed
-  redirect:P  302 to path P
+  html        serve an HTML page instead of the file; html:T titles it T
+  gdrive      serve Google Drive's download-confirmation form pointing at <path>?confirmed;
+              gdrive:URL points the form at URL instead
+  redirect:P  302 to path (or URL) P
+  badgzip     send a body labelled Content-Encoding: gzip that is not gzip
   slow:S      serve it, sleeping S seconds between 64 KiB chunks
 """
 
@@ -112,15 +115,27 @@ def _handler(server: Server):
             elif kind == "stall":
                 self._partial(data, float(arg))
             elif kind == "status":
-                self._status(int(arg))
+                code, _, retry_after = arg.partition(":")
+                self._status(int(code), retry_after or "0")
+            elif kind == "reason":
+                self.send_response(403, arg)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
             elif kind == "norange":
                 self._serve(data, path, ranges=False)
             elif kind == "oversize":
                 self._oversize(data)
             elif kind == "html":
-                self._html("<!DOCTYPE html><html><head><title>Sign in</title></head><body>login</body></html>")
+                self._html(f"<!DOCTYPE html><html><head><title>{arg or 'Sign in'}</title></head><body>login</body></html>")
             elif kind == "gdrive":
-                self._html(GDRIVE_PAGE.format(action=server.url(path)))
+                self._html(GDRIVE_PAGE.format(action=arg or server.url(path)))
+            elif kind == "badgzip":
+                body = b"\x1f\x8b\x08\x00" + bytes(60)
+                self.send_response(200)
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
             elif kind == "redirect":
                 self.send_response(302)
                 self.send_header("Location", arg)
@@ -131,9 +146,9 @@ def _handler(server: Server):
             else:
                 raise ValueError(how)
 
-        def _status(self, code: int) -> None:
+        def _status(self, code: int, retry_after: str = "0") -> None:
             self.send_response(code)
-            self.send_header("Retry-After", "0")
+            self.send_header("Retry-After", retry_after)
             self.send_header("Content-Length", "0")
             self.end_headers()
 

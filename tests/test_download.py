@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 
 import pytest
 
 from zoo import download
-from zoo.errors import DownloadError
+from zoo.errors import CacheError, DownloadError
 from zoo.progress import Progress
 
 DATA = os.urandom(300_000)
@@ -128,3 +129,102 @@ def test_retry_after_is_honoured_and_capped(header, expected):
     r = requests.Response()
     r.headers["Retry-After"] = header
     assert download._retry_after(r, 0.5) == expected
+
+
+# Hostile servers: every one of these once ended in a traceback, a hang or a leaked credential.
+
+def test_redirect_loop_is_one_error(server, tmp_path):
+    server.add("/loop", b"x", "redirect:/loop")
+    with pytest.raises(DownloadError, match="/loop redirected more than 10 times"):
+        get(server, tmp_path, "/loop")
+    assert len(server.requests) == 11
+
+
+@pytest.mark.parametrize("behaviour", ["redirect:file:///etc/passwd", "gdrive:file:///etc/passwd", "redirect:http://example.invalid/x"])
+def test_redirects_and_pages_lead_only_to_https_or_loopback(server, tmp_path, behaviour):
+    server.add("/f", DATA, behaviour)
+    with pytest.raises(DownloadError, match="refused: only https \\(or http on a loopback address\\) is followed"):
+        get(server, tmp_path, "/f", size=None)
+    assert len(server.requests) == 1
+
+
+def test_credentials_never_follow_a_page_or_redirect_to_another_host(server, tmp_path):
+    from loopback import Server
+
+    with Server() as other:
+        other.add("/stolen", DATA)
+        server.add("/uc", DATA, f"gdrive:{other.url('/stolen')}")
+        server.add("/moved", DATA, f"redirect:{other.url('/stolen')}")
+        for path in ("/uc", "/moved"):
+            digest, _ = get(server, tmp_path, path, headers={"authorization": "Bearer hf_secret"})
+            assert digest.sha256 == SHA
+        assert [h.get("authorization") for _, h in server.requests] == ["Bearer hf_secret"] * 2
+        assert [h.get("authorization") for _, h in other.requests] == [None, None]
+
+
+def test_same_origin_redirect_keeps_credentials(server, tmp_path):
+    server.add("/f", DATA)
+    server.add("/old", b"x", "redirect:/f")
+    get(server, tmp_path, "/old", headers={"authorization": "Bearer t"})
+    assert [h.get("authorization") for _, h in server.requests] == ["Bearer t", "Bearer t"]
+
+
+def test_corrupt_gzip_body_is_one_error_not_retried(server, tmp_path):
+    server.add("/f", DATA, "badgzip")
+    with pytest.raises(DownloadError, match="/f: DecodeError"):
+        get(server, tmp_path, "/f")
+    assert len(server.requests) == 1
+
+
+def test_retry_after_nan_falls_back_to_backoff(server, tmp_path):
+    server.add("/f", DATA, "status:503:nan", "status:503:inf", "ok")
+    assert get(server, tmp_path, "/f")[0].sha256 == SHA
+
+
+@pytest.mark.parametrize("url", ["http://[::1/x", "http://bad host/x", "nothing://x/y", "http://a..b/x"])
+def test_invalid_url_is_one_error(tmp_path, url):
+    with pytest.raises(DownloadError):
+        download.fetch(download.Fetch(url, tmp_path / "out.part", 10), download.session(), Progress())
+
+
+def test_tls_error_is_not_retried(server, tmp_path):
+    url = server.url("/f").replace("http://", "https://")
+    with pytest.raises(DownloadError, match="SSLError") as info:
+        download.fetch(download.Fetch(url, tmp_path / "out.part", 10, retries=50), download.session(), Progress())
+    assert "giving up" not in str(info.value)
+
+
+def test_proxy_error_is_not_retried(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(DownloadError, match="ProxyError") as info:
+        download.fetch(download.Fetch("http://example.invalid/f", tmp_path / "out.part", 10, retries=50),
+                       download.session(), Progress())
+    assert "giving up" not in str(info.value)
+
+
+def test_credentials_in_urls_and_escapes_from_servers_are_never_printed(server, tmp_path):
+    server.add("/f", DATA, "reason:Denied\x1b]0;owned\x07\x1b[2J")
+    server.add("/h", DATA, "html:\x1b[31mred\x1b[0m")
+    for path in ("/f", "/h"):
+        url = server.url(path).replace("http://", "http://alice:hunter2@")
+        with pytest.raises(DownloadError) as info:
+            download.fetch(download.Fetch(url, tmp_path / "out.part", len(DATA)), download.session(), Progress())
+        text = str(info.value)
+        assert "hunter2" not in text and "\x1b" not in text and "\x07" not in text and "alice:" not in text
+        assert "http://***@127.0.0.1" in text
+
+
+def test_full_disk_is_a_cache_error_not_a_network_one(server, tmp_path):
+    server.add("/f", DATA)
+    target = tmp_path / "full"
+    target.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(target)], capture_output=True).returncode:
+        pytest.skip("mount is not permitted here, so no real full filesystem can be made")
+    try:
+        with pytest.raises(CacheError, match="No space left on device"):
+            download.fetch(download.Fetch(server.url("/f"), target / "out.part", len(DATA)), download.session(), Progress())
+        assert len(server.requests) == 1
+    finally:
+        subprocess.run(["umount", str(target)], check=True)

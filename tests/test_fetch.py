@@ -178,3 +178,30 @@ def test_real_coral_model_through_the_whole_path(zoo_env, server, coral):
                                            "sources": [server.add("/" + real.file, data, "drop", "ok")]}])
     r = zoo.resolve("coral-mirror", target="cpu")
     assert r.sha256 == real.sha256 and r.size == real.size == len(data)
+
+
+def test_hub_token_never_leaves_the_hub(zoo_env, server, monkeypatch):
+    """A Drive-style confirmation page uploaded to a Hub repo points elsewhere: the token must not go there."""
+    from loopback import Server
+
+    with Server() as elsewhere:
+        elsewhere.add("/grab", DATA)
+        server.add("/owner/repo/resolve/0123abcd/m.tflite", DATA, f"gdrive:{elsewhere.url('/grab')}")
+        monkeypatch.setenv("HF_ENDPOINT", server.base)
+        monkeypatch.setenv("HF_TOKEN", "hf_secret_token_for_test")
+        write_model(zoo_env, "m", [pinned(DATA, sources=["hf://owner/repo@0123abcd/m.tflite"])])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert zoo.resolve("m", target="cpu").sha256 == SHA
+        assert server.requests[0][1]["authorization"] == "Bearer hf_secret_token_for_test"
+        assert [h.get("authorization") for _, h in elsewhere.requests] == [None]
+
+
+@pytest.mark.parametrize("bad", ["redirect:/first", "redirect:file:///etc/passwd", "badgzip", "status:503:nan"])
+def test_one_bad_mirror_never_stops_the_next(zoo_env, server, monkeypatch, bad):
+    monkeypatch.setenv("ZOO_MIRRORS", server.url("/mirror"))
+    server.add("/mirror/m/tiny.tflite", DATA, bad)
+    server.add("/first", DATA, "redirect:/first")
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    with pytest.warns(ZooWarning, match="/mirror/m/tiny.tflite failed: "):
+        assert zoo.resolve("m", target="cpu").path.read_bytes() == DATA

@@ -1,30 +1,49 @@
 """Bytes over HTTP: timeouts, retries with backoff, resume with Range, size caps, one-pass hashing.
 
-HTTP failures are mapped to zoo errors here and nowhere else. Plain http:// is accepted because every
-file is checked against a pinned hash before it is used.
+HTTP failures are mapped to zoo errors here and nowhere else. Plain http:// is accepted for a manifest's
+own sources because every file is checked against a pinned hash before it is used. Everything a server
+says is untrusted: redirects are followed by hand, only to https (or http on a loopback address), and
+headers given for a source (credentials) go only to that source's own scheme, host and port.
 """
 
 from __future__ import annotations
 
 import email.utils
 import html
+import ipaddress
 import itertools
+import math
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 import urllib3
 
 from zoo import settings
-from zoo.errors import DownloadError
+from zoo.errors import CacheError, DownloadError, redact
 from zoo.hashes import CHUNK, BackgroundHasher, Digest
 from zoo.progress import Progress
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
+REDIRECT_STATUS = {301, 302, 303, 307, 308}
+MAX_REDIRECTS = 10
 MAX_RETRY_AFTER = 60.0
+# Errors that say something about the request itself, never worth a retry (SSLError and ProxyError are
+# ConnectionErrors to requests, so they are caught before _TRANSIENT is).
+_FATAL = (
+    requests.exceptions.SSLError,
+    requests.exceptions.ProxyError,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.ContentDecodingError,
+    urllib3.exceptions.DecodeError,
+    urllib3.exceptions.LocationValueError,
+)
 _TRANSIENT = (
     requests.ConnectionError,
     requests.Timeout,
@@ -66,9 +85,35 @@ def _retry_after(response: requests.Response, fallback: float) -> float:
     except ValueError:
         try:
             seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return fallback
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER) if math.isfinite(seconds) else fallback
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    """(scheme, host, port): what credentials are scoped to. DownloadError if `url` does not parse."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError as e:
+        raise DownloadError(f"{url} is not a valid URL ({e})") from None
+
+
+def _loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def _followable(job: Fetch, url: str, how: str) -> str:
+    """`url` (from a redirect or a page) if zoo may follow it: https, or http to a loopback address."""
+    scheme, host, _ = _origin(url)
+    if scheme == "https" or (scheme == "http" and _loopback(host)):
+        return url
+    raise DownloadError(f"{job.url} {how} {redact(url)}; refused: only https (or http on a loopback address) is followed")
 
 
 def _looks_like_html(first: bytes, content_type: str) -> bool:
@@ -94,38 +139,72 @@ def _html_error(url: str, page: str) -> DownloadError:
                          "the link may need a login, be rate-limited, or point at a web page")
 
 
+class _Sink:
+    """The temp file being written: a full or failing disk is a CacheError, never mistaken for the network's fault."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._file = _disk(path, lambda: open(path, "wb"))
+
+    def write(self, chunk: bytes) -> None:
+        _disk(self.path, lambda: self._file.write(chunk))
+
+    def truncate(self) -> None:
+        _disk(self.path, lambda: (self._file.seek(0), self._file.truncate()))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _disk(path: Path, action):
+    try:
+        return action()
+    except OSError as e:
+        raise CacheError(f"cannot write {path.parent}: {e.strerror}",
+                         "free some space, or point ZOO_CACHE_DIR at a writable folder with room") from None
+
+
 def fetch(job: Fetch, http: requests.Session, progress: Progress) -> Digest:
     """Download job.url into job.dest, resuming after drops; returns the digest of exactly what was written.
 
-    Raises DownloadError for HTTP errors, an HTML page served instead of the file, or more bytes than allowed.
+    Raises DownloadError for HTTP errors, refused redirects, an HTML page served instead of the file, or more
+    bytes than allowed; CacheError when the file cannot be written.
     """
     hasher = BackgroundHasher(job.md5)
     progress.start(job.label or job.dest.name, job.size)
     try:
-        with open(job.dest, "wb") as out:
+        out = _Sink(job.dest)
+        try:
             _transfer(job, http, progress, hasher, out)
+        finally:
+            out.close()
         progress.done()
         return hasher.digest()
     finally:
         hasher.close()
 
 
-def _transfer(job: Fetch, http: requests.Session, progress: Progress, hasher: BackgroundHasher, out) -> None:
+def _transfer(job: Fetch, http: requests.Session, progress: Progress, hasher: BackgroundHasher, out: _Sink) -> None:
     limit = job.size if job.size is not None else settings.max_unsized_download()
-    url, confirmed, failures = job.url, False, 0
+    url, confirmed, failures, hops = job.url, False, 0, 0
     while True:
-        headers = dict(job.headers or {})
+        headers = dict(job.headers or {}) if _origin(url) == _origin(job.url) else {}
         if hasher.size:
             headers["Range"] = f"bytes={hasher.size}-"
         try:
-            with http.get(url, stream=True, headers=headers, timeout=settings.timeouts()) as r:
+            with http.get(url, stream=True, headers=headers, timeout=settings.timeouts(), allow_redirects=False) as r:
+                if r.status_code in REDIRECT_STATUS and r.headers.get("Location"):
+                    hops += 1
+                    if hops > MAX_REDIRECTS:
+                        raise DownloadError(f"{job.url} redirected more than {MAX_REDIRECTS} times (a redirect loop?)")
+                    url = _followable(job, urljoin(url, r.headers["Location"]), "redirects to")
+                    continue
                 if r.status_code in RETRY_STATUS:
                     failures = _wait(job, failures, f"HTTP {r.status_code}", _retry_after(r, _backoff(failures)))
                     continue
                 if r.status_code >= 400:
                     raise DownloadError(f"HTTP {r.status_code} {r.reason} from {job.url}")
                 if hasher.size and not _resumes_at(r, hasher.size):
-                    out.seek(0)
                     out.truncate()
                     hasher.reset()
                     progress.restart()
@@ -139,7 +218,7 @@ def _transfer(job: Fetch, http: requests.Session, progress: Progress, hasher: Ba
                         nxt = None if confirmed else _confirm_url(page, r.url)
                         if nxt is None:
                             raise _html_error(job.url, page)
-                        url, confirmed = nxt, True
+                        url, confirmed = _followable(job, nxt, "served a download page pointing at"), True
                         break
                     if hasher.size + len(chunk) > limit:
                         raise DownloadError(f"{job.url} sent more than the {limit} bytes expected; stopped")
@@ -150,8 +229,18 @@ def _transfer(job: Fetch, http: requests.Session, progress: Progress, hasher: Ba
                     if job.size is None or hasher.size >= job.size:
                         return
                     failures = _wait(job, failures, f"connection closed after {hasher.size} bytes", _backoff(failures))
+        except _FATAL as e:
+            raise DownloadError(f"{job.url}: {_cause(e)}") from None
         except _TRANSIENT as e:
             failures = _wait(job, failures, type(e).__name__, _backoff(failures))
+
+
+def _cause(e: Exception) -> str:
+    """The error's kind and its innermost reason, without the layers of wrapping requests and urllib3 add."""
+    inner: BaseException = e
+    while nested := next((x for x in (getattr(inner, "reason", None), *inner.args) if isinstance(x, BaseException)), None):
+        inner = nested
+    return f"{type(e).__name__}: {inner}"
 
 
 def _body(r: requests.Response):
