@@ -102,3 +102,32 @@ def pinned(data: bytes, **extra) -> dict:
     import hashlib
 
     return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), **extra}
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """mount(size="1m", ro=False) -> a real tmpfs folder, unmounted afterwards; remount(folder, "ro") flips it.
+
+    Skips with the reason where mount is not permitted (no root, no CAP_SYS_ADMIN)."""
+    import subprocess
+
+    mounted = []
+
+    def mount(size: str = "4m") -> Path:
+        folder = tmp_path / f"tmpfs{len(mounted)}"
+        folder.mkdir()
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True)
+        if proc.returncode:
+            pytest.skip(f"mount is not permitted here ({proc.stderr.strip()}), so no real full or read-only filesystem")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in reversed(mounted):
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def remount(folder: Path, mode: str) -> None:
+    import subprocess
+
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(folder)], check=True)

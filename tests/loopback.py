@@ -15,6 +15,7 @@ Each path has a list of behaviours consumed one per request (the last one repeat
   redirect:P  302 to path (or URL) P
   badgzip     send a body labelled Content-Encoding: gzip that is not gzip
   slow:S      serve it, sleeping S seconds between 64 KiB chunks
+  hold        serve it once the test sets s.release (a threading.Event), at most 60 s later
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class Server(_Running):
         self.requests: list[tuple[str, dict]] = []
         self.bodies: Counter = Counter()
         self.finished: dict[str, float] = {}
+        self.release = threading.Event()
         self._lock = threading.Lock()
         self._start(_handler(self))
 
@@ -143,6 +145,9 @@ def _handler(server: Server):
                 self.end_headers()
             elif kind == "slow":
                 self._serve(data, path, delay=float(arg))
+            elif kind == "hold":
+                server.release.wait(60)
+                self._serve(data, path)
             else:
                 raise ValueError(how)
 

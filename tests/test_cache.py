@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from conftest import pinned, write_model
 
@@ -16,8 +17,8 @@ from zoo.cache import Cache
 
 DATA = os.urandom(1_000_000)
 SHA = hashlib.sha256(DATA).hexdigest()
-RESOLVE = ("import time; start = time.time(); import zoo, warnings; warnings.simplefilter('ignore'); "
-           "print(start); print(zoo.resolve('m', target='cpu').path)")
+RESOLVE = ("import zoo, warnings; warnings.simplefilter('ignore'); print('ready', flush=True); "
+           "print(zoo.resolve('m', target='cpu').path)")
 
 
 def spawn(code: str = RESOLVE) -> subprocess.Popen:
@@ -25,14 +26,15 @@ def spawn(code: str = RESOLVE) -> subprocess.Popen:
 
 
 def test_many_processes_download_once_and_all_get_the_path(zoo_env, server, tmp_path):
-    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA, "slow:0.05")])])
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA, "hold")])])
     procs = [spawn() for _ in range(4)]
+    assert [p.stdout.readline() for p in procs] == ["ready\n"] * 4
+    time.sleep(0.5)  # every process is past its imports and into resolve(); the one download is held meanwhile
+    server.release.set()
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, [e for _, e in outs]
-    starts, paths = zip(*(o.split() for o, _ in outs))
-    assert set(paths) == {str(tmp_path / "cache" / "models" / "m" / "cpu-int8" / "tiny.tflite")}
+    assert {o.strip() for o, _ in outs} == {str(tmp_path / "cache" / "models" / "m" / "cpu-int8" / "tiny.tflite")}
     assert server.bodies["/m.tflite"] == 1 and len(server.requests) == 1
-    assert max(map(float, starts)) < server.finished["/m.tflite"], "every process must start while the download runs"
 
 
 def test_without_the_lock_rename_still_keeps_the_cache_correct(zoo_env, server, monkeypatch):
@@ -106,7 +108,7 @@ def test_clear_removes_everything(zoo_env, server, tmp_path):
     write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
     zoo.resolve("m", target="cpu")
     Cache(tmp_path / "cache").clear()
-    assert not (tmp_path / "cache").exists()
+    assert list((tmp_path / "cache").iterdir()) == []
 
 
 def test_symlinked_view_is_found_by_list(tmp_path):
@@ -119,3 +121,127 @@ def test_symlinked_view_is_found_by_list(tmp_path):
     view.symlink_to(blob)
     assert [e.sha256 for e in cache.entries()] == [SHA]
     assert cache.lookup("m", "a", "f.tflite", SHA) == view
+
+
+# Odd, full, shared and read-only cache folders.
+
+def zoo_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, timeout=120, env=env or os.environ)
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+def test_read_only_cache_serves_hits_and_a_miss_is_one_line(zoo_env, server, tmpfs, monkeypatch):
+    from conftest import remount
+
+    root = tmpfs("4m")
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(root))
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    write_model(zoo_env, "other", [pinned(DATA[::-1], sources=[server.add("/o.tflite", DATA[::-1])])])
+    path = zoo.resolve("m", target="cpu").path
+    (path.parent / path.name).unlink()  # the view must be re-linked on a read-only disk: it cannot be
+    remount(root, "ro")
+    hit = zoo_cli("fetch", "m", "--target", "cpu")
+    assert hit.returncode == 0, hit.stderr
+    assert Path(hit.stdout.strip()).read_bytes() == DATA
+    assert "cannot be written: Read-only file system" in one_error_line(zoo_cli("fetch", "other", "--target", "cpu"))
+    assert len(server.requests) == 1
+
+
+def test_blob_replaced_by_a_symlink_or_folder_is_never_returned(zoo_env, server, tmp_path):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    cache = Cache(tmp_path / "cache")
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(DATA)
+    for swap in (lambda b: b.symlink_to(outside), lambda b: b.mkdir()):
+        r = zoo.resolve("m", target="cpu")
+        blob = cache.blob(SHA)
+        os.chmod(blob, 0o644)
+        blob.unlink()
+        r.path.unlink()
+        swap(blob)
+        again = zoo.resolve("m", target="cpu")
+        assert again.path.read_bytes() == DATA and os.path.samefile(again.path, blob)
+        assert not blob.is_symlink() and blob.is_file() and not os.path.samefile(blob, outside)
+    assert server.bodies["/m.tflite"] == 3
+
+
+def test_verify_reports_blobs_that_are_not_files_and_views_that_leave_the_cache(tmp_path):
+    cache = Cache(tmp_path / "cache")
+    blobs = cache.blob(SHA).parent
+    blobs.mkdir(parents=True)
+    (blobs / ("a" * 64)).mkdir()
+    (tmp_path / "elsewhere").write_bytes(DATA)
+    (blobs / ("b" * 64)).symlink_to(tmp_path / "elsewhere")
+    view = cache.view("m", "a", "f.tflite")
+    view.parent.mkdir(parents=True)
+    view.symlink_to(tmp_path / "elsewhere")
+    checked, problems = cache.verify()
+    assert checked == 2
+    assert {(p.path.name, p.message) for p in problems} == {
+        ("a" * 64, "a directory, not a regular file"),
+        ("b" * 64, "a symlink, not a regular file"),
+        ("f.tflite", f"points outside the cache, at {tmp_path / 'elsewhere'}"),
+    }
+    assert cache.lookup("m", "a", "f.tflite", "b" * 64) is None
+
+
+def test_clear_on_a_symlinked_cache_folder_empties_it_and_keeps_the_link(zoo_env, server, tmp_path, monkeypatch):
+    real = tmp_path / "real-cache"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "link"))
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    zoo.resolve("m", target="cpu")
+    proc = zoo_cli("cache", "clear", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "link").is_symlink() and list(real.iterdir()) == []
+
+
+def test_clear_on_a_full_disk_works(zoo_env, server, tmpfs, monkeypatch):
+    root = tmpfs("2m")
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(root))
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    zoo.resolve("m", target="cpu")
+    with open(root / "filler", "wb") as f:
+        try:
+            f.write(os.urandom(4 << 20))
+        except OSError:
+            pass
+    assert os.statvfs(root).f_bavail == 0
+    proc = zoo_cli("cache", "clear", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert list(root.iterdir()) == []
+
+
+def test_fetch_onto_a_full_disk_is_one_line_and_leaves_nothing(zoo_env, server, tmpfs, monkeypatch):
+    root = tmpfs("512k")
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(root))
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    line = one_error_line(zoo_cli("fetch", "m", "--target", "cpu"))
+    assert "No space left on device" in line and "ZOO_CACHE_DIR" in line
+    assert list((root / "tmp").iterdir()) == [] and not (root / "blobs").exists()
+
+
+def test_clear_while_another_process_fetches(zoo_env, server, tmp_path):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA, "hold")])])
+    fetching = subprocess.Popen([sys.executable, "-m", "zoo", "fetch", "m", "--target", "cpu"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tmp = tmp_path / "cache" / "tmp"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(tmp.glob("*.part")):
+        time.sleep(0.05)
+    cleared = zoo_cli("cache", "clear", "--yes")
+    server.release.set()
+    out, err = fetching.communicate(timeout=60)
+    assert cleared.returncode == 0, cleared.stderr
+    assert "Traceback" not in err
+    if fetching.returncode:
+        assert err.strip().splitlines() == ["error: the cache at %s was cleared while tiny.tflite was being installed "
+                                            "(run the command again)" % (tmp_path / "cache")]
+    checked, problems = Cache(tmp_path / "cache").verify()
+    assert problems == []

@@ -9,18 +9,21 @@ Layout under the cache root:
     locks/                           inter-process locks (saves duplicate work; rename is the guarantee)
 
 Nothing reaches a final path before it is verified: files are written under tmp/ and renamed.
+A blob is only ever a regular file (never a directory or a symlink); a read-only cache still serves hits.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from zoo.errors import CacheError
 from zoo.hashes import Digest, file_digest
 
 
@@ -69,41 +72,71 @@ class Cache:
         record_path = os.path.join(root, "blobs", "sha256", sha256 + ".stat")
         record = _read_record(record_path)
         if record is not None and _stat_key(view) == record:
-            os.utime(record_path)
+            _touch(record_path)
             return Path(view)
         blob = self.blob(sha256)
+        if not _regular(blob):
+            return None
         if record is None or _stat_key(blob) != record:
-            if not blob.is_file():
-                return None
             if file_digest(blob).sha256 != sha256:
                 self._remove_blob(sha256)
                 return None
-            self._write_record(sha256)
-        return self._link(blob, Path(view))
+            try:
+                self._write_record(sha256)
+            except OSError:
+                pass  # a read-only cache: the next hit re-hashes, nothing is wrong
+        try:
+            return self._link(blob, Path(view))
+        except OSError:
+            return blob
+
+    def _folder(self, name: str) -> Path:
+        """A folder of the cache, created if needed; CacheError says why it cannot be."""
+        folder = self.root / name
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise _unwritable(self.root, e) from None
+        return folder
 
     def temp(self) -> Path:
         """A fresh path under tmp/ on the cache's filesystem, so the final rename is atomic."""
-        tmp = self.root / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        return tmp / f"{uuid.uuid4().hex}.part"
+        return self._folder("tmp") / f"{uuid.uuid4().hex}.part"
 
-    def lock_path(self, key: str) -> Path:
-        locks = self.root / "locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        return locks / f"{key}.lock"
+    def lock(self, key: str, timeout: float):
+        """An acquired inter-process lock for `key` (release() it), or None if another process held it for
+        `timeout` s. The lock only saves duplicate work: the rename is what keeps the cache correct."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self._folder("locks") / f"{key}.lock"))
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            return None
+        except OSError as e:
+            raise _unwritable(self.root, e) from None
+        return lock
 
     def install(self, tmp: Path, digest: Digest, model: str, artifact: str, file: str) -> Path:
         """Move a verified temp file into blobs/ and link its readable path; returns that path."""
         blob = self.blob(digest.sha256)
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, blob)
-        self._write_record(digest.sha256)
-        if digest.md5:
-            pins = self.root / "pins" / "md5"
-            pins.mkdir(parents=True, exist_ok=True)
-            _atomic_write(pins / digest.md5, digest.sha256)
-        return self._link(blob, self.view(model, artifact, file))
+        try:
+            blob.parent.mkdir(parents=True, exist_ok=True)
+            if blob.is_symlink() or blob.is_dir():
+                _discard(blob)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, blob)
+            self._write_record(digest.sha256)
+            if digest.md5:
+                pins = self.root / "pins" / "md5"
+                pins.mkdir(parents=True, exist_ok=True)
+                _atomic_write(pins / digest.md5, digest.sha256)
+            return self._link(blob, self.view(model, artifact, file))
+        except FileNotFoundError:
+            raise CacheError(f"the cache at {self.root} was cleared while {file} was being installed",
+                             "run the command again") from None
+        except OSError as e:
+            raise _unwritable(self.root, e) from None
 
     def _write_record(self, sha256: str) -> None:
         _atomic_write(self._record(sha256), " ".join(map(str, _stat_key(self.blob(sha256)))))
@@ -119,7 +152,7 @@ class Cache:
         return view
 
     def _blobs(self) -> list[Path]:
-        return [b for b in (self.root / "blobs" / "sha256").glob("*") if b.suffix != ".stat"]
+        return [b for b in (self.root / "blobs" / "sha256").glob("*") if b.suffix != ".stat" and not b.name.startswith(".")]
 
     def _views(self) -> list[Path]:
         """Readable model paths (links in the making, named with a leading dot, are not ones)."""
@@ -138,13 +171,16 @@ class Cache:
         return out
 
     def _blob_of(self, view: Path) -> str | None:
+        """The sha256 of the regular blob `view` links to (hard link, or symlink into blobs/), else None."""
         if view.is_symlink():
-            return Path(os.readlink(view)).name
+            target = Path(os.path.realpath(view))
+            inside = target.parent == Path(os.path.realpath(self.blob("x").parent))
+            return target.name if inside and _regular(target) else None
         try:
-            ino = view.stat().st_ino
+            ino = view.lstat().st_ino
         except OSError:
             return None
-        return next((blob.name for blob in self._blobs() if blob.stat().st_ino == ino), None)
+        return next((blob.name for blob in self._blobs() if _regular(blob) and blob.lstat().st_ino == ino), None)
 
     def verify(self, remove: bool = False) -> tuple[int, list[Problem]]:
         """Re-hash every blob (one thread per core; hashlib releases the GIL); report (and with `remove`,
@@ -152,17 +188,19 @@ class Cache:
         blobs = self._blobs()
         problems = []
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            actuals = list(pool.map(lambda b: file_digest(b).sha256, blobs))
+            actuals = list(pool.map(_actual, blobs))
         for blob, actual in zip(blobs, actuals):
             if actual != blob.name:
-                problems.append(Problem(blob, f"sha256 is {actual}, expected {blob.name}"))
+                problems.append(Problem(blob, f"sha256 is {actual}, expected {blob.name}" if len(actual) == 64 else actual))
                 if remove:
                     self._remove_blob(blob.name)
             elif remove:
                 self._write_record(blob.name)
         for view in self._views():
             if self._blob_of(view) is None:
-                problems.append(Problem(view, "not linked to any cached blob"))
+                outside = view.is_symlink() and not os.path.realpath(view).startswith(os.path.realpath(self.root) + os.sep)
+                problems.append(Problem(view, f"points outside the cache, at {os.path.realpath(view)}" if outside
+                                        else "not linked to any cached blob"))
                 if remove:
                     view.unlink(missing_ok=True)
         return len(blobs), problems
@@ -171,7 +209,7 @@ class Cache:
         for view in self._views():
             if self._blob_of(view) == sha256:
                 view.unlink(missing_ok=True)
-        self.blob(sha256).unlink(missing_ok=True)
+        _discard(self.blob(sha256))
         self._record(sha256).unlink(missing_ok=True)
 
     def prune(self, keep: set[str], stale_after: float = 86400.0) -> list[Path]:
@@ -189,9 +227,23 @@ class Cache:
         return removed
 
     def clear(self) -> None:
-        """Delete the whole cache."""
-        if self.root.exists():
-            shutil.rmtree(self.root)
+        """Delete everything in the cache: each top-level entry is first renamed into one trash folder (atomic,
+        so a concurrent fetch or a failure never leaves a half-deleted blob at a final path), then removed.
+        A symlinked cache folder keeps its link; its contents go."""
+        if not self.root.exists():
+            return
+        if not self.root.is_dir():
+            raise CacheError(f"the cache path {self.root} is not a folder", "point ZOO_CACHE_DIR at a folder")
+        trash = self.root / f".clearing-{uuid.uuid4().hex}"
+        try:
+            trash.mkdir()
+            for entry in os.listdir(self.root):
+                if entry != trash.name:
+                    os.rename(self.root / entry, trash / entry)
+        except OSError as e:
+            raise _unwritable(self.root, e) from None
+        finally:
+            shutil.rmtree(trash, ignore_errors=True)
 
 
 def _stat_key(path: str | Path) -> tuple[int, int, int] | None:
@@ -214,6 +266,43 @@ def _read_record(path: str) -> tuple[int, ...] | None:
         return None
     finally:
         os.close(fd)
+
+
+def _regular(path: Path) -> bool:
+    """A regular file itself, not through a symlink."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _actual(blob: Path) -> str:
+    """A blob's sha256, or what is wrong with it when it is not a regular file."""
+    if _regular(blob):
+        return file_digest(blob).sha256
+    return "a symlink, not a regular file" if blob.is_symlink() else "a directory, not a regular file" if blob.is_dir() \
+        else "not a regular file"
+
+
+def _discard(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _touch(path: str) -> None:
+    """Mark a record as used; a read-only cache simply keeps the old time."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def _unwritable(root: Path, e: OSError) -> CacheError:
+    return CacheError(f"the cache at {root} cannot be written: {e.strerror}",
+                      "free some space or make it writable, point ZOO_CACHE_DIR at another folder, "
+                      "or use --offline for files already cached")
 
 
 def _atomic_write(path: Path, text: str) -> None:

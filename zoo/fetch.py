@@ -108,17 +108,14 @@ def obtain(model: str, f: PinnedFile, cache: Cache, *, offline: bool, progress: 
         raise FetchFailed(f"{model}/{f.id} ({f.file})", [("manifest", "no sha256 or md5 is pinned, so it cannot be verified")])
     if not f.sources and not settings.mirrors():
         raise FetchFailed(f"{model}/{f.id} ({f.file})", [])
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(cache.lock_path(f.sha256 or (f"md5-{f.md5}" if f.md5 else f"unpinned-{model}-{f.id}"))))
-    try:
-        lock.acquire(timeout=settings.lock_timeout())
-    except Timeout:
+    lock = cache.lock(f.sha256 or (f"md5-{f.md5}" if f.md5 else f"unpinned-{model}-{f.id}"), settings.lock_timeout())
+    if lock is None:
         progress.message(f"another process is still fetching {f.file} after {settings.lock_timeout():g} s; downloading too")
     try:
         return _cached(model, f, cache) or _download(model, f, cache, progress)
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress) -> tuple[Path, str]:
