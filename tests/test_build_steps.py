@@ -167,6 +167,25 @@ def test_inspect_refuses_non_models(tmp_path):
     bad.write_bytes(b"<html>not a model</html>")
     with pytest.raises(InvalidModel, match="is not a TFLite model"):
         inspect(bad)
+    (tmp_path / "empty.tflite").write_bytes(b"")
+    with pytest.raises(InvalidModel, match="is not a TFLite model \\(it is empty\\)"):
+        inspect(tmp_path / "empty.tflite")
+
+
+def test_operator_code_beyond_the_table_is_named_by_number(coral, tmp_path):
+    """Google's file with its first operator code set to 250, a code newer than any table zoo ships."""
+    import struct
+
+    from zoo.build.inspect import _Table
+
+    data = bytearray((coral / "deeplabv3_mnv2_dm05_pascal_quant.tflite").read_bytes())
+    first = _Table(bytes(data), struct.unpack_from("<I", data, 0)[0]).tables(1)[0]
+    before = inspect(coral / "deeplabv3_mnv2_dm05_pascal_quant.tflite").ops
+    struct.pack_into("<i", data, first._field(3), 250)
+    (tmp_path / "new.tflite").write_bytes(data)
+    after = inspect(tmp_path / "new.tflite").ops
+    renamed = {a.name for a, b in zip(after, before) if a.name != b.name}
+    assert renamed == {"BUILTIN_250"} and len(after) == len(before)
 
 
 def upstream_manifest(folder: Path, server, data: bytes, pin: dict, artifact_target: str = "imx8mp") -> None:
@@ -244,3 +263,12 @@ def test_recipe_sh_is_a_thin_wrapper():
     assert proc.returncode == 2 and proc.stderr.startswith("usage: ./recipe.sh NAME [TARGET...]")
     text = (REPO / "recipe.sh").read_text()
     assert 'zoo build "$name"' in text and "--target" in text
+
+
+def test_inspect_maps_a_file_larger_than_memory(coral, tmp_path):
+    """A sparse 64 GiB file (more than this machine's memory) starting with Google's model: mapped, not read."""
+    big = tmp_path / "big.tflite"
+    big.write_bytes((coral / "deeplabv3_mnv2_dm05_pascal_quant.tflite").read_bytes())
+    os.truncate(big, 64 << 30)
+    info = inspect(big)
+    assert info.size == 64 << 30 and info.histogram == inspect(coral / "deeplabv3_mnv2_dm05_pascal_quant.tflite").histogram

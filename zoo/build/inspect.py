@@ -6,6 +6,7 @@ OperatorCode). `builtin_ops.txt` lists the BuiltinOperator names by code (index 
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -56,7 +57,7 @@ class _Table:
         if at is None:
             return None
         n = struct.unpack_from("<I", self.buf, at)[0]
-        return self.buf[at + 4 : at + 4 + n].decode("utf-8", "replace")
+        return bytes(self.buf[at + 4 : at + 4 + n]).decode("utf-8", "replace")
 
     def vector(self, slot: int, fmt: str) -> list:
         at = self._target(slot)
@@ -145,14 +146,23 @@ def _tensor(t: _Table) -> TensorInfo:
 def _op_name(code: _Table) -> str:
     builtin = max(code.scalar(0, "b"), code.scalar(3, "i"))
     names = builtin_names()
+    if not 0 <= builtin < len(names):
+        return f"BUILTIN_{builtin}"
     if names[builtin] == "CUSTOM":
         return code.string(1) or "CUSTOM"
-    return names[builtin] if builtin < len(names) else f"BUILTIN_{builtin}"
+    return names[builtin]
 
 
 def inspect(path: str | Path) -> ModelInfo:
-    """Parse a .tflite file; InvalidModel if it is not one."""
-    data = Path(path).read_bytes()
+    """Parse a .tflite file (mapped, not read: a file may be larger than memory); InvalidModel if it is not one."""
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _parse(path, data)
+    except ValueError:  # mmap of an empty file
+        raise InvalidModel(f"{path} is not a TFLite model (it is empty)") from None
+
+
+def _parse(path: str | Path, data) -> ModelInfo:
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise InvalidModel(f"{path} is not a TFLite model (no TFL3 identifier)")
     try:
