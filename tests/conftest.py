@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CORAL = REPO.parent / "shared" / "testdata" / "coral"
+
+# Subprocesses (python -m zoo, recipe.sh) import this checkout too, whatever is installed and wherever they run.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 
 MINIMAL = {
     "schema_version": 1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -120,3 +121,45 @@ def test_ci_runs_exactly_the_readme_test_command():
     readme = (REPO / "README.md").read_text().split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
     assert len(readme) == 2 and readme[1].endswith("pytest")
     assert readme[1] in (REPO / ".ci" / "run").read_text().splitlines()
+
+
+# One boundary for errors: every known failure is one line and exit 1, whatever raised it.
+
+def one_line(proc: subprocess.CompletedProcess) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+def test_os_errors_are_one_line_with_a_hint(tmp_path):
+    line = one_line(zoo("card", "deeplabv3", "--out", str(tmp_path)))
+    assert line == f"error: Is a directory: {tmp_path} (give a file path, not a folder)"
+
+
+@pytest.mark.parametrize(("name", "value"), [("ZOO_READ_TIMEOUT", "abc"), ("ZOO_CONNECT_TIMEOUT", "nan"),
+                                             ("ZOO_MIRRORS", "mirror.example/zoo")])
+def test_bad_settings_name_the_variable(tmp_path, name, value):
+    import os
+
+    env = {**os.environ, "ZOO_CACHE_DIR": str(tmp_path), name: value}
+    line = one_line(zoo("fetch", "deeplabv3", "--target", "cpu", env=env))
+    assert name in line and value in line
+
+
+def test_validate_never_prints_credentials_or_escapes(tmp_path, minimal):
+    minimal["artifacts"][0]["sources"] = ["http://alice:hunter2@host/x y", "https://h/\x1b[2Jx"]
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(minimal))
+    proc = zoo("validate", str(path))
+    assert proc.returncode == 1 and "hunter2" not in proc.stdout + proc.stderr and "\x1b" not in proc.stdout + proc.stderr
+    assert "http://***@host/x y" in proc.stdout + proc.stderr
+
+
+def test_tests_run_this_checkout_in_process_and_in_subprocesses(tmp_path):
+    import zoo as in_process
+    from conftest import REPO
+
+    assert Path(in_process.__file__).resolve().is_relative_to(REPO / "zoo")
+    proc = subprocess.run([sys.executable, "-c", "import zoo; print(zoo.__file__)"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert Path(proc.stdout.strip()).resolve().is_relative_to(REPO / "zoo"), proc.stderr

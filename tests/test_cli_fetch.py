@@ -112,3 +112,10 @@ def test_cache_hit_imports_neither_requests_nor_rich_nor_tensorflow(zoo_env, ser
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "HEAVY=" and len(server.requests) == 1
+
+
+def test_fetch_errors_never_print_credentials(zoo_env, server):
+    url = server.url("/missing.tflite").replace("http://", "http://alice:hunter2@")
+    write_model(zoo_env, "m", [pinned(DATA, sources=[url])])
+    proc = zoo("fetch", "m", "--target", "cpu")
+    assert proc.returncode == 1 and "hunter2" not in proc.stderr and "http://***@127.0.0.1" in proc.stderr

@@ -50,13 +50,14 @@ class Built:
     record_path: Path
     smoke: bool
     compile_stats: dict | None = None
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         info = inspect(self.path)
         return {"artifact": self.artifact.id, "target": self.artifact.target, "path": str(self.path), "file": self.path.name,
                 "sha256": self.sha256, "size": self.size, "smoke": self.smoke, "record": str(self.record_path),
                 "inputs": [vars(t) for t in info.inputs], "outputs": [vars(t) for t in info.outputs],
-                "checks": [c.to_dict() for c in self.checks], "compile_stats": self.compile_stats}
+                "checks": [c.to_dict() for c in self.checks], "notes": self.notes, "compile_stats": self.compile_stats}
 
 
 @contextmanager
@@ -163,9 +164,12 @@ def _build_one(m, a, opts, source, calib, size, smoke, work, progress, upstream_
     with _step("check"):
         info = inspect(quantized)
         agree = check.agreement(source.predict, check.tflite_runner(quantized), calib.samples, m.build.min_agreement)
+        checks = [check.io_check(info, m, a, size), check.integer_check(info)]
+        notes = []
         if opts.weights == "random":
-            agree = check.Check(agree.name, True, f"{agree.detail}; not enforced: random weights have no stable argmax")
-        checks = [check.io_check(info, m, a, size), check.integer_check(info), agree]
+            notes.append(f"agreement not checked: {agree.detail}; random weights have no stable argmax")
+        else:
+            checks.append(agree)
     failed = [c for c in checks if not c.passed]
     if failed:
         raise BuildFailed("check", "; ".join(f"{c.name}: {c.detail}" for c in failed))
@@ -181,7 +185,10 @@ def _build_one(m, a, opts, source, calib, size, smoke, work, progress, upstream_
             raise BuildFailed("compile", f"only {compiled.tpu_ops} of {compiled.total_ops} ops map to the Edge TPU "
                                          f"({compiled.tpu_share:.0%}), under the manifest's floor of {floor:.0%}")
     if opts.check:
-        checks += _compare(m, a, product, calib, compiler is not None, progress)
+        compared, same_bytes = _compare(m, a, product, calib, compiler is not None, progress)
+        checks += compared
+        notes.append("identical bytes to the published file" if same_bytes
+                     else "bytes differ from the published file (converter output is not byte-stable)")
     out = opts.out / a.file
     shutil.copyfile(product, out)
     data = out.read_bytes()
@@ -192,22 +199,23 @@ def _build_one(m, a, opts, source, calib, size, smoke, work, progress, upstream_
         "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "smoke": smoke,
         "recipe": {"name": m.build.recipe, "options": dict(m.build.options), **source.notes},
         "upstream": upstream_info, "input_size": size, "converter": settings_used,
-        "calibration": calib.describe(), "checks": [c.to_dict() for c in checks], "compile": stats,
+        "calibration": calib.describe(), "checks": [c.to_dict() for c in checks], "notes": notes, "compile": stats,
         "edgetpu_compiler": compiler[1] if compiler else None,
     }
-    return Built(a, out, sha256, len(data), checks, record.write_record(out.with_name(out.name + ".build.json"), rec), smoke, stats)
+    return Built(a, out, sha256, len(data), checks, record.write_record(out.with_name(out.name + ".build.json"), rec), smoke,
+                 stats, notes)
 
 
-def _compare(m: Manifest, a: Artifact, product: Path, calib, compiled: bool, progress: Progress) -> list[check.Check]:
+def _compare(m: Manifest, a: Artifact, product: Path, calib, compiled: bool, progress: Progress) -> tuple[list[check.Check], bool]:
     if not a.published:
         raise BuildFailed("compare", f"{m.name}/{a.id} is not published, so there is nothing to compare the rebuild with")
     with _step("compare"):
         reference, _ = obtain(m.name, a, Cache(settings.cache_dir()), offline=settings.offline(), progress=progress)
-        checks = check.compare(reference, product, calib.samples, m.build.min_agreement, compiled)
+        checks, same_bytes = check.compare(reference, product, calib.samples, m.build.min_agreement, compiled)
     failed = [c for c in checks if not c.passed]
     if failed:
         raise BuildFailed("compare", "; ".join(f"{c.name}: {c.detail}" for c in failed))
-    return checks
+    return checks, same_bytes
 
 
 def _record(path: Path, m: Manifest, results: list[Built], upstream_info: dict, opts: Options) -> None:

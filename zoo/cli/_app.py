@@ -13,7 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from zoo import catalog, settings
-from zoo.errors import ZooError
+from zoo.cli._errors import explain
+from zoo.errors import printable
 from zoo.targets import TARGETS
 
 app = typer.Typer(
@@ -33,11 +34,11 @@ RecordOpt = Annotated[bool, typer.Option(help="Append the result to the manifest
 
 
 def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(printable(text) + "\n")
 
 
 def _err(text: str) -> None:
-    sys.stderr.write(text + "\n")
+    sys.stderr.write(printable(text) + "\n")
 
 
 def _json(obj: object) -> None:
@@ -61,15 +62,17 @@ def _load_catalog() -> catalog.Catalog:
 
 
 def main() -> None:
-    """Console entry point: map known errors to one line on stderr and exit 1."""
+    """Console entry point: a known failure is one line on stderr and exit 1 (usage errors exit 2, from typer);
+    an unknown one is a bug and keeps its traceback, as does everything with ZOO_DEBUG=1."""
     try:
         app()
-    except ZooError as e:
-        if settings.debug():
-            raise
-        for line in str(e).splitlines():
-            _err(f"error: {line}")
-        sys.exit(1)
     except KeyboardInterrupt:
         _err("interrupted")
         sys.exit(130)
+    except Exception as e:
+        text = explain(e)
+        if text is None or settings.debug():
+            raise
+        for line in text.splitlines():
+            _err(f"error: {line}")
+        sys.exit(1)

@@ -50,6 +50,8 @@ def build(
         _out(f"  input   {i['dtype']} {i['shape']}\n  output  {o['dtype']} {o['shape']}")
         for c in d["checks"]:
             _out(f"  check   {c['name']}: {'ok' if c['passed'] else 'FAILED'} ({c['detail']})")
+        for note in d["notes"]:
+            _out(f"  note    {note}")
         _out(f"  record  {d['record']}")
 
 

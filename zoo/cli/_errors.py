@@ -1,0 +1,41 @@
+"""Exceptions to user-facing lines, in one place at the command line's edge (like huggingface_hub's cli/_errors.py).
+
+A known failure is one line (or one per manifest problem) with a hint; anything not named here is a bug in zoo
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+
+from zoo.errors import ZooError
+
+_OS_HINTS = {
+    errno.ENOSPC: "free some space, or write somewhere else",
+    errno.EDQUOT: "free some space, or write somewhere else",
+    errno.EROFS: "that filesystem is read-only; write somewhere else",
+    errno.EACCES: "check the permissions, or write somewhere else",
+    errno.EPERM: "check the permissions, or write somewhere else",
+    errno.EISDIR: "give a file path, not a folder",
+    errno.ENOTDIR: "a part of that path is a file, not a folder",
+    errno.ENOENT: "check the path",
+}
+
+
+def explain(e: BaseException) -> str | None:
+    """The lines to print for a known failure, or None for a bug."""
+    if isinstance(e, ZooError):
+        return str(e)
+    if isinstance(e, OSError) and e.errno in _OS_HINTS:
+        where = f": {e.filename}" if e.filename else ""
+        return f"{e.strerror}{where} ({_OS_HINTS[e.errno]})"
+    hub = sys.modules.get("huggingface_hub.errors")
+    if hub is not None and isinstance(e, hub.HfHubHTTPError):
+        status = getattr(e.response, "status_code", None)
+        hint = "check HF_TOKEN or run `hf auth login`" if status in (401, 403) else "check the repo name and your network"
+        return f"the Hugging Face Hub refused: {str(e).splitlines()[0]} ({hint})"
+    requests = sys.modules.get("requests")
+    if requests is not None and isinstance(e, requests.RequestException):
+        return f"network error: {type(e).__name__}: {e} (check your network, or use --offline for cached files)"
+    return None
