@@ -187,14 +187,14 @@ def keras_weights(tmp_path_factory):
     tf.keras.utils.set_random_seed(0)
     model = cdl.build_model("v3", depth_multiplier=0.5, input_size=65, classes=21)
     untrained = folder / "tiny_v3_dm05_untrained.h5"
-    cdl.save_weights_h5(model, untrained)
+    cdl.save_weights(model, untrained)
     # Spread the class biases so the argmax is decided by a margin wider than int8 noise, as in a trained model.
-    logits = model.get_layer("logits")
+    logits = model.get_layer("logits-semantic")
     logits.bias.assign(np.linspace(0.0, 20.0, 21, dtype=np.float32))
     good = folder / "tiny_v3_dm05.h5"
-    cdl.save_weights_h5(model, good)
+    cdl.save_weights(model, good)
     other = folder / "tiny_v3_dm1.h5"
-    cdl.save_weights_h5(cdl.build_model("v3", depth_multiplier=1.0, input_size=65, classes=21), other)
+    cdl.save_weights(cdl.build_model("v3", depth_multiplier=1.0, input_size=65, classes=21), other)
     return model, good, other, untrained
 
 
@@ -232,7 +232,7 @@ def test_agreement_floor_fails_the_build(zoo_env, server, keras_weights, tmp_pat
 def test_weights_that_do_not_match_are_refused(zoo_env, server, keras_weights, tmp_path):
     _, _, other, _ = keras_weights
     keras_manifest(zoo_env, server, other, min_agreement=0.9)
-    with pytest.raises(BuildFailed, match=r"build step 'model' failed: .*does not match the model: .*of another shape"):
+    with pytest.raises(BuildFailed, match=r"build step 'model' failed: .*does not match coral_deeplab_v3: .*of another shape"):
         runner.build("coral-tiny", Options(out=tmp_path / "out", calibration="random", samples=2))
 
 
@@ -241,7 +241,7 @@ def test_strict_loader_leaves_the_model_untouched_on_mismatch(keras_weights):
     model, _, other, _ = keras_weights
     before = [w.numpy().copy() for w in model.weights]
     with pytest.raises(cdl.WeightsMismatch):
-        cdl.load_weights_h5(model, other)
+        cdl.load_weights(model, cdl.read_weights(other), other)
     assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, model.weights))
 
 
