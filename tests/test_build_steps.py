@@ -89,6 +89,15 @@ def test_parse_failed_compile():
         edgetpu.parse_log("Edge TPU Compiler version 16.0.384591198\nERROR: Didn't find op for builtin opcode 'FOO'\n")
 
 
+@pytest.mark.parametrize(("version", "multiple", "flags"), [
+    ("16.0.384591198", False, ["-s", "-t", "60"]), ("15.0.340273435", False, ["-s"]), ("14.1.317412892", True, ["-s", "-a"]),
+    ("16.0.384591198", True, ["-s", "-a", "-t", "60"]),
+])
+def test_compiler_flags_follow_version_and_manifest(version, multiple, flags, tmp_path):
+    cmd = edgetpu.command("edgetpu_compiler", version, tmp_path / "m.tflite", tmp_path / "out", 60, multiple)
+    assert cmd == ["edgetpu_compiler", *flags, "-o", str(tmp_path / "out"), str(tmp_path / "m.tflite")]
+
+
 def test_missing_compiler_says_how_to_install(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(edgetpu.CompilerMissing) as info:

@@ -87,12 +87,20 @@ def parse_log(log: str) -> CompileStats:
     )
 
 
-def compile_model(model: Path, out_dir: Path, timeout: int = 600) -> tuple[Path, CompileStats]:
-    """Run `edgetpu_compiler -s -o OUT -t TIMEOUT model`; returns the compiled file and its stats."""
-    path, _ = find_compiler()
+def command(path: str, version: str, model: Path, out_dir: Path, timeout: int, multiple_subgraphs: bool) -> list[str]:
+    """The compiler's arguments: `-s` (the operator table), `-a` (multiple subgraphs) when asked, and `-t`
+    (a timeout) only for version 16 on, the first that knows it."""
+    major = re.match(r"(\d+)", version)
+    return [path, "-s", *(["-a"] if multiple_subgraphs else []),
+            *(["-t", str(timeout)] if major and int(major.group(1)) >= 16 else []), "-o", str(out_dir), str(model)]
+
+
+def compile_model(model: Path, out_dir: Path, timeout: int = 600, multiple_subgraphs: bool = False) -> tuple[Path, CompileStats]:
+    """Run edgetpu_compiler on `model` (see `command`); returns the compiled file and its stats."""
+    path, version = find_compiler()
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        proc = subprocess.run([path, "-s", "-o", str(out_dir), "-t", str(timeout), str(model)],
+        proc = subprocess.run(command(path, version, model, out_dir, timeout, multiple_subgraphs),
                               capture_output=True, text=True, timeout=timeout + 60)
     except subprocess.TimeoutExpired:
         raise CompileFailed(f"edgetpu_compiler did not finish in {timeout + 60} s", "raise the timeout or simplify the model") from None

@@ -8,9 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import importlib.util
+import os
 import shutil
+import sys
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,9 +115,30 @@ def _calibration(m: Manifest, opts: Options, size: int) -> calibration.Calibrati
     return calibration.from_directory(Path(opts.calibration), m.input.preprocessing, size, count)
 
 
+@contextmanager
+def _stdout_to_stderr():
+    """TensorFlow and Keras print to stdout (Python's and the C library's); a build's stdout is for its results."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def build(name: str, opts: Options, progress: Progress | None = None) -> list[Built]:
-    """Run `name`'s recipe for the selected targets; returns what was built, each checked and recorded."""
-    progress = progress or Progress()
+    """Run `name`'s recipe for the selected targets; returns what was built, each checked and recorded.
+
+    Everything TensorFlow prints goes to stderr."""
+    with _stdout_to_stderr():
+        return _build(name, opts, progress or Progress())
+
+
+def _build(name: str, opts: Options, progress: Progress) -> list[Built]:
     if importlib.util.find_spec("tensorflow") is None:
         raise BuildFailed("setup", "TensorFlow is not installed", "pip install 'zoo[build]' (tensorflow-cpu)")
     entry = catalog.load().entry(name)
@@ -178,7 +201,8 @@ def _build_one(m, a, opts, source, calib, size, smoke, work, progress, upstream_
     if compiler is not None:
         progress.note(f"[5/6] edgetpu_compiler {compiler[1]} on {a.id}")
         with _step("compile"):
-            product, compiled = edgetpu.compile_model(quantized, work / "edgetpu", opts.compile_timeout)
+            product, compiled = edgetpu.compile_model(quantized, work / "edgetpu", opts.compile_timeout,
+                                                      bool(m.build.options.get("edgetpu_multiple_subgraphs", False)))
         stats = compiled.to_dict()
         floor = m.build.min_tpu_share
         if floor is not None and compiled.tpu_share < floor:
