@@ -31,14 +31,14 @@ def test_list_table():
     header, rule, *rows = result.stdout.splitlines()
     assert header.split() == ["name", "task", "input", "classes", "mIoU", "targets"]
     row = next(r for r in rows if r.startswith("deeplabv3 "))
-    assert "1x513x513x3" in row and "69.65% (cpu-uint8)" in row and row.endswith("cpu edgetpu imx8mp*")
+    assert "1x513x513x3" in row and "69.65% (cpu-uint8)" in row and row.endswith("cpu edgetpu imx93* imx8mp*")
 
 
 def test_list_json_as_subprocess_parses():
     proc = zoo("list", "--json")
     assert proc.returncode == 0, proc.stderr
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
-    assert rows["deeplabv3"]["targets"] == {"published": ["cpu", "edgetpu"], "unpublished": ["imx8mp"]}
+    assert rows["deeplabv3"]["targets"] == {"published": ["cpu", "edgetpu"], "unpublished": ["imx93", "imx8mp"]}
     assert rows["deeplabv3-dm1"]["classes"] == 21
 
 
@@ -49,7 +49,7 @@ def test_info_by_alias_text_and_json():
     assert "sha256 0470d2a782aa54eeeb99d32e7b6b3fb7722905c7c4f5d26bd957ec861366d48b" in text.stdout
     assert "1104 ms  NXP i.MX 8M Plus" in text.stdout
     data = json.loads(runner.invoke(app, ["info", "deeplabv3", "--json"]).stdout)
-    assert data["flops"]["ops"] == 1.76e9 and len(data["artifacts"]) == 3
+    assert data["flops"]["ops"] == 1.76e9 and len(data["artifacts"]) == 4
 
 
 def test_unknown_model_is_one_line_exit_1():

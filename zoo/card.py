@@ -67,13 +67,13 @@ def render(m: Manifest, repo: str | None = None, records: dict[str, dict] | None
     if m.metrics:
         lines += ["", "## Accuracy", "", "Metric | Value | Dataset | Split | Applies to | Source", "--- | --- | --- | --- | --- | ---"]
         lines += [f"{x.name} | {x.value:g}{x.unit if x.unit == '%' else ''} | {x.dataset} | {x.split} | {x.applies_to} | "
-                  f"{x.citation if x.source == 'upstream' else f'measured {x.date}: `{x.command}`'}" for x in m.metrics]
+                  f"{x.citation if x.source == 'upstream' else f'{x.source} {x.date}: `{x.command}`'}" for x in m.metrics]
     if m.benchmarks:
         lines += ["", "## Performance", "", "Latency | Device | Accelerator | Threads | Runtime | Input | Source",
                   "--- | --- | --- | --- | --- | --- | ---"]
         lines += [f"{b.latency_ms:g} ms | {b.device} | {b.accelerator} | {b.threads or '-'} | {b.runtime} | "
                   f"{b.input_size[0]}x{b.input_size[1]} | "
-                  f"{b.citation if b.source == 'upstream' else f'measured {b.date}: `{b.command}`'}" for b in m.benchmarks]
+                  f"{b.citation if b.source == 'upstream' else f'{b.source} {b.date}: `{b.command}`'}" for b in m.benchmarks]
     lines += ["", "## Download and run", "", "```bash", "pip install zoo", f"zoo fetch {m.name}            # the right file for this machine",
               *(f"zoo fetch {m.name} --target {t}" for t in m.targets), "```", "", "```python", "import zoo",
               f'model = zoo.resolve("{m.name}")      # verified local path, offline once cached',

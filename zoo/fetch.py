@@ -16,7 +16,7 @@ from zoo.detect import detect
 from zoo.errors import ChecksumMismatch, DownloadError, FetchFailed, OfflineMiss
 from zoo.manifest import Artifact, Manifest, PinnedFile
 from zoo.progress import Progress, StderrProgress
-from zoo.resolve import choose
+from zoo.resolve import choose, rebuildable
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,12 @@ def resolve(
     explain: bool = False,
     progress: Progress | None = None,
     root: str | os.PathLike = "/",
+    build: bool = False,
 ) -> Resolved:
     """Pick the artifact of `name` for `target` ('auto' detects under `root`), fetch and verify it, return its path.
 
-    ZOO_TARGET overrides 'auto'; ZOO_OFFLINE=1 (or offline=True) never touches the network.
+    ZOO_TARGET overrides 'auto'; ZOO_OFFLINE=1 (or offline=True) never touches the network. With `build`, a pinned
+    artifact nobody hosts yet is compiled from its published parent and admitted only if it matches its pin.
     """
     m = catalog.get(name)
     progress = progress or (StderrProgress(bar=False) if explain else Progress())
@@ -70,17 +72,28 @@ def resolve(
     if target == "auto" and settings.target():
         target = settings.target()
         reasons.append(f"ZOO_TARGET={target} overrides auto")
-    choice = choose(m, target, detect(root).targets if target == "auto" else [], strict)
+    cache = Cache(Path(cache_dir) if cache_dir else settings.cache_dir())
+    rebuilt = frozenset(a.id for a in m.artifacts if rebuildable(m, a) and (build or _cached(m.name, a, cache)))
+    choice = choose(m, target, detect(root).targets if target == "auto" else [], strict, rebuilt)
     reasons += choice.reasons
     for warning in choice.warnings:
         progress.message(warning)
-    cache = Cache(Path(cache_dir) if cache_dir else settings.cache_dir())
-    path, sha256 = obtain(m.name, choice.artifact, cache, offline=settings.offline() if offline is None else offline, progress=progress)
+    offline = settings.offline() if offline is None else offline
+    if choice.artifact.published:
+        path, sha256 = obtain(m.name, choice.artifact, cache, offline=offline, progress=progress)
+    else:
+        path, sha256 = _cached(m.name, choice.artifact, cache) or _rebuild(m, choice.artifact, cache, progress)
     resolved = Resolved(path, sha256, choice.artifact.size or path.stat().st_size, choice.target, choice.artifact.delegate, choice.artifact, m, reasons)
     if explain:
         for line in reasons:
             progress.note(f"explain: {line}")
     return resolved
+
+
+def _rebuild(m: Manifest, a: Artifact, cache: Cache, progress: Progress) -> tuple[Path, str]:
+    from zoo.build.compiled import rebuild_into_cache
+
+    return rebuild_into_cache(m, a, cache, progress)
 
 
 def _cached(model: str, f: PinnedFile, cache: Cache) -> tuple[Path, str] | None:

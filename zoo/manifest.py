@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticCustomError
 
 from zoo.errors import ManifestInvalid, shown
-from zoo.targets import TARGETS
+from zoo.targets import TARGETS, get_target
 
 SCHEMA_VERSION = 1
 MAX_BYTES = 1 << 20
@@ -185,9 +185,10 @@ class Quantization(Strict):
 
 
 class Provenance(Strict):
-    """Where a figure comes from: an upstream citation, or a zoo measurement with its command and date."""
+    """Where a figure comes from: an upstream citation, a zoo measurement with its command and date, or a
+    compiler's estimate with the tool, options and date (never mixed up with measured figures)."""
 
-    source: Literal["upstream", "measured"]
+    source: Literal["upstream", "measured", "estimated"]
     citation: str | None = None
     command: str | None = None
     date: Annotated[dt.date, Field(strict=False)] | None = Field(default=None, description="YYYY-MM-DD (a YAML date or a string)")
@@ -196,8 +197,8 @@ class Provenance(Strict):
     def _provenance(self) -> Provenance:
         if self.source == "upstream" and not self.citation:
             raise ValueError("an upstream figure needs a citation")
-        if self.source == "measured" and (not self.command or self.date is None):
-            raise ValueError("a measured figure needs the command and the date")
+        if self.source in ("measured", "estimated") and (not self.command or self.date is None):
+            raise ValueError(f"a{'n' if self.source == 'estimated' else ''} {self.source} figure needs the command and the date")
         return self
 
 
@@ -244,6 +245,8 @@ class Build(Strict):
         default=0.9, description="pixel-wise argmax agreement of int8 vs float below which a build fails")
     min_tpu_share: Annotated[float, Field(ge=0, le=1)] | None = Field(
         default=None, description="share of ops an Edge TPU compile must map to the TPU")
+    max_cpu_ops: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="operators an NPU compile (Vela) may leave on the CPU")
 
 
 class PinnedFile(Strict):
@@ -378,7 +381,8 @@ def _cross_problems(m: Manifest):
         for i, item in enumerate(items):
             if item.applies_to is not None and item.applies_to not in known:
                 yield f"{kind}[{i}].applies_to", f"{item.applies_to!r} is not an artifact or upstream id; known: {', '.join(sorted(known))}"
-    built = [i for i, a in enumerate(m.artifacts) if a.build]
+    built = [i for i, a in enumerate(m.artifacts) if a.build and not (get_target(a.target).compiler and a.parent in known
+                                                                       and a.parent not in {u.id for u in m.upstream})]
     if built and m.build is None:
         yield f"artifacts[{built[0]}].build", "artifacts marked build: true need the model's build section"
     if m.build is not None and m.build.upstream not in {u.id for u in m.upstream}:

@@ -113,7 +113,7 @@ def info_text(m: Manifest, path: str) -> str:
 def _provenance(x) -> str:
     if x.source == "upstream":
         return f"upstream: {x.citation}"
-    return f"measured {x.date}: {x.command}"
+    return f"{x.source} {x.date}: {x.command}"
 
 
 def targets_table() -> str:

@@ -17,6 +17,19 @@ class Choice:
     warnings: list[str] = field(default_factory=list)
 
 
+def rebuildable(m: Manifest, a: Artifact) -> bool:
+    """A pinned `build: true` artifact whose target has a deterministic compiler and whose parent is published:
+    building it from the parent gives the pinned bytes, so it is as good as a download."""
+    parents = {x.id: x for x in m.artifacts if x.id != a.id}
+    return bool(a.build and a.sha256 and get_target(a.target).compiler and a.parent in parents and parents[a.parent].published)
+
+
+def rebuild_hint(m: Manifest, a: Artifact) -> str:
+    target = get_target(a.target)
+    return (f"it can be built here from its published parent {a.parent!r} and checked against its pin: "
+            f"zoo fetch {m.name} --target {a.target} --build (needs {target.compiler}: pip install 'zoo[{a.target}]')")
+
+
 def published_artifact(m: Manifest, target: str) -> Artifact | None:
     """The target's published artifact: the one marked default if published, else the first published."""
     published = [a for a in m.artifacts if a.target == target and a.published]
@@ -27,18 +40,33 @@ def _has(m: Manifest) -> str:
     return ", ".join(f"{t}{'' if t in m.published_targets else ' (unpublished)'}" for t in m.targets) or "none"
 
 
-def choose(m: Manifest, requested: str, detected: list[str], strict: bool = False) -> Choice:
-    """Pick the artifact for `requested` ('auto' walks `detected`, best first, then each one's fallbacks)."""
+def _obtainable(m: Manifest, target: str, rebuilt: frozenset[str]) -> Artifact | None:
+    return next((a for a in m.artifacts if a.target == target and a.id in rebuilt and rebuildable(m, a)), None)
+
+
+def choose(m: Manifest, requested: str, detected: list[str], strict: bool = False,
+           rebuilt: frozenset[str] = frozenset()) -> Choice:
+    """Pick the artifact for `requested` ('auto' walks `detected`, best first, then each one's fallbacks).
+
+    `rebuilt`: ids of unpublished, `rebuildable` artifacts that count as available (with --build, or once rebuilt
+    into the cache)."""
     if requested == "auto":
-        return _auto(m, detected)
+        return _auto(m, detected, rebuilt)
     target = get_target(requested)
     if requested not in m.targets:
         raise ArtifactUnavailable(f"{m.name} has no artifact for target {requested!r}", f"it has: {_has(m)}")
     direct = published_artifact(m, requested)
     if direct is not None:
         return Choice(direct, requested, [f"target {requested!r} was requested and {direct.id!r} is published for it"])
-    pending = next(a for a in m.artifacts if a.target == requested)
+    pending = _obtainable(m, requested, rebuilt)
+    if pending is not None:
+        return Choice(pending, requested, [f"target {requested!r} was requested; {pending.id!r} is not published but is "
+                                           f"rebuilt from {pending.parent!r} and verified against its pin"])
+    pending = next((a for a in m.artifacts if a.target == requested and rebuildable(m, a)),
+                   next(a for a in m.artifacts if a.target == requested))
     note = f"{m.name}'s {requested} artifact {pending.id!r} is not published yet ({pending.unpublished})"
+    if rebuildable(m, pending):
+        note += f"; {rebuild_hint(m, pending)}"
     if strict:
         raise ArtifactUnavailable(note, "drop --strict to fall back along " + " -> ".join(target.chain()))
     for fallback in target.chain()[1:]:
@@ -49,11 +77,11 @@ def choose(m: Manifest, requested: str, detected: list[str], strict: bool = Fals
     raise ArtifactUnavailable(f"{note} and nothing along {' -> '.join(target.chain())} is published", f"it has: {_has(m)}")
 
 
-def _auto(m: Manifest, detected: list[str]) -> Choice:
+def _auto(m: Manifest, detected: list[str], rebuilt: frozenset[str]) -> Choice:
     reasons = [f"detected targets, best first: {', '.join(detected)}"]
     candidates = list(dict.fromkeys([*detected, *(t for d in detected for t in get_target(d).chain())]))
     for candidate in candidates:
-        a = published_artifact(m, candidate)
+        a = published_artifact(m, candidate) or _obtainable(m, candidate, rebuilt)
         if a is not None:
             reasons.append(f"{candidate!r} is the first of them {m.name} has a published artifact for: {a.id!r}")
             return Choice(a, candidate, reasons)

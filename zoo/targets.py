@@ -15,6 +15,7 @@ class Target:
     delegate: str | None
     fallback: str | None
     install: str
+    compiler: str | None = None  # a deterministic offline compiler zoo runs to rebuild pinned artifacts (pip extra = target)
 
     def chain(self) -> list[str]:
         """This target then its fallbacks, in order (e.g. ['edgetpu', 'cpu'])."""
@@ -59,6 +60,7 @@ TARGETS: dict[str, Target] = {
             delegate="/usr/lib/libethosu_delegate.so",
             fallback="cpu",
             install="use an NXP BSP image with the ethos-u-driver-stack and tflite-ethosu-delegate packages",
+            compiler="vela",
         ),
     )
 }

@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from zoo.build.inspect import ModelInfo
+from zoo.build.record import Check
 from zoo.manifest import Artifact, Manifest
-
-
-@dataclass
-class Check:
-    name: str
-    passed: bool
-    detail: str
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "passed": self.passed, "detail": self.detail}
 
 
 def expected_shapes(m: Manifest, a: Artifact, size: int) -> tuple[list[int], list[int]]:

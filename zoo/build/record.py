@@ -8,9 +8,44 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo.errors import ZooError
+from zoo.manifest import Artifact
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "passed": self.passed, "detail": self.detail}
+
+
+@dataclass
+class Built:
+    artifact: Artifact
+    path: Path
+    sha256: str
+    size: int
+    checks: list[Check]
+    record_path: Path
+    smoke: bool
+    compile_stats: dict | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        from zoo.build.inspect import inspect
+
+        info = inspect(self.path)
+        return {"artifact": self.artifact.id, "target": self.artifact.target, "path": str(self.path), "file": self.path.name,
+                "sha256": self.sha256, "size": self.size, "smoke": self.smoke, "record": str(self.record_path),
+                "inputs": [vars(t) for t in info.inputs], "outputs": [vars(t) for t in info.outputs],
+                "checks": [c.to_dict() for c in self.checks], "notes": self.notes, "compile_stats": self.compile_stats}
 
 
 def write_record(path: Path, record: dict) -> Path:
@@ -35,15 +70,20 @@ def _load(text: str):
 
 
 def update_manifest(path: Path, *, artifacts: dict[str, dict] | None = None, upstream: dict[str, dict] | None = None,
-                    append: dict[str, list[dict]] | None = None) -> None:
-    """Set fields of artifacts / upstream entries (by id) in a manifest file, and append to lists such as
-    `benchmarks` or `metrics`, touching nothing else. A field set to None is removed (e.g. `unpublished`
-    once an artifact has sources). The result is validated before it replaces the file.
+                    append: dict[str, list[dict]] | None = None, remove: dict[str, Callable[[dict], bool]] | None = None) -> None:
+    """Set fields of artifacts / upstream entries (by id) in a manifest file, remove list entries matching a
+    predicate and append to lists such as `benchmarks` or `metrics`, touching nothing else. A field set to None
+    is removed (e.g. `unpublished` once an artifact has sources). The result is validated before it replaces the file.
     """
     from zoo import manifest
 
     y, doc = _load(path.read_text(encoding="utf-8"))
+    for key, drop in (remove or {}).items():
+        if doc.get(key):
+            doc[key][:] = [e for e in doc[key] if not drop(e)]
     for key, entries in (append or {}).items():
+        if not entries:
+            continue
         if doc.get(key) is None:
             doc[key] = []
         doc[key].extend(entries)

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo import catalog, settings
-from zoo.build import archive, calibration, check, edgetpu, quantize, record
+from zoo.build import archive, calibration, check, compiled, edgetpu, quantize, record
 from zoo.build.inspect import inspect
+from zoo.build.record import Built
 from zoo.build.recipes import Context, recipe_module
 from zoo.cache import Cache
 from zoo.errors import BuildFailed, ZooError
@@ -40,26 +41,6 @@ class Options:
     record: bool = False
     check: bool = False
     compile_timeout: int = 600
-
-
-@dataclass
-class Built:
-    artifact: Artifact
-    path: Path
-    sha256: str
-    size: int
-    checks: list[check.Check]
-    record_path: Path
-    smoke: bool
-    compile_stats: dict | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        info = inspect(self.path)
-        return {"artifact": self.artifact.id, "target": self.artifact.target, "path": str(self.path), "file": self.path.name,
-                "sha256": self.sha256, "size": self.size, "smoke": self.smoke, "record": str(self.record_path),
-                "inputs": [vars(t) for t in info.inputs], "outputs": [vars(t) for t in info.outputs],
-                "checks": [c.to_dict() for c in self.checks], "notes": self.notes, "compile_stats": self.compile_stats}
 
 
 @contextmanager
@@ -139,19 +120,33 @@ def build(name: str, opts: Options, progress: Progress | None = None) -> list[Bu
 
 
 def _build(name: str, opts: Options, progress: Progress) -> list[Built]:
-    if importlib.util.find_spec("tensorflow") is None:
-        raise BuildFailed("setup", "TensorFlow is not installed", "pip install 'zoo[build]' (tensorflow-cpu)")
     entry = catalog.load().entry(name)
     m = entry.manifest
+    artifacts = buildable(m, opts.targets)
+    if opts.record and opts.check:
+        raise BuildFailed("record", "--check compares against the manifest; it does not record")
+    derived = [a for a in artifacts if compiled.compiles_from_parent(m, a)]
+    results = [compiled.build(m, a, opts.out, opts.check, progress) for a in derived]
+    converted = [a for a in artifacts if a not in derived]
+    upstream_info: dict = {}
+    if converted:
+        results_converted, upstream_info = _convert(m, converted, opts, progress)
+        results += results_converted
+    if opts.record:
+        _record(entry.path, m, results, upstream_info, opts)
+    return results
+
+
+def _convert(m: Manifest, artifacts: list[Artifact], opts: Options, progress: Progress) -> tuple[list[Built], dict]:
+    """The recipe path: upstream, float model, int8, checks, optional Edge TPU compile (needs TensorFlow)."""
     if m.build is None:
         raise BuildFailed("select", f"{m.name} has no build section: its artifacts are published as is upstream")
-    artifacts = buildable(m, opts.targets)
+    if importlib.util.find_spec("tensorflow") is None:
+        raise BuildFailed("setup", "TensorFlow is not installed", "pip install 'zoo[build]' (tensorflow-cpu)")
     size = opts.input_size or m.input.shape[1]
     smoke = opts.weights == "random" or opts.calibration == "random" or size != m.input.shape[1]
     if opts.record and smoke:
         raise BuildFailed("record", "a smoke build (random weights or calibration, or another input size) is never recorded")
-    if opts.record and opts.check:
-        raise BuildFailed("record", "--check compares against the manifest; it does not record")
     compiler = None
     if any(a.target == "edgetpu" for a in artifacts):
         with _step("compiler"):
@@ -168,13 +163,9 @@ def _build(name: str, opts: Options, progress: Progress) -> list[Built]:
             progress.note(f"[2/6] float model via recipe {m.build.recipe!r} at {size}x{size}")
             source = recipe_module(m.build.recipe).prepare(
                 Context(m, dict(m.build.options), upstream, size, opts.weights))
-        results = []
-        for a in artifacts:
-            results.append(_build_one(m, a, opts, source, calib, size, smoke, work, progress,
-                                      upstream_info, compiler if a.target == "edgetpu" else None))
-    if opts.record:
-        _record(entry.path, m, results, upstream_info, opts)
-    return results
+        results = [_build_one(m, a, opts, source, calib, size, smoke, work, progress, upstream_info,
+                              compiler if a.target == "edgetpu" else None) for a in artifacts]
+    return results, upstream_info
 
 
 def _build_one(m, a, opts, source, calib, size, smoke, work, progress, upstream_info, compiler) -> Built:
@@ -243,10 +234,14 @@ def _compare(m: Manifest, a: Artifact, product: Path, calib, compiled: bool, pro
 
 
 def _record(path: Path, m: Manifest, results: list[Built], upstream_info: dict, opts: Options) -> None:
-    changes = {b.artifact.id: {"size": b.size, "sha256": b.sha256, "parent": m.build.upstream,
+    changes = {b.artifact.id: {"size": b.size, "sha256": b.sha256,
+                               "parent": b.artifact.parent if compiled.compiles_from_parent(m, b.artifact) else m.build.upstream,
                                "recipe": f"zoo build {m.name} --target {b.artifact.target}",
                                **({"compile_stats": b.compile_stats} if b.compile_stats else {})} for b in results}
     upstream = {}
     if opts.trust_upstream and upstream_info.get("pinned_by", "").startswith("trusted"):
         upstream[upstream_info["id"]] = {"sha256": upstream_info["sha256"]}
-    record.update_manifest(path, artifacts=changes, upstream=upstream)
+    estimates = [compiled.estimate(m, b) for b in results if compiled.compiles_from_parent(m, b.artifact)]
+    ids = {e["applies_to"] for e in estimates}
+    record.update_manifest(path, artifacts=changes, upstream=upstream, append={"benchmarks": estimates},
+                           remove={"benchmarks": lambda b: b.get("source") == "estimated" and b.get("applies_to") in ids})

@@ -29,6 +29,8 @@ def fetch(
     offline: Annotated[bool, typer.Option(help="Never touch the network (also ZOO_OFFLINE=1).")] = False,
     strict: Annotated[bool, typer.Option(help="Fail instead of falling back when the target's artifact is unpublished.")] = False,
     explain: Annotated[bool, typer.Option(help="Say why this artifact was chosen (on stderr).")] = False,
+    build: Annotated[bool, typer.Option("--build", help="If the target's artifact is pinned but not hosted, compile it here "
+                                        "from its published parent and keep it only if it matches the pin (i.MX 93: needs zoo[imx93]).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notes; errors still go to stderr.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -36,7 +38,8 @@ def fetch(
     from zoo.fetch import export, resolve
 
     progress = _progress(quiet)
-    resolved = resolve(name, target, offline=offline or None, strict=strict, explain=explain and not quiet, progress=progress)
+    resolved = resolve(name, target, offline=offline or None, strict=strict, explain=explain and not quiet, progress=progress,
+                       build=build)
     copied = export(resolved, output) if output else None
     if as_json:
         _json({**resolved.to_dict(), "output": str(copied) if copied else None})

@@ -1,0 +1,106 @@
+"""Arm Vela, the offline compiler for the Ethos-U65 NPU of the NXP i.MX 93: run it and read its report.
+
+The options match the board. The i.MX 93 NPU is an Ethos-U65 with 256 MACs per cycle. NXP's Vela fork
+(nxp-imx/ethos-u-vela, `ethosu/vela/architecture_features.py`) defaults an Ethos-U65 to a system it calls
+"Client-Server" (1 GHz, DRAM at 3/4 of the core clock, the same latencies) and a dedicated 384 KiB SRAM
+arena: exactly Arm's `Ethos_U65_Client_Server` and `Dedicated_Sram_384KB` sections of `Arm/vela.ini`. Vela's
+output is byte-identical for the same input, version and options, so all of them are recorded.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from zoo.errors import CompileFailed, CompilerMissing
+
+OPTIONS = {
+    "accelerator-config": "ethos-u65-256",
+    "config": "Arm/vela.ini",
+    "system-config": "Ethos_U65_Client_Server",
+    "memory-mode": "Dedicated_Sram_384KB",
+}
+INSTALL = "pip install 'zoo[imx93]' (Arm's ethos-u-vela at the version zoo pins; no TensorFlow needed)"
+_CPU_OP = re.compile(r"^Warning \(supported operators\) operator: (\S+), ofm: '([^']*)'\s*\nReason: (.+)$", re.M)
+
+
+@dataclass
+class VelaReport:
+    """What Vela says about one compile: where the operators run, memory, MACs, cycles, its latency estimate."""
+
+    vela_version: str
+    options: dict[str, str]
+    npu_ops: int
+    cpu_ops: int
+    cpu_operators: list[dict[str, str]] = field(default_factory=list)
+    sram_used_bytes: int = 0
+    dram_used_bytes: int = 0
+    arena_cache_bytes: int = 0
+    macs: int = 0
+    cycles: int = 0
+    inference_time_ms: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"compiler": "vela", **asdict(self)}
+
+
+def find_compiler() -> tuple[str, str]:
+    """(path, version) of vela, next to this Python (an unactivated virtualenv) or on PATH; else CompilerMissing."""
+    path = shutil.which("vela", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    if path is None:
+        raise CompilerMissing("vela (Arm's Ethos-U compiler) not found on PATH", INSTALL)
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
+    return path, out.splitlines()[-1] if out else "unknown"
+
+
+def command(path: str, model: Path, out_dir: Path, options: dict[str, str] = OPTIONS) -> list[str]:
+    return [path, *(a for k, v in options.items() for a in (f"--{k}", v)), "--output-dir", str(out_dir), str(model)]
+
+
+def _count(label: str, log: str) -> int:
+    match = re.search(rf"^{label} operators = (\d+)", log, re.M)
+    if match is None:
+        raise CompileFailed(f"vela printed no '{label} operators' line", "its output format may have changed")
+    return int(match.group(1))
+
+
+def parse(log: str, summary_csv: Path, version: str, options: dict[str, str]) -> VelaReport:
+    """The report from Vela's stdout (operator counts, why operators stay on the CPU) and its summary CSV."""
+    with open(summary_csv, newline="") as f:
+        row = next(csv.DictReader(f))
+    kib = lambda key: round(float(row[key]) * 1024)  # noqa: E731  (the CSV gives KiB)
+    return VelaReport(
+        vela_version=version,
+        options=dict(options),
+        npu_ops=_count("NPU", log),
+        cpu_ops=_count("CPU", log),
+        cpu_operators=[{"op": op, "output": ofm, "reason": reason.strip()} for op, ofm, reason in _CPU_OP.findall(log)],
+        sram_used_bytes=kib("sram_memory_used"),
+        dram_used_bytes=kib("dram_memory_used"),
+        arena_cache_bytes=kib("arena_cache_size"),
+        macs=int(float(row["nn_macs"])),
+        cycles=int(float(row["cycles_total"])),
+        inference_time_ms=round(float(row["inference_time"]) * 1000, 3),
+    )
+
+
+def compile_model(model: Path, out_dir: Path, options: dict[str, str] = OPTIONS) -> tuple[Path, VelaReport]:
+    """Run vela on an int8/uint8 TFLite file; returns the compiled `<stem>_vela.tflite` and the report."""
+    path, version = find_compiler()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        proc = subprocess.run(command(path, model, out_dir, options), capture_output=True, text=True, timeout=1800)
+    except subprocess.TimeoutExpired:
+        raise CompileFailed("vela did not finish in 30 minutes") from None
+    compiled = out_dir / f"{model.stem}_vela.tflite"
+    summaries = sorted(out_dir.glob(f"{model.stem}_summary_*.csv"))
+    if proc.returncode != 0 or not compiled.is_file() or not summaries:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise CompileFailed(f"vela exited {proc.returncode} without {compiled.name}", tail[0])
+    return compiled, parse(proc.stdout, summaries[0], version, options)
