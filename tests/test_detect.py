@@ -118,8 +118,19 @@ def test_imx93_with_ethos_u(tmp_path):
     d = detect(tmp_path)
     (npu,) = [f for f in d.findings if f.target == "imx93"]
     assert not npu.usable and "libethosu_delegate.so" in npu.fix
+    assert "tensorflow-lite-ethosu-delegate" in npu.fix and "litert-ethosu-delegate" in npu.fix
     put(tmp_path, "usr/lib/libethosu_delegate.so")
     assert detect(tmp_path).targets == ["imx93", "cpu"]
+
+
+def test_imx93_with_the_newer_litert_ethos_u_delegate(tmp_path):
+    put(tmp_path, "sys/devices/soc0/soc_id", "i.MX93\n")
+    put(tmp_path, "dev/ethosu0")
+    put(tmp_path, "usr/lib/liblitert_ethosu_delegate.so")
+    d = detect(tmp_path)
+    (npu,) = [f for f in d.findings if f.target == "imx93"]
+    assert npu.usable and npu.evidence[-1] == str(tmp_path / "usr/lib/liblitert_ethosu_delegate.so")
+    assert d.targets == ["imx93", "cpu"]
 
 
 def test_raspberry_pi_reports_board_and_cpu(tmp_path):

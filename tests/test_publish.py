@@ -89,7 +89,7 @@ def test_card_front_matter_validates_and_numbers_equal_the_manifest(zoo_env, ser
     text = card.render(m)
     card.validate(text)
     data = ModelCard(text).data
-    assert data.license == "apache-2.0" and data.library_name == "tflite"
+    assert data.license == "apache-2.0" and data.library_name == "litert"
     assert {"tflite", "int8", "semantic-segmentation", "nxp"} <= set(data.tags)
     (result,) = data.eval_results
     assert (result.metric_value, result.dataset_name, result.dataset_split) == (71.5, "PASCAL VOC 2012", "val")

@@ -29,7 +29,7 @@ def metadata(m: Manifest) -> dict:
         }
         for x in m.metrics
     ]
-    data = {"license": m.license.lower(), "library_name": "tflite", "pipeline_tag": TASK_TAGS[m.task], "tags": tags}
+    data = {"license": m.license.lower(), "library_name": "litert", "pipeline_tag": TASK_TAGS[m.task], "tags": tags}
     if datasets:
         data["datasets"] = datasets
     if results:

@@ -124,9 +124,10 @@ def _nxp(root: Path) -> list[Finding]:
         return [Finding("imx8mp", "NXP i.MX 8M Plus NPU, VX delegate missing", False, evidence,
                         f"{delegate} not found: {TARGETS['imx8mp'].install}")]
     if soc == "i.MX93":
-        delegate = root / TARGETS["imx93"].delegate.lstrip("/")
+        names = [root / d.lstrip("/") for d in TARGETS["imx93"].delegates()]
+        delegate = next((d for d in names if d.exists()), None)
         npu = root / "dev/ethosu0"
-        missing = [str(p) for p in (npu, delegate) if not p.exists()]
+        missing = [str(npu)] * (not npu.exists()) + ([" or ".join(map(str, names))] if delegate is None else [])
         if not missing:
             return [Finding("imx93", "NXP i.MX 93 Ethos-U65 NPU", True, [*evidence, str(npu), str(delegate)])]
         return [Finding("imx93", "NXP i.MX 93 Ethos-U65 NPU, runtime incomplete", False, evidence,

@@ -40,6 +40,14 @@ class Opened:
     artifact: Artifact | None
 
 
+def installed_delegate(target: str, declared: str | None) -> str | None:
+    """The delegate to load: the declared one if it exists, else the first other name of the target's delegate that
+    does (the i.MX 93's is libethosu_delegate.so on older BSPs, liblitert_ethosu_delegate.so on newer ones)."""
+    if declared is None or Path(declared).exists():
+        return declared
+    return next((d for d in get_target(target).delegates() if Path(d).exists()), declared)
+
+
 def _interpreter(lite: ModuleType, path: Path, delegate: str | None, kwargs: dict):
     if delegate:
         # Open the library first: a failed lite.load_delegate leaves a half-built Delegate that errors in __del__.
@@ -61,7 +69,7 @@ def open_model(name: str, target: str = "auto", *, fallback: bool = True, progre
     while True:
         t = get_target(resolved.target)
         try:
-            interpreter = _interpreter(lite, resolved.path, resolved.delegate, interpreter_kwargs)
+            interpreter = _interpreter(lite, resolved.path, installed_delegate(t.name, resolved.delegate), interpreter_kwargs)
         except (ValueError, OSError, RuntimeError) as e:
             if not fallback or len(t.chain()) == 1:
                 raise RuntimeMissing(f"cannot load the {t.name} delegate {resolved.delegate} for {resolved.artifact.file}: {e}",
@@ -100,7 +108,7 @@ def open_file(path: Path, like: str | None = None, **interpreter_kwargs) -> Open
         artifact = artifact if artifact in manifest.artifacts else next((a for a in manifest.artifacts if a.file == path.name), None)
     accelerator = inspect(path).accelerator
     target = {"edgetpu": "edgetpu", None: "cpu"}.get(accelerator, artifact.target if artifact else "cpu")
-    delegate = artifact.delegate if artifact else get_target(target).delegate
+    delegate = installed_delegate(target, artifact.delegate if artifact else get_target(target).delegate)
     try:
         interpreter = _interpreter(lite, path, delegate, interpreter_kwargs)
     except (ValueError, OSError, RuntimeError) as e:

@@ -16,6 +16,11 @@ class Target:
     fallback: str | None
     install: str
     compiler: str | None = None  # a deterministic offline compiler zoo runs to rebuild pinned artifacts (pip extra = target)
+    alternatives: tuple[str, ...] = ()  # other names the same delegate has on other images
+
+    def delegates(self) -> tuple[str, ...]:
+        """Every path the delegate may have, the usual one first."""
+        return (self.delegate, *self.alternatives) if self.delegate else ()
 
     def chain(self) -> list[str]:
         """This target then its fallbacks, in order (e.g. ['edgetpu', 'cpu'])."""
@@ -59,8 +64,11 @@ TARGETS: dict[str, Target] = {
             runtime="LiteRT + Ethos-U delegate (Vela-compiled models)",
             delegate="/usr/lib/libethosu_delegate.so",
             fallback="cpu",
-            install="use an NXP BSP image with the ethos-u-driver-stack and tflite-ethosu-delegate packages",
+            install="use an NXP BSP image with the Ethos-U delegate: package tensorflow-lite-ethosu-delegate "
+            "(older BSPs, /usr/lib/libethosu_delegate.so) or litert-ethosu-delegate (newer LiteRT recipes, "
+            "/usr/lib/liblitert_ethosu_delegate.so), with the ethos-u driver stack",
             compiler="vela",
+            alternatives=("/usr/lib/liblitert_ethosu_delegate.so",),
         ),
     )
 }
