@@ -31,14 +31,20 @@ SIZE = 33
 
 
 def frozen_graph() -> bytes:
-    """A DeepLab-shaped float graph: preprocessed input `sub_7` -> logits resized to the input, `ResizeBilinear_2`."""
+    """A stand-in shaped like the TF model zoo's DeepLab exports (deeplab/export_model.py and model.py's
+    predict_labels): uint8 `ImageTensor` -> cast and scale to `sub_7` = pixel / 127.5 - 1 -> convolutions -> logits
+    at logits resolution (stride 2 here), resized to that resolution (`ResizeBilinear_2`), then to the input size
+    (`ResizeBilinear_3`) -> `ArgMax`. The recipe must find sub_7 and ResizeBilinear_3 by structure."""
     rng = np.random.default_rng(0)
     g = tf.Graph()
     with g.as_default():
-        x = tf.compat.v1.placeholder(tf.float32, [1, SIZE, SIZE, 3], name="sub_7")
+        image = tf.compat.v1.placeholder(tf.uint8, [1, SIZE, SIZE, 3], name="ImageTensor")
+        x = tf.subtract(tf.cast(image, tf.float32) / 127.5, 1.0, name="sub_7")
         h = tf.nn.relu6(tf.nn.conv2d(x, tf.constant(rng.normal(0, 1, (3, 3, 3, 16)).astype(np.float32)), 2, "SAME"))
         logits = tf.nn.conv2d(h, tf.constant(rng.normal(0, 1, (1, 1, 16, 21)).astype(np.float32)), 1, "SAME")
-        out = tf.compat.v1.image.resize_bilinear(logits, [SIZE, SIZE], align_corners=True, name="ResizeBilinear_2")
+        low = (SIZE + 1) // 2
+        logits = tf.compat.v1.image.resize_bilinear(logits, [low, low], align_corners=True, name="ResizeBilinear_2")
+        out = tf.compat.v1.image.resize_bilinear(logits, [SIZE, SIZE], align_corners=True, name="ResizeBilinear_3")
         tf.argmax(out, axis=3, name="ArgMax")
     return g.as_graph_def().SerializeToString()
 
@@ -100,7 +106,7 @@ def frozen(tmp_path_factory, session_server):
             {"id": "cpu-u8", "target": "cpu", "precision": "uint8", "input_dtype": "uint8", "output_dtype": "uint8",
              "file": "tiny_u8.tflite", "recipe": "zoo build tiny-frozen --target cpu"}]
     doc = manifest("tiny-frozen", SIZE, "deeplab_frozen_graph", up, arts, {"shape": [1, SIZE, SIZE, 21], "kind": "logits"},
-                   options={"graph": "frozen_inference_graph.pb", "input_tensor": "sub_7", "output_tensor": "ResizeBilinear_2"},
+                   options={"graph": "frozen_inference_graph.pb"},
                    min_agreement=0.85)
     (root / "manifests").mkdir()
     path = root / "manifests" / "tiny-frozen.yaml"
@@ -150,7 +156,8 @@ def test_build_record_says_how_it_was_made(frozen):
     assert rec["upstream"]["sha256"] == frozen["upstream_sha256"] and rec["upstream"]["pinned_by"] == "sha256"
     assert rec["calibration"]["count"] == 6 and len(rec["calibration"]["sha256"]) == 64
     assert rec["converter"]["inference_input_type"] == "float32" and rec["converter"]["tensorflow"] == tf.__version__
-    assert rec["recipe"]["name"] == "deeplab_frozen_graph" and rec["recipe"]["input_tensor"] == "sub_7"
+    assert rec["recipe"]["name"] == "deeplab_frozen_graph"
+    assert (rec["recipe"]["input_tensor"], rec["recipe"]["output_tensor"]) == ("sub_7", "ResizeBilinear_3")
     assert {c["name"] for c in rec["checks"]} == {"io", "integer-only", "agreement"}
 
 

@@ -202,7 +202,7 @@ def upstream_manifest(folder: Path, server, data: bytes, pin: dict, artifact_tar
     doc["upstream"] = [{"id": "up", "kind": "frozen-graph-tarball", "file": "up.tar.gz",
                         "sources": [server.add("/up.tar.gz", data)], **pin}]
     doc["build"] = {"recipe": "deeplab_frozen_graph", "upstream": "up",
-                    "options": {"input_tensor": "sub_7", "output_tensor": "ResizeBilinear_2"}}
+                    "options": {}}
     doc["artifacts"] = [{**MINIMAL["artifacts"][0], "target": artifact_target, "sources": [], "sha256": None, "size": None,
                          "unpublished": "tests", "build": True, "parent": "up"}]
     (folder / "tiny-up.yaml").write_text(yaml.safe_dump(doc))

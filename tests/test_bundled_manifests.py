@@ -60,3 +60,20 @@ def test_coral_deeplab_files_are_md5_pinned_google_drive_links(bundled):
             assert f.pin == "md5" and f.size is None
             assert f.sources[0].startswith("https://docs.google.com/uc?export=download&id=")
         assert tpu.parent == "keras-weights" and tpu.delegate == "libedgetpu.so.1"
+
+
+def test_nxp_latencies_point_at_the_file_nxp_measured(bundled):
+    m = bundled.get("deeplabv3")
+    nxp = [b for b in m.benchmarks if b.citation and b.citation.startswith("NXP")]
+    assert [b.latency_ms for b in nxp] == [1104, 447, 586]
+    assert {b.applies_to for b in nxp} == {"nxp-tfhub-int8"}
+    up = next(u for u in m.upstream if u.id == "nxp-tfhub-int8")
+    assert up.sources == ["https://tfhub.dev/sayakpaul/lite-model/deeplabv3-mobilenetv2_dm05-int8/1/default/2?lite-format=tflite"]
+
+
+@pytest.mark.parametrize("name", ["deeplabv3", "deeplabv3-dm1"])
+def test_imx8mp_artifacts_declare_the_tensor_the_recipe_finds(bundled, name):
+    m = bundled.get(name)
+    out = m.output_of(m.artifact("imx8mp-int8"))
+    assert (out.shape, out.kind, out.output_stride) == ([1, 513, 513, 21], "logits", None)
+    assert "input_tensor" not in m.build.options and "output_tensor" not in m.build.options
