@@ -16,77 +16,49 @@ from conftest import MINIMAL, REPO
 from zoo.build import archive, edgetpu
 from zoo.build.inspect import InvalidModel, inspect
 
-LOG_PARTIAL = """Edge TPU Compiler version 16.0.384591198
-Started a compilation timeout timer of 180 seconds.
+import edgetpu_logs as logs
 
-Model compiled successfully in 1853 ms.
-
-Input model: deeplab_int8.tflite
-Input size: 2.09MiB
-Output model: deeplab_int8_edgetpu.tflite
-Output size: 2.78MiB
-On-chip memory used for caching model parameters: 2.45MiB
-On-chip memory remaining for caching model parameters: 4.61MiB
-Off-chip memory used for streaming uncached model parameters: 512.00KiB
-Number of Edge TPU subgraphs: 1
-Total number of operations: 73
-Operation log: deeplab_int8_edgetpu.log
-
-Model successfully compiled but not all operations are supported by the Edge TPU. A percentage of the model will instead run on the CPU, which is slower. If possible, consider updating your model to use only operations supported by the Edge TPU. For details, visit g.co/coral/model-reqs.
-Number of operations that will run on Edge TPU: 65
-Number of operations that will run on CPU: 8
-
-Operator                       Count      Status
-
-RESIZE_BILINEAR                3          Operation is otherwise supported, but not mapped due to some unspecified limitation
-CONV_2D                        38         Mapped to Edge TPU
-CONV_2D                        2          More than one subgraph is not supported
-DEPTHWISE_CONV_2D              17         Mapped to Edge TPU
-ADD                            10         Mapped to Edge TPU
-QUANTIZE                       1          Operation is otherwise supported, but not mapped due to some unspecified limitation
-CONCATENATION                  1          More than one subgraph is not supported
-ARG_MAX                        1          Operation is otherwise supported, but not mapped due to some unspecified limitation
-"""
-
-LOG_ALL = """Edge TPU Compiler version 16.0.384591198
-Started a compilation timeout timer of 180 seconds.
-
-Model compiled successfully in 640 ms.
-
-Input model: tiny.tflite
-Input size: 10.00KiB
-Output model: tiny_edgetpu.tflite
-Output size: 40.00KiB
-On-chip memory used for caching model parameters: 9.50KiB
-On-chip memory remaining for caching model parameters: 7.90MiB
-Off-chip memory used for streaming uncached model parameters: 0.00B
-Number of Edge TPU subgraphs: 1
-Total number of operations: 4
-Operation log: tiny_edgetpu.log
-See the operation log file for individual operation details.
-Compilation child process completed within timeout period.
-Compilation succeeded!
-"""
+def test_v16_fully_mapped_prints_no_counts_and_everything_is_on_the_tpu():
+    s = edgetpu.parse_log(logs.V16_FULLY_MAPPED)
+    assert (s.compiler_version, s.subgraphs, s.total_ops, s.tpu_ops, s.cpu_ops) == ("16.0.384591198", 1, 246, 246, 0)
+    assert s.on_chip_bytes == round(5.90 * 2**20) and s.off_chip_bytes == round(41.75 * 1024)
+    assert s.operators["LOGISTIC"] == {"tpu": 64, "cpu": 0} and s.to_dict()["tpu_share"] == 1.0
 
 
-def test_parse_partial_compile():
-    s = edgetpu.parse_log(LOG_PARTIAL)
-    assert (s.compiler_version, s.subgraphs, s.total_ops, s.tpu_ops, s.cpu_ops) == ("16.0.384591198", 1, 73, 65, 8)
-    assert s.on_chip_bytes == round(2.45 * 2**20) and s.off_chip_bytes == 512 * 1024
-    assert s.operators["CONV_2D"] == {"tpu": 38, "cpu": 2}
-    assert s.operators["RESIZE_BILINEAR"] == {"tpu": 0, "cpu": 3}
-    assert sum(v["tpu"] for v in s.operators.values()) == s.tpu_ops
-    assert s.to_dict()["tpu_share"] == round(65 / 73, 4)
+def test_v15_partial_without_a_table_takes_the_counts():
+    s = edgetpu.parse_log(logs.V15_PARTIAL)
+    assert (s.compiler_version, s.total_ops, s.tpu_ops, s.cpu_ops, s.operators) == ("15.0.340273435", 165, 117, 48, {})
+    assert s.to_dict()["tpu_share"] == round(117 / 165, 4)
 
 
-def test_parse_fully_mapped_compile():
-    s = edgetpu.parse_log(LOG_ALL)
-    assert (s.total_ops, s.tpu_ops, s.cpu_ops, s.off_chip_bytes, s.operators) == (4, 4, 0, 0, {})
+def test_v2_partial_splits_one_operator_between_tpu_and_cpu():
+    s = edgetpu.parse_log(logs.V2_PARTIAL)
+    assert (s.compiler_version, s.total_ops, s.tpu_ops, s.cpu_ops) == ("2.1.302470888", 93, 83, 10)
+    assert s.operators["CONCATENATION"] == {"tpu": 3, "cpu": 1} and s.operators["LOGISTIC"] == {"tpu": 0, "cpu": 1}
+    assert s.on_chip_bytes == round(6.86 * 2**20) and s.off_chip_bytes == round(1.22 * 2**20)
 
 
-def test_parse_failed_compile():
+def test_v14_nothing_mapped_every_status_but_mapped_is_cpu():
+    s = edgetpu.parse_log("Model compiled successfully in 1 ms.\n" + logs.V14_NOTHING_MAPPED)
+    assert (s.total_ops, s.tpu_ops, s.cpu_ops) == (2, 0, 2)
+    assert s.operators == {"MUL": {"tpu": 0, "cpu": 1}, "SPLIT": {"tpu": 0, "cpu": 1}}
+
+
+def test_segment_block_of_a_segmented_compile():
+    s = edgetpu.parse_log(logs.V16_SEGMENT)
+    assert (s.total_ops, s.tpu_ops, s.cpu_ops, s.off_chip_bytes) == (84, 84, 0, 0)
+
+
+def test_failed_compile_names_the_compilers_reason():
+    with pytest.raises(edgetpu.CompileFailed) as info:
+        edgetpu.parse_log(logs.V16_FAILED)
+    assert str(info.value) == ("edgetpu_compiler did not compile the model "
+                               "(Compilation failed due to large activation tensors in model.)")
+
+
+def test_the_operation_log_file_is_not_mistaken_for_a_compile_result():
     with pytest.raises(edgetpu.CompileFailed, match="did not compile the model"):
-        edgetpu.parse_log("Edge TPU Compiler version 16.0.384591198\nERROR: Didn't find op for builtin opcode 'FOO'\n")
+        edgetpu.parse_log(logs.V15_OPERATION_LOG_HEADER)
 
 
 @pytest.mark.parametrize(("version", "multiple", "flags"), [

@@ -1,4 +1,10 @@
-"""Edge TPU compilation: find `edgetpu_compiler`, run it, and parse what it reports (format of version 16.0)."""
+"""Edge TPU compilation: find `edgetpu_compiler`, run it, and parse what it reports.
+
+The report's shape, from real logs of versions 2.1 to 16 (tests/edgetpu_logs.py cites each): the compiler prints
+"Number of operations that will run on Edge TPU/CPU" only when some run on the CPU; `-s` adds an operator table
+whose every status but "Mapped to Edge TPU" means the CPU; a failure ends in "Compilation failed!" after a
+"Compilation failed: <reason>" line.
+"""
 
 from __future__ import annotations
 
@@ -64,7 +70,8 @@ def _find(pattern: str, log: str) -> str | None:
 def parse_log(log: str) -> CompileStats:
     """Structured data from the compiler's stdout (`-s` adds the per-operator table)."""
     if "compiled successfully" not in log:
-        raise CompileFailed("edgetpu_compiler did not compile the model", log.strip().splitlines()[-1] if log.strip() else "no output")
+        reason = _find(r"^Compilation failed: (.+?)\s*$", log) or (log.strip().splitlines()[-1] if log.strip() else "no output")
+        raise CompileFailed("edgetpu_compiler did not compile the model", reason)
     operators: dict[str, dict[str, int]] = {}
     table = log.split("Operator", 1)[1] if re.search(r"^Operator\s+Count\s+Status", log, re.M) else ""
     for name, count, status in re.findall(r"^([A-Z][A-Z0-9_]+)\s+(\d+)\s+(\S.*?)\s*$", table, re.M):
@@ -74,7 +81,7 @@ def parse_log(log: str) -> CompileStats:
     total = int(_find(r"^Total number of operations:\s*(\d+)", log) or sum(sum(v.values()) for v in operators.values()))
     tpu = _find(r"^Number of operations that will run on Edge TPU:\s*(\d+)", log)
     cpu = _find(r"^Number of operations that will run on CPU:\s*(\d+)", log)
-    tpu_ops = int(tpu) if tpu is not None else sum(v["tpu"] for v in operators.values()) if operators else total
+    tpu_ops = int(tpu) if tpu is not None else total  # no counts printed: nothing was left on the CPU
     return CompileStats(
         compiler_version=_find(r"Edge TPU Compiler version (\S+)", log) or "unknown",
         subgraphs=int(_find(r"^Number of Edge TPU subgraphs:\s*(\d+)", log) or 0),
