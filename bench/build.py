@@ -48,9 +48,9 @@ def main(samples: int = 10, threads: int = 2) -> None:
     os.environ.update(ZOO_MANIFESTS=str(work / "manifests"), ZOO_CACHE_DIR=str(work / "cache"))
     import tensorflow as tf
 
-    from zoo.build import calibration, quantize
-    from zoo.build.recipes import recipe_module
-    from zoo.build.runner import Options, build
+    from zoo.convert import calibration, quantize
+    from zoo.convert.recipes import recipe_module
+    from zoo.convert.runner import Options, build
 
     cdl = recipe_module("coral_deeplab")
     deeplab = yaml.safe_load((Path(__file__).resolve().parent.parent / "manifests" / "coral-deeplabv3-dm05.yaml").read_text())

@@ -21,10 +21,10 @@ tf = pytest.importorskip("tensorflow", reason="the build extra (tensorflow-cpu) 
 lite = pytest.importorskip("ai_edge_litert.interpreter", reason="the run extra (ai-edge-litert) is not installed")
 
 from zoo import catalog  # noqa: E402
-from zoo.build import runner  # noqa: E402
-from zoo.build.inspect import inspect  # noqa: E402
-from zoo.build.recipes import recipe_module  # noqa: E402
-from zoo.build.runner import BuildFailed, Options  # noqa: E402
+from zoo.convert import runner  # noqa: E402
+from zoo.tflite import inspect  # noqa: E402
+from zoo.convert.recipes import recipe_module  # noqa: E402
+from zoo.convert.runner import BuildFailed, Options  # noqa: E402
 
 LABELS = [f"class{i}" for i in range(21)]
 SIZE = 33
@@ -259,7 +259,7 @@ def test_architecture_output_strides(version, size, out):
 
 
 def test_check_rebuilds_and_compares_with_the_published_file(frozen, session_server, monkeypatch, tmp_path):
-    from zoo.build.record import update_manifest
+    from zoo.manifest_edit import update_manifest
 
     built = frozen["results"]["npu"]
     url = session_server.add("/published/tiny_npu.tflite", built.path.read_bytes())
@@ -286,7 +286,7 @@ def test_check_needs_something_published(frozen, monkeypatch, tmp_path):
 
 @pytest.mark.skipif(not __import__("shutil").which("edgetpu_compiler"), reason="edgetpu_compiler is not installed here")
 def test_real_edgetpu_compile_of_a_uint8_build(frozen, tmp_path):
-    from zoo.build import edgetpu
+    from zoo.convert import edgetpu
 
     compiled, stats = edgetpu.compile_model(frozen["results"]["cpu-u8"].path, tmp_path, timeout=120)
     assert inspect(compiled).accelerator == "edgetpu"

@@ -13,8 +13,9 @@ import pytest
 import yaml
 from conftest import MINIMAL, REPO
 
-from zoo.build import archive, edgetpu
-from zoo.build.inspect import InvalidModel, inspect
+from zoo import archive
+from zoo.convert.compilers import edgetpu
+from zoo.tflite import InvalidModel, inspect
 
 import edgetpu_logs as logs
 
@@ -137,7 +138,7 @@ def test_inspect_google_cpu_model_matches_litert(coral):
 
 def test_builtin_op_names_match_the_litert_schema():
     schema = pytest.importorskip("ai_edge_litert.schema_py_generated", reason="the run extra is not installed")
-    from zoo.build.inspect import builtin_names
+    from zoo.tflite import builtin_names
 
     codes = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     assert all(codes[i] == name for i, name in enumerate(builtin_names()) if i in codes)
@@ -157,7 +158,7 @@ def test_operator_code_beyond_the_table_is_named_by_number(coral, tmp_path):
     """Google's file with its first operator code set to 250, a code newer than any table zoo ships."""
     import struct
 
-    from zoo.build.inspect import _Table
+    from zoo.tflite import _Table
 
     data = bytearray((coral / "deeplabv3_mnv2_dm05_pascal_quant.tflite").read_bytes())
     first = _Table(bytes(data), struct.unpack_from("<I", data, 0)[0]).tables(1)[0]

@@ -15,7 +15,7 @@ pytest.importorskip("tensorflow", reason="the build extra (tensorflow-cpu) is no
 h5py = pytest.importorskip("h5py", reason="the build extra (h5py) is not installed")
 
 import zoo  # noqa: E402
-from zoo.build.recipes import recipe_module  # noqa: E402
+from zoo.convert.recipes import recipe_module  # noqa: E402
 from zoo.errors import WeightsMismatch  # noqa: E402
 
 from conftest import REPO  # noqa: E402

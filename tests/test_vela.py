@@ -16,8 +16,9 @@ from conftest import REPO
 
 import zoo
 from zoo import catalog
-from zoo.build import compiled, vela
-from zoo.build.inspect import inspect
+from zoo.convert import compiled
+from zoo.convert.compilers import vela
+from zoo.tflite import inspect
 from zoo.errors import ArtifactUnavailable, ZooError
 
 try:

@@ -91,7 +91,7 @@ def resolve(
 
 
 def _rebuild(m: Manifest, a: Artifact, cache: Cache, progress: Progress) -> tuple[Path, str]:
-    from zoo.build.compiled import rebuild_into_cache
+    from zoo.convert.compiled import rebuild_into_cache
 
     return rebuild_into_cache(m, a, cache, progress)
 

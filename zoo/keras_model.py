@@ -28,7 +28,7 @@ def keras_model(name: str, weights: str | os.PathLike | None = "upstream", input
     if m.build is None:
         raise ZooError(f"{m.name} has no build section, so zoo has no Keras model for it",
                        "models with a build recipe: " + ", ".join(n for n in catalog.models() if catalog.get(n).build))
-    from zoo.build.recipes import recipe_module
+    from zoo.convert.recipes import recipe_module
 
     recipe = recipe_module(m.build.recipe)
     if not hasattr(recipe, "model_for"):

@@ -111,7 +111,7 @@ def hf_source(repo: str, commit: str, file: str) -> str:
 def record_sources(p: Plan, new_source) -> None:
     """Put each uploaded artifact's new source first in the manifest (older entries for the same place dropped),
     keep the other mirrors after it, and fill in size and sha256."""
-    from zoo.build.record import update_manifest
+    from zoo.manifest_edit import update_manifest
 
     changes = {}
     for u in p.uploads:

@@ -90,7 +90,7 @@ def load(name: str, target: str = "auto", *, progress: Progress | None = None,
 def open_file(path: Path, like: str | None = None, **interpreter_kwargs) -> Opened:
     """An Interpreter for a .tflite file; its manifest is found by sha256 in the catalog, or given by `like`."""
     from zoo import catalog
-    from zoo.build.inspect import inspect
+    from zoo.tflite import inspect
     from zoo.hashes import file_digest
 
     lite = interpreter_module()

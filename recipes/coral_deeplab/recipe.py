@@ -23,7 +23,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from zoo.build.recipes import Context, FloatSource
+from zoo.convert.recipes import Context, FloatSource
 from zoo.errors import WeightsMismatch, ZooError
 
 # Blocks 1-16 of the backbone at depth multiplier 1.0: (project, expand, stride, dilation, residual).

@@ -10,7 +10,7 @@ by name (names such as `sub_7` or `ResizeBilinear_2` differ between exports):
 
 from __future__ import annotations
 
-from zoo.build.recipes import Context, FloatSource
+from zoo.convert.recipes import Context, FloatSource
 from zoo.errors import ZooError
 
 CONVOLUTIONS = {"Conv2D", "DepthwiseConv2dNative"}

@@ -31,8 +31,8 @@ def build(
 
     Needs the build extra (pip install 'zoo[build]'): TensorFlow is imported here only.
     """
-    from zoo.build.runner import Options
-    from zoo.build.runner import build as run_build
+    from zoo.convert.runner import Options
+    from zoo.convert.runner import build as run_build
     from zoo.progress import StderrProgress
 
     opts = Options(targets=target or [], out=out, calibration=calibration, samples=samples, input_size=input_size,
@@ -62,7 +62,7 @@ def inspect(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a .tflite file's inputs, outputs, quantization, op histogram and accelerator ops, without TensorFlow."""
-    from zoo.build.inspect import inspect as read_model
+    from zoo.tflite import inspect as read_model
 
     path = Path(model)
     if not path.is_file():

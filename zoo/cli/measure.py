@@ -29,7 +29,7 @@ def _command_line() -> str:
 
 
 def _append_to_manifest(opened, key: str, entry: dict) -> None:
-    from zoo.build.record import update_manifest
+    from zoo.manifest_edit import update_manifest
 
     if opened.manifest is None or opened.artifact is None:
         raise ZooError(f"{opened.path} is not an artifact of a manifest, so there is nowhere to record to")

@@ -14,8 +14,9 @@ import tempfile
 from pathlib import Path
 
 from zoo import hashes, settings
-from zoo.build import record, vela
-from zoo.build.record import Built, Check
+from zoo.convert import record
+from zoo.convert.compilers import vela
+from zoo.convert.record import Built, Check
 from zoo.cache import Cache
 from zoo.errors import BuildFailed, ChecksumMismatch, ZooError
 from zoo.fetch import obtain

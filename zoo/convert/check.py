@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.build.inspect import ModelInfo
-from zoo.build.record import Check
+from zoo.tflite import ModelInfo
+from zoo.convert.record import Check
 from zoo.manifest import Artifact, Manifest
 
 
@@ -76,7 +76,7 @@ def agreement(reference: Callable[[np.ndarray], np.ndarray], candidate: Callable
 
 def compare(reference: Path, rebuilt: Path, samples: list[np.ndarray], floor: float, compiled: bool) -> tuple[list[Check], bool]:
     """`zoo build --check`: the rebuilt file against the recorded one by behaviour; and whether the bytes match."""
-    from zoo.build.inspect import inspect
+    from zoo.tflite import inspect
 
     ref, new = inspect(reference), inspect(rebuilt)
     io = [(t.dtype, t.shape) for t in (*ref.inputs, *ref.outputs)], [(t.dtype, t.shape) for t in (*new.inputs, *new.outputs)]

@@ -16,11 +16,12 @@ from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo import catalog, settings
-from zoo.build import archive, calibration, check, compiled, edgetpu, quantize, record
-from zoo.build.inspect import inspect
-from zoo.build.record import Built
-from zoo.build.recipes import Context, recipe_module
+from zoo import archive, catalog, manifest_edit, settings
+from zoo.convert import calibration, check, compiled, quantize, record
+from zoo.convert.compilers import edgetpu
+from zoo.tflite import inspect
+from zoo.convert.record import Built
+from zoo.convert.recipes import Context, recipe_module
 from zoo.cache import Cache
 from zoo.errors import BuildFailed, ZooError
 from zoo.fetch import obtain
@@ -243,5 +244,5 @@ def _record(path: Path, m: Manifest, results: list[Built], upstream_info: dict, 
         upstream[upstream_info["id"]] = {"sha256": upstream_info["sha256"]}
     estimates = [compiled.estimate(m, b) for b in results if compiled.compiles_from_parent(m, b.artifact)]
     ids = {e["applies_to"] for e in estimates}
-    record.update_manifest(path, artifacts=changes, upstream=upstream, append={"benchmarks": estimates},
+    manifest_edit.update_manifest(path, artifacts=changes, upstream=upstream, append={"benchmarks": estimates},
                            remove={"benchmarks": lambda b: b.get("source") == "estimated" and b.get("applies_to") in ids})

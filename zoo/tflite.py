@@ -1,7 +1,7 @@
 """Read a .tflite file without TensorFlow: I/O tensors, quantization, ops, and which accelerator it is compiled for.
 
 A small reader of the FlatBuffers layout of the TFLite schema (Model -> SubGraph -> Tensor/Operator,
-OperatorCode). `builtin_ops.txt` lists the BuiltinOperator names by code (index = code).
+OperatorCode). `tflite_ops.txt` lists the BuiltinOperator names by code (index = code).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ FLOATS = {"float32", "float16", "float64", "bfloat16"}
 
 @lru_cache(maxsize=1)
 def builtin_names() -> tuple[str, ...]:
-    return tuple((Path(__file__).with_name("builtin_ops.txt")).read_text().split())
+    return tuple((Path(__file__).with_name("tflite_ops.txt")).read_text().split())
 
 
 class _Table:

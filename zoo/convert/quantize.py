@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from zoo.build.calibration import Calibration
+from zoo.convert.calibration import Calibration
 
 SETTINGS_DOC = "optimizations=[DEFAULT], supported_ops=[TFLITE_BUILTINS_INT8], representative_dataset=calibration"
 

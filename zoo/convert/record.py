@@ -1,0 +1,50 @@
+"""What a build leaves behind: the result of each artifact, its checks, and a JSON build record beside the output."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zoo.manifest import Artifact
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "passed": self.passed, "detail": self.detail}
+
+
+@dataclass
+class Built:
+    artifact: Artifact
+    path: Path
+    sha256: str
+    size: int
+    checks: list[Check]
+    record_path: Path
+    smoke: bool
+    compile_stats: dict | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        from zoo.tflite import inspect
+
+        info = inspect(self.path)
+        return {"artifact": self.artifact.id, "target": self.artifact.target, "path": str(self.path), "file": self.path.name,
+                "sha256": self.sha256, "size": self.size, "smoke": self.smoke, "record": str(self.record_path),
+                "inputs": [vars(t) for t in info.inputs], "outputs": [vars(t) for t in info.outputs],
+                "checks": [c.to_dict() for c in self.checks], "notes": self.notes, "compile_stats": self.compile_stats}
+
+
+def write_record(path: Path, record: dict) -> Path:
+    """Write `<output>.build.json` atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+    return path
