@@ -133,7 +133,6 @@ def obtain(model: str, f: PinnedFile, cache: Cache, *, offline: bool, progress: 
 
 def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress) -> tuple[Path, str]:
     from zoo import download
-    from zoo.hub import hf_request
 
     md5_only = f.sha256 is None and f.md5 is not None
     if md5_only:
@@ -141,11 +140,11 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress) -> tu
                          f"{' and size' if f.size else ''}, then recording its sha256 for later checks")
     http = download.session()
     failures = []
-    sources = [f"{prefix}/{model}/{f.file}" for prefix in settings.mirrors()] + f.sources
-    for source in sources:
-        url, headers = hf_request(source) if source.startswith("hf://") else (source, None)
+    sources = [f"{prefix}/{model}" + ("" if prefix.startswith("oci://") else f"/{f.file}") for prefix in settings.mirrors()]
+    for source in sources + f.sources:
         tmp = cache.temp()
         try:
+            url, headers = _request(source, f)
             digest = download.fetch(download.Fetch(url, tmp, f.size, md5=md5_only, headers=headers, label=f.file), http, progress)
             hashes.check(digest, url, sha256=f.sha256, md5=f.md5 if md5_only else None, size=f.size)
             path = cache.install(tmp, digest, model, f.id, f.file)
@@ -156,11 +155,26 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress) -> tu
             return path, digest.sha256
         except (DownloadError, ChecksumMismatch) as e:
             failures.append((source, str(e)))
-            if len(sources) > 1:
+            if len(sources) + len(f.sources) > 1:
                 progress.message(f"{source} failed: {e}")
         finally:
             tmp.unlink(missing_ok=True)
     raise FetchFailed(f"{model}/{f.id} ({f.file})", failures)
+
+
+def _request(source: str, f: PinnedFile) -> tuple[str, dict[str, str] | None]:
+    """The URL and headers (credentials for that host only) to download `source` with."""
+    if source.startswith("hf://"):
+        from zoo.hub import hf_request
+
+        return hf_request(source)
+    if source.startswith("oci://"):
+        if f.sha256 is None:
+            raise DownloadError(f"{source}: an OCI registry serves blobs by sha256, and {f.file} is pinned only by md5")
+        from zoo.oci import blob_request
+
+        return blob_request(source, f.sha256)
+    return source, None
 
 
 def export(resolved: Resolved, output: str | os.PathLike) -> Path:

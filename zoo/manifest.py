@@ -83,6 +83,12 @@ def _source(value: str) -> str:
     if value.startswith("hf://"):
         parse_hf(value)
         return value
+    if value.startswith("oci://"):
+        from zoo.oci import parse as parse_oci
+
+        if parse_oci(value).tag is not None:
+            raise ValueError(f"an oci:// source names a repository, not a tag: {shown(value)}")
+        return value
     if _URL_CHARS.search(value):
         raise ValueError(f"source {shown(value)} contains spaces, backslashes or control characters")
     try:
@@ -91,7 +97,8 @@ def _source(value: str) -> str:
     except ValueError as e:
         raise ValueError(f"source {shown(value)} is not a valid URL ({e})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"source must be an http(s):// URL or hf://owner/repo@revision/path, got {shown(value)}")
+        raise ValueError(f"source must be an http(s):// URL, hf://owner/repo@revision/path or oci://registry/repository, "
+                         f"got {shown(value)}")
     return value
 
 

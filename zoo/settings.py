@@ -61,15 +61,22 @@ def target() -> str | None:
 
 
 def mirrors() -> list[str]:
-    """ZOO_MIRRORS: http(s) URL prefixes (whitespace-separated) tried before a manifest's sources, as <prefix>/<model>/<file>."""
+    """ZOO_MIRRORS: prefixes (whitespace-separated) tried before a manifest's sources: http(s)://HOST/PATH, fetched
+    as <prefix>/<model>/<file>, or oci://REGISTRY/PATH, fetched as the blob of the file's sha256 in <PATH>/<model>."""
     out = []
     for prefix in os.environ.get("ZOO_MIRRORS", "").split():
         parts = urlsplit(prefix)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SettingInvalid(f"ZOO_MIRRORS entry {shown(prefix, 80)} is not an http(s):// URL prefix",
-                                 "separate prefixes with spaces, e.g. ZOO_MIRRORS='https://mirror.example/zoo http://10.0.0.5/zoo'")
+        if parts.scheme not in ("http", "https", "oci") or not parts.hostname:
+            raise SettingInvalid(f"ZOO_MIRRORS entry {shown(prefix, 80)} is not an http(s):// or oci:// prefix",
+                                 "separate prefixes with spaces, e.g. ZOO_MIRRORS='https://mirror.example/zoo oci://registry.example/zoo'")
         out.append(prefix.rstrip("/"))
     return out
+
+
+def oci_insecure() -> set[str]:
+    """ZOO_OCI_INSECURE: registries (host or host:port, comma- or space-separated) reached over plain http;
+    loopback registries always are."""
+    return {h for h in os.environ.get("ZOO_OCI_INSECURE", "").replace(",", " ").split() if h}
 
 
 def retry_backoff() -> float:

@@ -24,6 +24,9 @@ def publish(
     name: NameArg,
     repo: Annotated[Optional[str], typer.Option(help="Hugging Face repo OWNER/REPO to upload to in one commit.")] = None,
     to: Annotated[Optional[Path], typer.Option(help="Write a static mirror folder instead (any file server can serve it).")] = None,
+    oci: Annotated[Optional[str], typer.Option("--oci", metavar="REGISTRY/REPOSITORY[:TAG]",
+                                               help="Push to an OCI registry instead: one artifact per tag (the artifact id, "
+                                                    "or TAG-id), the blob digest being its sha256.")] = None,
     url: Annotated[Optional[str], typer.Option(help="With --to --record: the URL the folder is served at.")] = None,
     target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Only these targets (repeatable).")] = None,
     from_dir: Annotated[Optional[Path], typer.Option("--from", help="A `zoo build --out` folder (else published files from the cache).")] = None,
@@ -33,11 +36,18 @@ def publish(
     record: Annotated[bool, typer.Option(help="Put the new source first in the manifest (pinned to the commit).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Publish verified artifacts, the manifest, build records and a model card to the Hub (or a folder)."""
+    """Publish verified artifacts, the manifest, build records and a model card to the Hub, an OCI registry or a folder."""
     from zoo import publish as pub
 
-    if (repo is None) == (to is None):
-        raise typer.BadParameter("give exactly one of --repo OWNER/REPO or --to DIR")
+    if sum(x is not None for x in (repo, to, oci)) != 1:
+        raise typer.BadParameter("give exactly one of --repo OWNER/REPO, --oci REGISTRY/REPOSITORY or --to DIR")
+    if oci is not None:
+        from zoo.oci import parse
+
+        try:
+            ref = parse(oci)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--oci") from None
     p = pub.plan(name, target or [], from_dir, repo, _progress())
     result = p.to_dict()
     if dry_run:
@@ -49,7 +59,13 @@ def publish(
                 _out(f"{f['path']}  {f['size']:,} B  sha256 {f['sha256']}")
             _out("\n" + p.card)
         return
-    if to is not None:
+    if oci is not None:
+        from zoo.oci import push as oci_push
+
+        result["oci"] = oci_push(ref, p, _progress())
+        if record:
+            pub.record_sources(p, lambda file: ref.source)
+    elif to is not None:
         result["index"] = str(pub.to_directory(p, to))
         if record:
             if not url:
@@ -65,7 +81,9 @@ def publish(
     if as_json:
         _json(result)
     else:
-        _out(result.get("index") or f"https://huggingface.co/{repo}/tree/{result['commit']}")
+        for pushed in result.get("oci", []):
+            _err(f"{pushed['reference']}: {len(pushed['pushed'])} new (blob {pushed['blob']})")
+        _out(result.get("index") or (ref.source if oci else f"https://huggingface.co/{repo}/tree/{result['commit']}"))
 
 
 @app.command()
