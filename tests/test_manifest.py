@@ -78,7 +78,7 @@ FILE_MSG = "file must be a plain file name of letters, digits and '._+-' (no fol
         (lambda d: d["artifacts"][0].update(file="a\nb.tflite"), "artifacts[0].file", FILE_MSG + "'a\\nb.tflite'"),
         (lambda d: d["artifacts"][0].update(file="a\x00.tflite"), "artifacts[0].file", FILE_MSG + "'a\\x00.tflite'"),
         (lambda d: d["artifacts"][0].update(sources=["http://"]), "artifacts[0].sources[0]",
-         "source must be an http(s):// URL or hf://owner/repo@revision/path, got 'http://'"),
+         "source must be an http(s):// URL, hf://owner/repo@revision/path or oci://registry/repository, got 'http://'"),
         (lambda d: d["artifacts"][0].update(sources=["http://h:99999/x"]), "artifacts[0].sources[0]",
          "source 'http://h:99999/x' is not a valid URL (Port out of range 0-65535)"),
         (lambda d: d["artifacts"][0].update(sources=["https://user:hunter2@h/x y"]), "artifacts[0].sources[0]",
@@ -89,7 +89,7 @@ FILE_MSG = "file must be a plain file name of letters, digits and '._+-' (no fol
         (lambda d: d["artifacts"][0].update(target="tpu9000"), "artifacts[0].target",
          "unknown target 'tpu9000'; known targets: cpu, edgetpu, imx8mp, imx93"),
         (lambda d: d["artifacts"][0].update(sources=["ftp://x/y"]), "artifacts[0].sources[0]",
-         "source must be an http(s):// URL or hf://owner/repo@revision/path, got 'ftp://x/y'"),
+         "source must be an http(s):// URL, hf://owner/repo@revision/path or oci://registry/repository, got 'ftp://x/y'"),
         (lambda d: d["artifacts"][0].update(sources=["hf://owner/repo/file.tflite"]), "artifacts[0].sources[0]",
          "hf:// source must be hf://owner/repo@revision/path, got 'hf://owner/repo/file.tflite'"),
         (lambda d: d["artifacts"][0].update(sources=[]), "artifacts[0]",
@@ -224,3 +224,10 @@ def test_credentials_and_escapes_never_reach_the_message(minimal):
     minimal["artifacts"][0]["sources"] = ["ftp://alice:s3cret@host/\x1b[31mx"]
     ((field, message),) = problems(minimal)
     assert "s3cret" not in message and "\x1b" not in message and "***@host" in message
+
+
+def test_oci_sources_name_a_repository(minimal):
+    minimal["artifacts"][0]["sources"] = ["oci://127.0.0.1:5000/zoo/tiny"]
+    assert manifest.parse(minimal, "m.yaml").artifacts[0].published
+    minimal["artifacts"][0]["sources"] = ["oci://127.0.0.1:5000/zoo/tiny:v1"]
+    assert problems(minimal) == [("artifacts[0].sources[0]", "an oci:// source names a repository, not a tag: 'oci://127.0.0.1:5000/zoo/tiny:v1'")]
