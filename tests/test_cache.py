@@ -98,17 +98,18 @@ def test_prune_removes_unreferenced_blobs_and_stale_parts(zoo_env, server, tmp_p
     os.utime(stale, (0, 0))
     fresh = cache.temp()
     fresh.write_bytes(b"in progress")
-    assert cache.prune(keep={SHA}) == [stale]
+    assert cache.prune() == [stale]
     assert path.exists() and fresh.exists()
-    removed = cache.prune(keep=set())
-    assert cache.blob(SHA) in removed and not path.exists()
+    path.unlink()  # the view is gone (superseded): its blob is now unlinked
+    assert cache.prune(dry_run=True) == [cache.blob(SHA)] and cache.blob(SHA).exists()
+    assert cache.prune() == [cache.blob(SHA)] and not cache.blob(SHA).exists()
 
 
 def test_clear_removes_everything(zoo_env, server, tmp_path):
     write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
     zoo.resolve("m", target="cpu")
     Cache(tmp_path / "cache").clear()
-    assert list((tmp_path / "cache").iterdir()) == []
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["CACHEDIR.TAG"]
 
 
 def test_symlinked_view_is_found_by_list(tmp_path):
@@ -199,7 +200,7 @@ def test_clear_on_a_symlinked_cache_folder_empties_it_and_keeps_the_link(zoo_env
     zoo.resolve("m", target="cpu")
     proc = zoo_cli("cache", "clear", "--yes")
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "link").is_symlink() and list(real.iterdir()) == []
+    assert (tmp_path / "link").is_symlink() and [p.name for p in real.iterdir()] == ["CACHEDIR.TAG"]
 
 
 def test_clear_on_a_full_disk_works(zoo_env, server, tmpfs, monkeypatch):
@@ -215,7 +216,7 @@ def test_clear_on_a_full_disk_works(zoo_env, server, tmpfs, monkeypatch):
     assert os.statvfs(root).f_bavail == 0
     proc = zoo_cli("cache", "clear", "--yes")
     assert proc.returncode == 0, proc.stderr
-    assert list(root.iterdir()) == []
+    assert [p.name for p in root.iterdir()] == ["CACHEDIR.TAG"]
 
 
 def test_fetch_onto_a_full_disk_is_one_line_and_leaves_nothing(zoo_env, server, tmpfs, monkeypatch):

@@ -84,19 +84,44 @@ def test_cache_commands(zoo_env, server, tmp_path):
         f.write(b"XX")
     bad = zoo("cache", "verify")
     assert bad.returncode == 1 and bad.stdout.startswith(f"{tmp_path / 'cache' / 'blobs' / 'sha256' / SHA}: sha256 is ")
-    assert zoo("cache", "verify", "--remove").returncode == 0
+    assert zoo("cache", "verify", "--remove").returncode == 1  # it found a problem, even though it removed it
+    assert zoo("cache", "verify").returncode == 0
     assert json.loads(zoo("cache", "list", "--json").stdout) == []
-    assert zoo("cache", "clear", "--yes").returncode == 0 and list((tmp_path / "cache").iterdir()) == []
+    assert zoo("cache", "clear", "--yes").returncode == 0 and [p.name for p in (tmp_path / "cache").iterdir()] == ["CACHEDIR.TAG"]
 
 
-def test_cache_prune_keeps_what_manifests_reference(zoo_env, server, tmp_path):
+def test_cache_prune_keeps_what_views_link_even_without_the_manifest(zoo_env, server, tmp_path):
+    """A private model's manifest not loaded right now must not cost its only cached copy."""
     manifest = write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
     zoo("fetch", "m", "-q")
-    kept = json.loads(zoo("cache", "prune", "--json").stdout)
-    assert kept == {"removed": []}
     manifest.unlink()
-    removed = json.loads(zoo("cache", "prune", "--json").stdout)["removed"]
-    assert removed == [str(tmp_path / "cache" / "blobs" / "sha256" / SHA)]
+    assert json.loads(zoo("cache", "prune", "--yes", "--json").stdout)["removed"] == []
+    assert json.loads(zoo("cache", "list", "--json").stdout)[0]["model"] == "m"
+
+
+def test_cache_rm_and_dry_run(zoo_env, server, tmp_path):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    path = zoo("fetch", "m", "-q").stdout.strip()
+    dry = json.loads(zoo("cache", "rm", "m/cpu-int8", "--dry-run", "--json").stdout)
+    assert dry["removed"] == [] and dry["would_remove"] == [path, str(tmp_path / "cache" / "blobs" / "sha256" / SHA)]
+    assert os.path.exists(path)
+    assert zoo("cache", "rm", "m").returncode == 2  # no terminal to ask on, no --yes: a usage error, nothing removed
+    assert os.path.exists(path)
+    assert zoo("cache", "rm", "m", "--yes").returncode == 0 and not os.path.exists(path)
+    assert json.loads(zoo("cache", "list", "--json").stdout) == []
+
+
+def test_cache_commands_never_touch_a_folder_zoo_did_not_make(tmp_path, monkeypatch):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(precious))
+    for args in (("clear", "--yes"), ("prune", "--yes"), ("rm", "m", "--yes")):
+        proc = zoo("cache", *args)
+        assert proc.returncode == 1 and "not a zoo cache; nothing was removed" in proc.stderr, proc.stderr
+    fetch = zoo("fetch", "deeplabv3", "--target", "cpu")
+    assert fetch.returncode == 1 and "holds files zoo did not put there" in fetch.stderr
+    assert sorted(p.name for p in precious.iterdir()) == ["thesis.tex"]
 
 
 def test_cache_hit_imports_neither_requests_nor_rich_nor_tensorflow(zoo_env, server):

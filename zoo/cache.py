@@ -8,6 +8,9 @@ Layout under the cache root:
     tmp/                             downloads in progress
     locks/                           inter-process locks (saves duplicate work; rename is the guarantee)
 
+    CACHEDIR.TAG                     marks the folder as a cache zoo made (the Cache Directory Tagging standard,
+                                     which backup tools honour); clear, prune and rm act only on marked folders
+
 Nothing reaches a final path before it is verified: files are written under tmp/ and renamed.
 A blob is only ever a regular file (never a directory or a symlink); a read-only cache still serves hits.
 """
@@ -25,6 +28,11 @@ from pathlib import Path
 
 from zoo.errors import CacheError
 from zoo.hashes import Digest, file_digest
+
+TAG = "CACHEDIR.TAG"
+LAYOUT = {"blobs", "models", "pins", "tmp", "locks", TAG}
+TAG_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
+            "# This file is a cache directory tag created by zoo (model artifacts); see https://bford.info/cachedir/\n")
 
 
 @dataclass(frozen=True)
@@ -91,13 +99,47 @@ class Cache:
             return blob
 
     def _folder(self, name: str) -> Path:
-        """A folder of the cache, created if needed; CacheError says why it cannot be."""
+        """A folder of the cache, created if needed (marking a new cache as zoo's); CacheError says why it cannot be."""
         folder = self.root / name
         try:
+            if not self.marked():
+                if not self._layout_only():
+                    raise CacheError(f"{self.root} holds files zoo did not put there, so zoo will not use it as its cache",
+                                     "point ZOO_CACHE_DIR at an empty or new folder")
+                self.root.mkdir(parents=True, exist_ok=True)
+                _atomic_write(self.root / TAG, TAG_TEXT)
             folder.mkdir(parents=True, exist_ok=True)
+        except CacheError:
+            raise
         except OSError as e:
             raise _unwritable(self.root, e) from None
         return folder
+
+    def marked(self) -> bool:
+        """True if zoo made this folder (its CACHEDIR.TAG names zoo)."""
+        try:
+            return (self.root / TAG).read_text(errors="replace").startswith(TAG_TEXT.splitlines()[0]) and \
+                "zoo" in (self.root / TAG).read_text(errors="replace")
+        except OSError:
+            return False
+
+    def _layout_only(self) -> bool:
+        """Absent, empty, or holding nothing but zoo's own layout (a cache made before zoo marked its caches)."""
+        try:
+            return all(e in LAYOUT or e.startswith(".clearing-") for e in os.listdir(self.root))
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+
+    def _owned(self) -> bool:
+        """Whether destructive commands may act: an absent or empty folder has nothing to lose; else it must be zoo's."""
+        if not self.root.exists() or (self.root.is_dir() and not any(self.root.iterdir())):
+            return False
+        if not (self.marked() or self._layout_only()):
+            raise CacheError(f"{self.root} has no CACHEDIR.TAG written by zoo, so it is not a zoo cache; nothing was removed",
+                             "check ZOO_CACHE_DIR; zoo only deletes inside folders it created")
+        return True
 
     def temp(self) -> Path:
         """A fresh path under tmp/ on the cache's filesystem, so the final rename is atomic."""
@@ -212,38 +254,58 @@ class Cache:
         _discard(self.blob(sha256))
         self._record(sha256).unlink(missing_ok=True)
 
-    def prune(self, keep: set[str], stale_after: float = 86400.0) -> list[Path]:
-        """Remove blobs whose sha256 is not in `keep`, their views, and temp files older than `stale_after` s."""
-        removed = []
-        for blob in self._blobs():
-            if blob.name not in keep:
-                self._remove_blob(blob.name)
-                removed.append(blob)
+    def prune(self, stale_after: float = 86400.0, dry_run: bool = False) -> list[Path]:
+        """Remove what the cache itself knows is unused: blobs no view links to any more (superseded or orphaned),
+        and temp files older than `stale_after` s. Which models exist right now is never consulted."""
+        if not self._owned():
+            return []
+        linked = {self._blob_of(v) for v in self._views()}
         cutoff = time.time() - stale_after
-        for part in (self.root / "tmp").glob("*.part"):
-            if part.stat().st_mtime < cutoff:
-                part.unlink(missing_ok=True)
-                removed.append(part)
+        removed = [b for b in self._blobs() if b.name not in linked]
+        removed += [p for p in (self.root / "tmp").glob("*.part") if p.stat().st_mtime < cutoff]
+        if not dry_run:
+            for path in removed:
+                self._remove_blob(path.name) if path.parent.name == "sha256" else path.unlink(missing_ok=True)
         return removed
 
-    def clear(self) -> None:
+    def remove(self, model: str, artifact: str | None = None, dry_run: bool = False) -> list[Path]:
+        """Remove the views of `model` (or of one of its artifacts) and the blobs nothing else links to."""
+        if not self._owned():
+            return []
+        views = [v for v in self._views() if v.parent.parent.name == model and artifact in (None, v.parent.name)]
+        others = {self._blob_of(v) for v in self._views() if v not in views}
+        blobs = sorted({sha for v in views if (sha := self._blob_of(v)) and sha not in others})
+        if not dry_run:
+            for view in views:
+                view.unlink(missing_ok=True)
+            for sha in blobs:
+                self._remove_blob(sha)
+        return views + [self.blob(sha) for sha in blobs]
+
+    def clear(self, dry_run: bool = False) -> list[Path]:
         """Delete everything in the cache: each top-level entry is first renamed into one trash folder (atomic,
         so a concurrent fetch or a failure never leaves a half-deleted blob at a final path), then removed.
-        A symlinked cache folder keeps its link; its contents go."""
+        A symlinked cache folder keeps its link; its contents go. Returns the top-level entries removed."""
         if not self.root.exists():
-            return
+            return []
         if not self.root.is_dir():
             raise CacheError(f"the cache path {self.root} is not a folder", "point ZOO_CACHE_DIR at a folder")
+        if not self._owned():
+            return []
+        entries = sorted(p for p in self.root.iterdir() if p.name != TAG)
+        if dry_run:
+            return entries
         trash = self.root / f".clearing-{uuid.uuid4().hex}"
         try:
             trash.mkdir()
             for entry in os.listdir(self.root):
-                if entry != trash.name:
+                if entry not in (trash.name, TAG):
                     os.rename(self.root / entry, trash / entry)
         except OSError as e:
             raise _unwritable(self.root, e) from None
         finally:
             shutil.rmtree(trash, ignore_errors=True)
+        return entries
 
 
 def _stat_key(path: str | Path) -> tuple[int, int, int] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,7 +15,6 @@ from zoo.cli._app import (
     TargetOpt,
     _err,
     _json,
-    _load_catalog,
     _out,
     _progress,
     app,
@@ -81,7 +81,7 @@ def cache_verify(
     remove: Annotated[bool, typer.Option("--remove", help="Delete entries that fail.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-hash every cached file; report (or --remove) the ones that changed. Exit 1 if any did."""
+    """Re-hash every cached file; report (or --remove) the ones that changed. Exit 1 if any did, removed or not."""
     checked, problems = _cache().verify(remove=remove)
     if as_json:
         _json({"checked": checked, "problems": [{"path": str(p.path), "message": p.message} for p in problems], "removed": remove})
@@ -89,32 +89,58 @@ def cache_verify(
         for p in problems:
             _out(f"{p.path}: {p.message}{' (removed)' if remove else ''}")
         _err(f"{checked} file(s) checked, {len(problems)} problem(s)")
-    if problems and not remove:
+    if problems:
+        raise typer.Exit(1)
+
+
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Only list what would be removed.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (for scripts).")]
+
+
+def _removal(paths: list[Path], dry_run: bool, as_json: bool) -> None:
+    if as_json:
+        _json({"removed": [] if dry_run else [str(p) for p in paths], "would_remove": [str(p) for p in paths] if dry_run else []})
+        return
+    for p in paths:
+        _out(f"{'would remove' if dry_run else 'removed'} {p}")
+    _err(f"{len(paths)} path(s) {'would be ' if dry_run else ''}removed")
+
+
+def _confirm(cache, what: str, yes: bool, dry_run: bool) -> None:
+    if yes or dry_run:
+        return
+    if not sys.stdin.isatty():
+        raise typer.BadParameter("pass --yes to confirm (no terminal to ask on), or --dry-run to see what would go")
+    if not typer.confirm(f"remove {what} from {cache.root}?"):
         raise typer.Exit(1)
 
 
 @cache_app.command("prune")
-def cache_prune(as_json: JsonOpt = False) -> None:
-    """Remove cached files that no manifest in the catalog references, and stale partial downloads."""
+def cache_prune(dry_run: DryRunOpt = False, yes: YesOpt = False, as_json: JsonOpt = False) -> None:
+    """Remove cached files no model view links to any more (superseded or orphaned) and stale partial downloads.
+    Decided by the cache alone, never by which manifests are loaded right now."""
     cache = _cache()
-    cat = _load_catalog()
-    keep = {a.sha256 for e in cat.entries.values() for a in (*e.manifest.artifacts, *e.manifest.upstream) if a.sha256}
-    keep |= {sha for e in cat.entries.values() for a in (*e.manifest.artifacts, *e.manifest.upstream)
-             if a.md5 and (sha := cache.sha256_for_md5(a.md5))}
-    removed = cache.prune(keep)
-    if as_json:
-        _json({"removed": [str(p) for p in removed]})
-    else:
-        for p in removed:
-            _out(f"removed {p}")
-        _err(f"{len(removed)} file(s) removed")
+    _confirm(cache, "unlinked files", yes, dry_run)
+    _removal(cache.prune(dry_run=dry_run), dry_run, as_json)
+
+
+@cache_app.command("rm")
+def cache_rm(
+    what: Annotated[str, typer.Argument(metavar="MODEL[/ARTIFACT]", help="A model, or one artifact of it, as `zoo cache list` shows.")],
+    dry_run: DryRunOpt = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove a model's (or one artifact's) cached files; files other models share stay."""
+    cache = _cache()
+    model, _, artifact = what.partition("/")
+    _confirm(cache, what, yes, dry_run)
+    _removal(cache.remove(model, artifact or None, dry_run=dry_run), dry_run, as_json)
 
 
 @cache_app.command("clear")
-def cache_clear(yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False) -> None:
-    """Delete the whole cache."""
+def cache_clear(dry_run: DryRunOpt = False, yes: YesOpt = False, as_json: JsonOpt = False) -> None:
+    """Delete the whole cache (only a folder zoo created: it holds zoo's CACHEDIR.TAG)."""
     cache = _cache()
-    if not yes and not typer.confirm(f"delete {cache.root}?"):
-        raise typer.Exit(1)
-    cache.clear()
-    _err(f"removed {cache.root}")
+    _confirm(cache, "everything", yes, dry_run)
+    _removal(cache.clear(dry_run=dry_run), dry_run, as_json)
