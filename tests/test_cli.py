@@ -163,3 +163,16 @@ def test_tests_run_this_checkout_in_process_and_in_subprocesses(tmp_path):
     proc = subprocess.run([sys.executable, "-c", "import zoo; print(zoo.__file__)"], capture_output=True, text=True,
                           cwd=tmp_path, timeout=60)
     assert Path(proc.stdout.strip()).resolve().is_relative_to(REPO / "zoo"), proc.stderr
+
+
+def test_version_help_and_target_usage_errors(tmp_path):
+    import os
+
+    assert zoo("--version").stdout.strip().startswith("zoo ") and zoo("-V").returncode == 0
+    assert zoo("fetch", "-h").stdout.startswith("Usage: zoo fetch")
+    bad = zoo("fetch", "deeplabv3", "--target", "gpu")
+    assert bad.returncode == 2 and "unknown target 'gpu'" in bad.stderr
+    env = {**os.environ, "ZOO_TARGET": "bogus", "ZOO_CACHE_DIR": str(tmp_path)}
+    assert one_line(zoo("fetch", "deeplabv3", env=env)).startswith("error: ZOO_TARGET='bogus' is not a target")
+    assert one_line(zoo("inspect", "nothere.tflite")) == ("error: nothere.tflite: no such file "
+                                                          "(give the path of a .tflite file, or a model name from `zoo list`)")

@@ -54,10 +54,11 @@ def test_offline_miss_names_what_to_fetch(zoo_env, server):
     assert "m/cpu-int8 (tiny.tflite) is not in the cache" in proc.stderr
 
 
-def test_unknown_target_is_an_error(zoo_env):
+def test_unknown_target_is_a_usage_error(zoo_env):
     proc = zoo("fetch", "deeplabv3", "--target", "gpu")
-    assert proc.returncode == 1
-    assert proc.stderr.strip() == "error: unknown target 'gpu' (known targets: cpu, edgetpu, imx8mp, imx93)"
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "Error: Invalid value for '--target' / '-t': unknown target 'gpu'; use auto or one of: cpu, edgetpu, imx8mp, imx93")
 
 
 def test_detect_json_on_a_device_tree(tmp_path):

@@ -228,3 +228,15 @@ def test_full_disk_is_a_cache_error_not_a_network_one(server, tmp_path):
         assert len(server.requests) == 1
     finally:
         subprocess.run(["umount", str(target)], check=True)
+
+
+def test_a_refused_connection_or_unknown_host_fails_at_once_with_the_way_out(tmp_path):
+    import time
+
+    for url, why in (("http://127.0.0.1:9/f", "127.0.0.1:9 refused the connection"),
+                     ("http://no-such-host.invalid/f", "cannot resolve host no-such-host.invalid")):
+        start = time.monotonic()
+        with pytest.raises(DownloadError, match=why) as info:
+            download.fetch(download.Fetch(url, tmp_path / "out.part", 10, retries=5), download.session(), Progress())
+        assert time.monotonic() - start < 5 and "giving up" not in str(info.value)
+        assert "ZOO_MIRRORS" in info.value.hint and "zoo import" in info.value.hint and "--offline" in info.value.hint

@@ -232,7 +232,29 @@ def _transfer(job: Fetch, http: requests.Session, progress: Progress, hasher: Ba
         except _FATAL as e:
             raise DownloadError(f"{job.url}: {_cause(e)}") from None
         except _TRANSIENT as e:
+            unreachable = _unreachable(e)
+            if unreachable:
+                raise DownloadError(f"{job.url}: {unreachable}", OFFLINE_HINT) from None
             failures = _wait(job, failures, type(e).__name__, _backoff(failures))
+
+
+OFFLINE_HINT = ("no network here? point ZOO_MIRRORS at a reachable mirror, install a bundle with `zoo import FILE.tar`, "
+                "or use --offline for files already cached")
+
+
+def _unreachable(e: Exception) -> str | None:
+    """'cannot resolve HOST' or 'HOST:PORT refused the connection': not worth a backoff, the answer will not change."""
+    inner: BaseException | None = e
+    while inner is not None:
+        if isinstance(inner, urllib3.exceptions.NameResolutionError):
+            return f"cannot resolve host {inner.conn.host} (no network, or no DNS)"
+        if isinstance(inner, ConnectionRefusedError) or (isinstance(inner, urllib3.exceptions.NewConnectionError)
+                                                         and "refused" in str(inner).lower()):
+            conn = getattr(inner, "conn", None)
+            where = f"{conn.host}:{conn.port}" if conn is not None else "the server"
+            return f"{where} refused the connection"
+        inner = next((x for x in (getattr(inner, "reason", None), *getattr(inner, "args", ())) if isinstance(x, BaseException)), None)
+    return None
 
 
 def _cause(e: Exception) -> str:

@@ -154,7 +154,7 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress) -> tu
                 progress.message(f"recorded sha256 {digest.sha256} for {f.file} (md5 {digest.md5})")
             return path, digest.sha256
         except (DownloadError, ChecksumMismatch) as e:
-            failures.append((source, str(e)))
+            failures.append((source, str(e).removeprefix(f"{source}: ")))
             if len(sources) + len(f.sources) > 1:
                 progress.message(f"{source} failed: {e}")
         finally:

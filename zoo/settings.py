@@ -56,8 +56,13 @@ def offline() -> bool:
 
 
 def target() -> str | None:
-    """ZOO_TARGET overrides target='auto'."""
-    return os.environ.get("ZOO_TARGET", "").strip() or None
+    """ZOO_TARGET overrides target='auto'; an unknown name is an error naming the variable."""
+    from zoo.targets import TARGETS
+
+    value = os.environ.get("ZOO_TARGET", "").strip() or None
+    if value is not None and value not in TARGETS:
+        raise SettingInvalid(f"ZOO_TARGET={shown(value, 40)} is not a target", f"use one of: {', '.join(TARGETS)}, or unset it")
+    return value
 
 
 def mirrors() -> list[str]:

@@ -23,12 +23,35 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
+def _target(value: str) -> str:
+    """--target: 'auto' or a known target, else a usage error (exit 2) listing them."""
+    if value != "auto" and value not in TARGETS:
+        raise typer.BadParameter(f"unknown target {value!r}; use auto or one of: {', '.join(TARGETS)}")
+    return value
+
+
+def _version(value: bool) -> None:
+    if value:
+        from zoo import __version__
+
+        sys.stdout.write(f"zoo {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """zoo: fetch the right, verified model file for your accelerator."""
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (nothing else goes to stdout).")]
-NameArg = Annotated[str, typer.Argument(help="Model name or alias (see `zoo list`).")]
-TargetOpt = Annotated[str, typer.Option("--target", "-t", help=f"auto (detect; ZOO_TARGET overrides) or one of: {', '.join(TARGETS)}.")]
-ModelArg = Annotated[str, typer.Argument(help="A model name (its artifact for --target is fetched) or a .tflite file.")]
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Model name or alias (see `zoo list`).")]
+TargetOpt = Annotated[str, typer.Option("--target", "-t", metavar="TARGET", callback=_target,
+                                        help=f"auto (detect; ZOO_TARGET overrides) or one of: {', '.join(TARGETS)}.")]
+ModelArg = Annotated[str, typer.Argument(metavar="NAME_OR_FILE", help="A model name (its artifact for --target is fetched) or a .tflite file.")]
 LikeOpt = Annotated[Optional[str], typer.Option(help="For a file no manifest lists: the model whose preprocessing and classes it uses.")]
 RecordOpt = Annotated[bool, typer.Option(help="Append the result to the manifest as a measured figure (never replacing upstream ones).")]
 
@@ -65,7 +88,7 @@ def main() -> None:
     """Console entry point: a known failure is one line on stderr and exit 1 (usage errors exit 2, from typer);
     an unknown one is a bug and keeps its traceback, as does everything with ZOO_DEBUG=1."""
     try:
-        app()
+        app(prog_name="zoo")
     except KeyboardInterrupt:
         _err("interrupted")
         sys.exit(130)

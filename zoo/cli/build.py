@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from zoo import present
+from zoo.errors import ZooError
 from zoo.cli._app import JsonOpt, NameArg, TargetOpt, _json, _out, _progress, app
 
 
@@ -57,7 +59,7 @@ def build(
 
 @app.command()
 def inspect(
-    model: Annotated[str, typer.Argument(help="A .tflite file, or a model name (its artifact for --target is fetched).")],
+    model: Annotated[str, typer.Argument(metavar="FILE_OR_NAME", help="A .tflite file, or a model name (its artifact for --target is fetched).")],
     target: TargetOpt = "cpu",
     as_json: JsonOpt = False,
 ) -> None:
@@ -66,6 +68,9 @@ def inspect(
 
     path = Path(model)
     if not path.is_file():
+        if model.endswith(".tflite") or os.sep in model or path.exists():
+            raise ZooError(f"{model}: no such file" if not path.exists() else f"{model} is not a file",
+                           "give the path of a .tflite file, or a model name from `zoo list`")
         from zoo.fetch import resolve
 
         path = resolve(model, target, progress=_progress()).path

@@ -35,7 +35,7 @@ def info(name: NameArg, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def validate(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Manifest files or folders (default: the whole catalog).")] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(metavar="[PATH]...", help="Manifest files or folders (default: the whole catalog).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Validate manifests; one line per problem as `path: field: message`, exit 1 if any."""

@@ -113,7 +113,7 @@ def eval_(
 @app.command()
 def predict(
     model: ModelArg,
-    image: Annotated[Path, typer.Argument(help="The image to segment.")],
+    image: Annotated[Path, typer.Argument(metavar="IMAGE", help="The image to segment.")],
     out: Annotated[Optional[Path], typer.Option(help="The colour mask to write (default: IMAGE_mask.png; the overlay goes beside it).")] = None,
     target: TargetOpt = "auto",
     like: LikeOpt = None,

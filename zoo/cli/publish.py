@@ -124,7 +124,7 @@ def bundle(
 
 @app.command("import")
 def import_(
-    path: Annotated[Path, typer.Argument(help="A bundle made by `zoo bundle`.")],
+    path: Annotated[Path, typer.Argument(metavar="FILE.tar", help="A bundle made by `zoo bundle`.")],
     manifests: Annotated[Optional[Path], typer.Option(help="Also write the bundle's manifest into this folder (for ZOO_MANIFESTS).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
