@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import pinned, write_model
 
 import zoo
@@ -246,3 +247,34 @@ def test_clear_while_another_process_fetches(zoo_env, server, tmp_path):
                                             "(run the command again)" % (tmp_path / "cache")]
     checked, problems = Cache(tmp_path / "cache").verify()
     assert problems == []
+
+
+def test_ctrl_c_keeps_the_partial_and_the_next_fetch_resumes_it(zoo_env, server, tmp_path):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA, "slow:0.05")])])
+    first = subprocess.Popen([sys.executable, "-m", "zoo", "fetch", "m", "--target", "cpu"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partial = tmp_path / "cache" / "tmp" / f"{SHA}.part"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (partial.exists() and partial.stat().st_size >= 4 * 65536):
+        time.sleep(0.02)
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=30)
+    assert first.returncode == 130, (first.returncode, err)
+    kept = partial.stat().st_size
+    assert 0 < kept < len(DATA)
+    server.plans["/m.tflite"] = ["ok"]
+    second = zoo_cli("fetch", "m", "--target", "cpu")
+    assert second.returncode == 0, second.stderr
+    assert Path(second.stdout.strip()).read_bytes() == DATA and not partial.exists()
+    assert server.requests[-1][1]["Range"] == f"bytes={kept}-"
+    assert f"resuming tiny.tflite after {kept:,} bytes" in second.stderr
+
+
+def test_a_partial_that_fails_the_hash_is_deleted(zoo_env, server, tmp_path):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    cache = Cache(tmp_path / "cache")
+    cache.partial(SHA).write_bytes(b"garbage from somewhere else")
+    with pytest.raises(zoo.ZooError, match="sha256 mismatch"):
+        zoo.resolve("m", target="cpu")
+    assert not cache.partial(SHA).exists()
+    assert zoo.resolve("m", target="cpu").path.read_bytes() == DATA

@@ -145,6 +145,10 @@ class Cache:
         """A fresh path under tmp/ on the cache's filesystem, so the final rename is atomic."""
         return self._folder("tmp") / f"{uuid.uuid4().hex}.part"
 
+    def partial(self, key: str) -> Path:
+        """Where an interrupted download of the file pinned by `key` is kept (use only while holding its lock)."""
+        return self._folder("tmp") / f"{key}.part"
+
     def lock(self, key: str, timeout: float):
         """An acquired inter-process lock for `key` (release() it), or None if another process held it for
         `timeout` s. The lock only saves duplicate work: the rename is what keeps the cache correct."""

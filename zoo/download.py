@@ -68,6 +68,7 @@ class Fetch:
     headers: dict[str, str] | None = None
     retries: int = 5
     label: str = ""
+    resume: bool = False  # dest holds the first bytes from an interrupted earlier attempt: continue after them
 
 
 def session() -> requests.Session:
@@ -142,15 +143,22 @@ def _html_error(url: str, page: str) -> DownloadError:
 class _Sink:
     """The temp file being written: a full or failing disk is a CacheError, never mistaken for the network's fault."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, resume: bool = False):
         self.path = path
-        self._file = _disk(path, lambda: open(path, "wb"))
+        self._file = _disk(path, lambda: open(path, "r+b" if resume and path.exists() else "wb"))
 
     def write(self, chunk: bytes) -> None:
         _disk(self.path, lambda: self._file.write(chunk))
 
     def truncate(self) -> None:
         _disk(self.path, lambda: (self._file.seek(0), self._file.truncate()))
+
+    def replay(self, hasher: BackgroundHasher, progress: Progress) -> None:
+        """Hash the bytes an earlier attempt left, so the download continues after them (the final hash decides)."""
+        self._file.seek(0)
+        while chunk := self._file.read(CHUNK):
+            hasher.update(chunk)
+            progress.advance(len(chunk))
 
     def close(self) -> None:
         self._file.close()
@@ -173,8 +181,10 @@ def fetch(job: Fetch, http: requests.Session, progress: Progress) -> Digest:
     hasher = BackgroundHasher(job.md5)
     progress.start(job.label or job.dest.name, job.size)
     try:
-        out = _Sink(job.dest)
+        out = _Sink(job.dest, job.resume)
         try:
+            if job.resume:
+                out.replay(hasher, progress)
             _transfer(job, http, progress, hasher, out)
         finally:
             out.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 from zoo import catalog, hashes, settings
 from zoo.cache import Cache
 from zoo.detect import detect
-from zoo.errors import ChecksumMismatch, DownloadError, FetchFailed, OfflineMiss
+from zoo.errors import CacheError, ChecksumMismatch, DownloadError, FetchFailed, OfflineMiss
 from zoo.manifest import Artifact, Manifest, PinnedFile
 from zoo.progress import Progress, StderrProgress
 from zoo.resolve import choose, rebuildable
@@ -125,13 +125,16 @@ def obtain(model: str, f: PinnedFile, cache: Cache, *, offline: bool, progress: 
     if lock is None:
         progress.message(f"another process is still fetching {f.file} after {settings.lock_timeout():g} s; downloading too")
     try:
-        return _cached(model, f, cache) or _download(model, f, cache, progress)
+        return _cached(model, f, cache) or _download(model, f, cache, progress, keep_partial=lock is not None)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress) -> tuple[Path, str]:
+def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress, keep_partial: bool) -> tuple[Path, str]:
+    """Try each source in turn. Holding the lock, the partial file has a name derived from the pin: a transfer
+    that was interrupted (Ctrl-C, a dropped link, a dead mirror) is continued with Range by the next attempt,
+    from any source, and only the final hash decides. Bytes that fail it are deleted."""
     from zoo import download
 
     md5_only = f.sha256 is None and f.md5 is not None
@@ -141,24 +144,37 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress) -> tu
     http = download.session()
     failures = []
     sources = [f"{prefix}/{model}" + ("" if prefix.startswith("oci://") else f"/{f.file}") for prefix in settings.mirrors()]
+    partial = cache.partial(f.sha256 or f"md5-{f.md5}") if keep_partial and f.pin else None
     for source in sources + f.sources:
-        tmp = cache.temp()
+        tmp = partial or cache.temp()
         try:
             url, headers = _request(source, f)
-            digest = download.fetch(download.Fetch(url, tmp, f.size, md5=md5_only, headers=headers, label=f.file), http, progress)
-            hashes.check(digest, url, sha256=f.sha256, md5=f.md5 if md5_only else None, size=f.size)
+            resume = tmp.exists() and tmp.stat().st_size > 0
+            if resume:
+                progress.note(f"resuming {f.file} after {tmp.stat().st_size:,} bytes from an interrupted download")
+            digest = download.fetch(download.Fetch(url, tmp, f.size, md5=md5_only, headers=headers, label=f.file,
+                                                   resume=resume), http, progress)
+            try:
+                hashes.check(digest, url, sha256=f.sha256, md5=f.md5 if md5_only else None, size=f.size)
+            except ChecksumMismatch:
+                tmp.unlink(missing_ok=True)
+                raise
             path = cache.install(tmp, digest, model, f.id, f.file)
             if f.pin is None:
                 progress.message(f"trusted unpinned {f.file} from {url}: observed sha256 {digest.sha256} (pin it in the manifest)")
             elif md5_only:
                 progress.message(f"recorded sha256 {digest.sha256} for {f.file} (md5 {digest.md5})")
             return path, digest.sha256
+        except CacheError:
+            tmp.unlink(missing_ok=True)
+            raise
         except (DownloadError, ChecksumMismatch) as e:
             failures.append((source, str(e).removeprefix(f"{source}: ")))
             if len(sources) + len(f.sources) > 1:
                 progress.message(f"{source} failed: {e}")
         finally:
-            tmp.unlink(missing_ok=True)
+            if tmp is not partial:
+                tmp.unlink(missing_ok=True)
     raise FetchFailed(f"{model}/{f.id} ({f.file})", failures)
 
 
