@@ -100,11 +100,25 @@ def test_eval_equals_a_direct_computation(coral, voc):
         truth = np.asarray(Image.open(voc / "VOC2012" / "SegmentationClass" / f"{name}.png"))
         matrix += confusion(truth, predicted, 21, 255)
     direct = scores(matrix, segmenter.manifest.classes.labels, 2)
-    assert got["images"] == 2 and got["layout"] == "voc"
-    assert got["mIoU"] == pytest.approx(direct.miou) and got["pixel_accuracy"] == pytest.approx(direct.pixel_accuracy)
-    assert got["per_class_iou"]["bird"] == pytest.approx(direct.per_class["bird"]) and got["per_class_iou"]["bird"] > 0.85
+    assert got["images"] == 2 and got["layout"] == "voc" and got["unit"] == "%"
+    assert got["mIoU"] == pytest.approx(direct.miou * 100) and got["pixel_accuracy"] == pytest.approx(direct.pixel_accuracy * 100)
+    assert got["per_class_iou"]["bird"] == pytest.approx(direct.per_class["bird"] * 100) and got["per_class_iou"]["bird"] > 85
     (upstream,) = got["manifest_mIoU"]
     assert upstream["value"] == 74.26 and upstream["difference"] == pytest.approx(direct.miou * 100 - 74.26, abs=0.01)
+
+
+def test_eval_of_a_plain_folder_is_not_compared_with_voc_val_and_small_runs_are_not_recorded(coral, tmp_path, mirror_manifest):
+    (tmp_path / "set" / "images").mkdir(parents=True)
+    (tmp_path / "set" / "masks").mkdir()
+    Image.open(coral / "bird_segmentation.bmp").convert("RGB").save(tmp_path / "set" / "images" / "bird.png")
+    Image.open(coral / "bird_segmentation_mask.bmp").save(tmp_path / "set" / "masks" / "bird.png")
+    got = json.loads(zoo_cli("eval", str(coral / DM1), "--data", str(tmp_path / "set"), "--json").stdout)
+    assert (got["dataset"], got["split"], got["manifest_mIoU"]) == ("set", "all", [])
+    text = zoo_cli("eval", str(coral / DM1), "--data", str(tmp_path / "set")).stdout
+    assert "no figure on set all to compare with" in text and "difference" not in text
+    small = zoo_cli("eval", str(coral / DM1), "--data", str(tmp_path / "set"), "--record")
+    assert small.returncode == 1 and "is not recorded (the minimum is 100)" in small.stderr
+    assert zoo_cli("eval", str(coral / DM1), "--data", str(tmp_path / "set"), "--limit", "0").returncode == 2
 
 
 def test_eval_reads_plain_image_and_mask_folders(coral, tmp_path):
@@ -165,7 +179,7 @@ def mirror_manifest(coral, tmp_path, monkeypatch):
 def test_bench_and_eval_record_measured_figures(coral, voc, mirror_manifest):
     before = yaml.safe_load(mirror_manifest.read_text())
     assert zoo_cli("bench", str(coral / DM1), "--threads", "2", "--runs", "3", "--record").returncode == 0
-    assert zoo_cli("eval", str(coral / DM1), "--data", str(voc), "--record").returncode == 0
+    assert zoo_cli("eval", str(coral / DM1), "--data", str(voc), "--record", "--allow-small").returncode == 0
     after = catalog.load().get("deeplabv3-dm1")
     assert [b.model_dump(mode="json", exclude_none=True) for b in after.benchmarks[:-1]] == before["benchmarks"]
     bench = after.benchmarks[-1]

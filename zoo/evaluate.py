@@ -18,6 +18,8 @@ from zoo.progress import Progress
 from zoo.segment import Segmenter
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+MIN_RECORDED_IMAGES = 100
+"""An evaluation smaller than this is not written into a manifest unless asked explicitly: one image says little."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,10 @@ class Scores:
     per_class: dict[str, float | None]
 
     def to_dict(self) -> dict:
-        return {"images": self.images, "pixel_accuracy": self.pixel_accuracy, "mIoU": self.miou, "per_class_iou": self.per_class}
+        """Every figure in percent, as the manifests and papers give them."""
+        pct = lambda v: None if v is None else round(v * 100, 4)  # noqa: E731
+        return {"images": self.images, "unit": "%", "pixel_accuracy": pct(self.pixel_accuracy), "mIoU": pct(self.miou),
+                "per_class_iou": {k: pct(v) for k, v in self.per_class.items()}}
 
 
 def scores(matrix: np.ndarray, labels: list[str], images: int) -> Scores:
@@ -102,6 +107,28 @@ def evaluate(segmenter: Segmenter, root: Path, split: str = "val", limit: int | 
         progress.advance(1)
     progress.done()
     return layout, scores(matrix, labels, len(items))
+
+
+def describe(layout: str, root: Path, split: str, dataset: str | None) -> tuple[str, str]:
+    """(dataset, split) an evaluation stands for: a VOC layout is PASCAL VOC 2012 and its split; a plain
+    images/ + masks/ folder is that folder, all of it (it has no splits)."""
+    if layout == "voc":
+        return dataset or "PASCAL VOC 2012", split
+    return dataset or root.name, "all"
+
+
+def comparisons(manifest, artifact: str | None, result: Scores, dataset: str, split: str) -> list[dict]:
+    """The manifest's mIoU figures for this artifact measured on the same dataset and split, with the difference."""
+    return [{"value": x.value, "source": x.source, "dataset": x.dataset, "split": x.split, "images": x.images,
+             "difference": round(result.miou * 100 - x.value, 2)}
+            for x in manifest.metrics if x.name == "mIoU" and artifact and x.applies_to == artifact
+            and x.unit == "%" and x.dataset == dataset and x.split == split]
+
+
+def recordable(result: Scores, allow_small: bool) -> None:
+    if result.images < MIN_RECORDED_IMAGES and not allow_small:
+        raise ZooError(f"an evaluation on {result.images} image(s) is not recorded (the minimum is {MIN_RECORDED_IMAGES})",
+                       "evaluate the whole split, or pass --allow-small to record it anyway")
 
 
 def metric_entry(result: Scores, artifact: str, dataset: str, split: str, command: str, today: str) -> dict:

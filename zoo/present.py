@@ -185,9 +185,12 @@ def bench_text(rep: dict) -> str:
 
 
 def eval_text(out: dict) -> str:
-    rows = [(label, "-" if iou is None else f"{iou:.4f}") for label, iou in out["per_class_iou"].items()]
-    lines = [f"{out['model']} / {out['artifact'] or '-'} on {out['images']} image(s) ({out['layout']}, {out['split']})",
-             f"mIoU            {out['mIoU'] * 100:.2f}%", f"pixel accuracy  {out['pixel_accuracy'] * 100:.2f}%"]
-    lines += [f"manifest        {m['value']:g}% ({m['source']}, {m['dataset']} {m['split']}): difference {m['difference']:+.2f} points"
+    rows = [(label, "-" if iou is None else f"{iou:.2f}") for label, iou in out["per_class_iou"].items()]
+    lines = [f"{out['model']} / {out['artifact'] or '-'} on {out['images']} image(s) of {out['dataset']} ({out['split']})",
+             f"mIoU            {out['mIoU']:.2f}%", f"pixel accuracy  {out['pixel_accuracy']:.2f}%"]
+    lines += [f"manifest        {m['value']:g}% ({m['source']}, {m['dataset']} {m['split']}"
+              + (f", {m['images']} images" if m["images"] else "") + f"): difference {m['difference']:+.2f} points"
               for m in out["manifest_mIoU"]]
-    return "\n".join(lines) + "\n\n" + table(("class", "IoU"), rows)
+    if not out["manifest_mIoU"]:
+        lines.append(f"manifest        no figure on {out['dataset']} {out['split']} to compare with")
+    return "\n".join(lines) + "\n\n" + table(("class", "IoU %"), rows)

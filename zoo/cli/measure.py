@@ -78,14 +78,16 @@ def eval_(
     model: ModelArg,
     data: Annotated[Path, typer.Option("--data", help="PASCAL VOC 2012 folder (JPEGImages/, SegmentationClass/, ImageSets/), or images/ + masks/.")],
     split: Annotated[str, typer.Option(help="ImageSets/Segmentation/<split>.txt for VOC layouts.")] = "val",
-    limit: Annotated[Optional[int], typer.Option(help="Only the first N images.")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Only the first N images.")] = None,
     target: TargetOpt = "auto",
     dataset: Annotated[Optional[str], typer.Option(help="Dataset name for --record (default: PASCAL VOC 2012 for VOC layouts).")] = None,
     like: LikeOpt = None,
     record: RecordOpt = False,
+    allow_small: Annotated[bool, typer.Option(help="With --record: record even an evaluation on fewer than 100 images.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """mIoU, pixel accuracy and per-class IoU on a dataset, compared with the manifest's figure for the artifact."""
+    """mIoU, pixel accuracy and per-class IoU (in %) on a dataset, compared with the manifest's figure for the artifact
+    on the same dataset and split."""
     import datetime as dt
 
     from zoo import evaluate as ev
@@ -95,13 +97,12 @@ def eval_(
     progress = _progress()
     opened = open_any(model, target, like, fallback=False, progress=progress)
     layout, result = ev.evaluate(Segmenter(opened), data, split, limit, progress)
-    upstream = [x for x in opened.manifest.metrics if x.name == "mIoU" and opened.artifact and x.applies_to == opened.artifact.id]
-    out = {"model": opened.manifest.name, "artifact": opened.artifact.id if opened.artifact else None, "layout": layout,
-           "split": split, **result.to_dict(),
-           "manifest_mIoU": [{"value": x.value, "source": x.source, "dataset": x.dataset, "split": x.split,
-                              "difference": round(result.miou * 100 - x.value, 2)} for x in upstream]}
+    name, split = ev.describe(layout, data, split, dataset)
+    artifact = opened.artifact.id if opened.artifact else None
+    out = {"model": opened.manifest.name, "artifact": artifact, "layout": layout, "dataset": name, "split": split,
+           **result.to_dict(), "manifest_mIoU": ev.comparisons(opened.manifest, artifact, result, name, split)}
     if record:
-        name = dataset or ("PASCAL VOC 2012" if layout == "voc" else data.name)
+        ev.recordable(result, allow_small)
         _append_to_manifest(opened, "metrics", ev.metric_entry(result, opened.artifact.id, name, split, _command_line(),
                                                                  dt.date.today().isoformat()))
     if as_json:
