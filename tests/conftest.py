@@ -11,6 +11,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 CORAL = REPO.parent / "shared" / "testdata" / "coral"
 
+# Never the real user's folders: --record copies of installed manifests would land in the user data dir.
+os.environ["ZOO_RECORDS_DIR"] = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"zoo-test-records-{os.getpid()}")
 # Subprocesses (python -m zoo, recipe.sh) import this checkout too, whatever is installed and wherever they run.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 

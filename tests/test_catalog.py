@@ -104,3 +104,34 @@ def test_non_utf8_user_manifest_hides_nothing_else(tmp_path, monkeypatch, minima
     cat = catalog.load()
     assert [p.path for p in cat.problems] == [str(tmp_path / "broken.yaml")]
     assert "tiny" in cat.names() and "deeplabv3" in cat.names()
+
+
+def test_record_never_edits_an_installed_package(tmp_path, monkeypatch):
+    """Installed: the bundled manifests live inside site-packages. --record edits a copy in the records folder."""
+    from zoo.manifest_edit import update_manifest
+
+    package = tmp_path / "site-packages" / "zoo" / "manifests"
+    package.mkdir(parents=True)
+    original = (catalog.bundled_dir() / "deeplabv3.yaml").read_bytes()
+    (package / "deeplabv3.yaml").write_bytes(original)
+    monkeypatch.setattr(catalog, "bundled_dir", lambda: package)
+    monkeypatch.setattr(catalog, "installed", lambda: True)
+    monkeypatch.setenv("ZOO_RECORDS_DIR", str(tmp_path / "records"))
+    monkeypatch.delenv("ZOO_MANIFESTS", raising=False)
+    path = catalog.record_path("deeplabv3")
+    assert path == tmp_path / "records" / "deeplabv3.yaml" and path.read_bytes() == original
+    update_manifest(path, artifacts={"imx93": {"recipe": "recorded by a test"}})
+    cat = catalog.load()
+    assert cat.entry("deeplabv3").path == path and cat.get("deeplabv3").artifact("imx93").recipe == "recorded by a test"
+    assert cat.warnings == [] and (package / "deeplabv3.yaml").read_bytes() == original
+
+
+def test_a_checkout_records_into_its_own_files(monkeypatch):
+    monkeypatch.delenv("ZOO_MANIFESTS", raising=False)
+    assert not catalog.installed() and catalog.record_path("deeplabv3") == catalog.bundled_dir() / "deeplabv3.yaml"
+
+
+def test_an_identical_copy_does_not_warn(tmp_path, monkeypatch):
+    (tmp_path / "deeplabv3.yaml").write_bytes((catalog.bundled_dir() / "deeplabv3.yaml").read_bytes())
+    monkeypatch.setenv("ZOO_MANIFESTS", str(tmp_path))
+    assert catalog.load().warnings == []

@@ -105,10 +105,11 @@ class Catalog:
             out = [n for n in out if not fnmatch.fnmatchcase(n, exclude)]
         return out
 
-    def _add(self, m: Manifest, path: Path, bundled: bool) -> None:
+    def _add(self, m: Manifest, path: Path, bundled: bool, quiet: bool = False) -> None:
         old = self.entries.get(m.name)
-        if old is not None:
+        if old is not None and not quiet and old.manifest != m:
             self.warnings.append(f"{path}: model {m.name!r} overrides the one in {old.path}")
+        if old is not None:
             self.aliases = {a: n for a, n in self.aliases.items() if n != m.name}
         self.entries[m.name] = Entry(m, path, bundled)
         for alias in m.aliases:
@@ -124,24 +125,50 @@ def load(extra: list[Path] | None = None) -> Catalog:
 
     The result is reused while no manifest file was added, removed or changed (checked by stat each call).
     """
-    sources = [(bundled_dir(), True)] + [(p, False) for p in (settings.manifest_paths() if extra is None else extra)]
-    scans = [(root, bundled, _scan(root)) for root, bundled in sources]
+    sources = [(bundled_dir(), "bundled")]
+    if extra is None:
+        sources += [(settings.records_dir(), "records")] + [(p, "user") for p in settings.manifest_paths()]
+    else:
+        sources += [(p, "user") for p in extra]
+    scans = [(root, kind, _scan(root)) for root, kind in sources]
     fingerprint = [(os.fspath(root), scan) for root, _, scan in scans]
     if _last[0] == fingerprint:
         return _last[1]
     catalog = Catalog()
-    for root, bundled, scan in scans:
+    for root, kind, scan in scans:
         if scan is None:
-            catalog.warnings.append(f"{root}: manifest path does not exist")
+            if kind == "user":
+                catalog.warnings.append(f"{root}: manifest path does not exist")
             continue
         for name, key in scan:
             path = Path(name)
             try:
-                catalog._add(_load_file(path, key), path, bundled)
+                catalog._add(_load_file(path, key), path, kind == "bundled", quiet=kind == "records")
             except ManifestInvalid as e:
                 catalog.problems.append(e)
     _last[:] = [fingerprint, catalog]
     return catalog
+
+
+def installed() -> bool:
+    """True when the bundled manifests are the copies inside an installed package (not a development checkout)."""
+    return bundled_dir() == Path(__file__).resolve().parent / "manifests"
+
+
+def record_path(name: str) -> Path:
+    """The manifest file `--record` may edit for `name`: the file itself, unless it belongs to an installed package
+    (an upgrade would overwrite the record): then a copy in settings.records_dir(), which the catalog reads after
+    the bundled ones."""
+    entry = load().entry(name)
+    if not (entry.bundled and installed()):
+        return entry.path
+    copy = settings.records_dir() / entry.path.name
+    if not copy.exists():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        tmp = copy.with_name(f".{copy.name}.tmp")
+        tmp.write_bytes(entry.path.read_bytes())
+        os.replace(tmp, copy)
+    return copy
 
 
 def models(include: str | None = None, exclude: str | None = None) -> list[str]:

@@ -122,7 +122,7 @@ def record_sources(p: Plan, new_source) -> None:
         prefix = first.split("@")[0] + "@" if first.startswith("hf://") else first
         rest = [s for s in a.sources if not s.startswith(prefix)]
         changes[a.id] = {"sources": [first, *rest], "unpublished": None, "size": u.size, "sha256": u.sha256}
-    update_manifest(p.manifest_path, artifacts=changes)
+    update_manifest(catalog.record_path(p.manifest.name), artifacts=changes)
 
 
 def to_directory(p: Plan, folder: Path) -> Path:

@@ -35,6 +35,17 @@ def manifest_paths() -> list[Path]:
     return [Path(p).expanduser() for p in raw.split(os.pathsep) if p]
 
 
+def records_dir() -> Path:
+    """ZOO_RECORDS_DIR, else the user data dir's manifests/ (e.g. ~/.local/share/zoo/manifests): where --record keeps
+    its copy of a manifest that belongs to an installed package, which an upgrade would overwrite."""
+    raw = os.environ.get("ZOO_RECORDS_DIR", "").strip()
+    if raw:
+        return Path(raw).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("zoo", appauthor=False)) / "manifests"
+
+
 def debug() -> bool:
     """ZOO_DEBUG=1 shows tracebacks for known errors."""
     return _flag("ZOO_DEBUG")

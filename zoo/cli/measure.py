@@ -33,7 +33,7 @@ def _append_to_manifest(opened, key: str, entry: dict) -> None:
 
     if opened.manifest is None or opened.artifact is None:
         raise ZooError(f"{opened.path} is not an artifact of a manifest, so there is nowhere to record to")
-    path = catalog.load().entry(opened.manifest.name).path
+    path = catalog.record_path(opened.manifest.name)
     update_manifest(path, append={key: [entry]})
     _err(f"recorded in {path}")
 

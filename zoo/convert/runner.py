@@ -134,7 +134,7 @@ def _build(name: str, opts: Options, progress: Progress) -> list[Built]:
         results_converted, upstream_info = _convert(m, converted, opts, progress)
         results += results_converted
     if opts.record:
-        _record(entry.path, m, results, upstream_info, opts)
+        _record(catalog.record_path(m.name), m, results, upstream_info, opts)
     return results
 
 
