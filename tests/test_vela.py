@@ -25,7 +25,7 @@ try:
     VELA = vela.find_compiler()
 except ZooError:
     VELA = None
-needs_vela = pytest.mark.skipif(VELA is None, reason="vela is not installed (pip install 'zoo[imx93]')")
+needs_vela = pytest.mark.skipif(VELA is None, reason="vela is not installed (pip install 'edge-model-zoo[imx93]')")
 GOOGLE = {"deeplabv3": "deeplabv3_mnv2_dm05_pascal_quant.tflite", "deeplabv3-dm1": "deeplabv3_mnv2_pascal_quant.tflite"}
 
 
@@ -146,7 +146,7 @@ def test_without_build_an_unpublished_rebuildable_artifact_says_how(monkeypatch)
     from zoo.resolve import choose
 
     m = catalog.load(extra=[]).get("deeplabv3")
-    with pytest.raises(ArtifactUnavailable, match="zoo fetch deeplabv3 --target imx93 --build \\(needs vela: pip install 'zoo\\[imx93\\]'\\)"):
+    with pytest.raises(ArtifactUnavailable, match="zoo fetch deeplabv3 --target imx93 --build \\(needs vela: pip install 'edge-model-zoo\\[imx93\\]'\\)"):
         choose(m, "imx93", [], strict=True)
     assert choose(m, "imx93", [], rebuilt=frozenset({"imx93"})).artifact.id == "imx93"
     assert choose(m, "auto", ["imx93"]).artifact.id == "cpu-uint8"

@@ -74,7 +74,7 @@ def render(m: Manifest, repo: str | None = None, records: dict[str, dict] | None
         lines += [f"{b.latency_ms:g} ms | {b.device} | {b.accelerator} | {b.threads or '-'} | {b.runtime} | "
                   f"{b.input_size[0]}x{b.input_size[1]} | "
                   f"{b.citation if b.source == 'upstream' else f'{b.source} {b.date}: `{b.command}`'}" for b in m.benchmarks]
-    lines += ["", "## Download and run", "", "```bash", "pip install zoo", f"zoo fetch {m.name}            # the right file for this machine",
+    lines += ["", "## Download and run", "", "```bash", "pip install edge-model-zoo   # the distribution; the command and the import are zoo", f"zoo fetch {m.name}            # the right file for this machine",
               *(f"zoo fetch {m.name} --target {t}" for t in m.targets), "```", "", "```python", "import zoo",
               f'model = zoo.resolve("{m.name}")      # verified local path, offline once cached',
               f'interpreter = zoo.load("{m.name}", num_threads=4)  # LiteRT with the target\'s delegate', "```"]

@@ -27,7 +27,7 @@ def rebuildable(m: Manifest, a: Artifact) -> bool:
 def rebuild_hint(m: Manifest, a: Artifact) -> str:
     target = get_target(a.target)
     return (f"it can be built here from its published parent {a.parent!r} and checked against its pin: "
-            f"zoo fetch {m.name} --target {a.target} --build (needs {target.compiler}: pip install 'zoo[{a.target}]')")
+            f"zoo fetch {m.name} --target {a.target} --build (needs {target.compiler}: pip install 'edge-model-zoo[{a.target}]')")
 
 
 def published_artifact(m: Manifest, target: str) -> Artifact | None:

@@ -24,7 +24,7 @@ def interpreter_module() -> ModuleType:
             from tflite_runtime import interpreter
         except ImportError:
             raise RuntimeMissing("no LiteRT interpreter is installed",
-                                 "pip install 'zoo[run]' (ai-edge-litert), or tflite-runtime on older boards") from None
+                                 "pip install 'edge-model-zoo[run]' (ai-edge-litert), or tflite-runtime on older boards") from None
     return interpreter
 
 

@@ -31,7 +31,7 @@ def build(
 ) -> None:
     """Rebuild a model's artifacts: upstream, int8 with float (or uint8) I/O, checks, Edge TPU compile, record.
 
-    Needs the build extra (pip install 'zoo[build]'): TensorFlow is imported here only.
+    Needs the build extra (pip install 'edge-model-zoo[build]'): TensorFlow is imported here only.
     """
     from zoo.convert.runner import Options
     from zoo.convert.runner import build as run_build

@@ -30,7 +30,7 @@ def fetch(
     strict: Annotated[bool, typer.Option(help="Fail instead of falling back when the target's artifact is unpublished.")] = False,
     explain: Annotated[bool, typer.Option(help="Say why this artifact was chosen (on stderr).")] = False,
     build: Annotated[bool, typer.Option("--build", help="If the target's artifact is pinned but not hosted, compile it here "
-                                        "from its published parent and keep it only if it matches the pin (i.MX 93: needs zoo[imx93]).")] = False,
+                                        "from its published parent and keep it only if it matches the pin (i.MX 93: needs edge-model-zoo[imx93]).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notes; errors still go to stderr.")] = False,
     as_json: JsonOpt = False,
 ) -> None:

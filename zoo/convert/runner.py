@@ -143,7 +143,7 @@ def _convert(m: Manifest, artifacts: list[Artifact], opts: Options, progress: Pr
     if m.build is None:
         raise BuildFailed("select", f"{m.name} has no build section: its artifacts are published as is upstream")
     if importlib.util.find_spec("tensorflow") is None:
-        raise BuildFailed("setup", "TensorFlow is not installed", "pip install 'zoo[build]' (tensorflow-cpu)")
+        raise BuildFailed("setup", "TensorFlow is not installed", "pip install 'edge-model-zoo[build]' (tensorflow-cpu)")
     size = opts.input_size or m.input.shape[1]
     smoke = opts.weights == "random" or opts.calibration == "random" or size != m.input.shape[1]
     if opts.record and smoke:

@@ -26,7 +26,7 @@ OPTIONS = {
     "system-config": "Ethos_U65_Client_Server",
     "memory-mode": "Dedicated_Sram_384KB",
 }
-INSTALL = "pip install 'zoo[imx93]' (Arm's ethos-u-vela at the version zoo pins; no TensorFlow needed)"
+INSTALL = "pip install 'edge-model-zoo[imx93]' (Arm's ethos-u-vela at the version zoo pins; no TensorFlow needed)"
 _CPU_OP = re.compile(r"^Warning \(supported operators\) operator: (\S+), ofm: '([^']*)'\s*\nReason: (.+)$", re.M)
 
 
