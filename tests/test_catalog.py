@@ -115,6 +115,7 @@ def test_record_never_edits_an_installed_package(tmp_path, monkeypatch):
     original = (catalog.bundled_dir() / "deeplabv3.yaml").read_bytes()
     (package / "deeplabv3.yaml").write_bytes(original)
     monkeypatch.setattr(catalog, "bundled_dir", lambda: package)
+    monkeypatch.setattr("zoo.manifest_sources.bundled_dir", lambda: package)
     monkeypatch.setattr(catalog, "installed", lambda: True)
     monkeypatch.setenv("ZOO_RECORDS_DIR", str(tmp_path / "records"))
     monkeypatch.delenv("ZOO_MANIFESTS", raising=False)

@@ -145,3 +145,48 @@ def test_fetch_errors_never_print_credentials(zoo_env, server):
     write_model(zoo_env, "m", [pinned(DATA, sources=[url])])
     proc = zoo("fetch", "m", "--target", "cpu")
     assert proc.returncode == 1 and "hunter2" not in proc.stderr and "http://***@127.0.0.1" in proc.stderr
+
+
+def hit_probe(*argv: str) -> subprocess.CompletedProcess:
+    """`zoo ARGV` through the console entry point, printing which heavy modules it imported."""
+    probe = (
+        f"import sys; sys.argv = ['zoo', *{list(argv)!r}]\n"
+        "from zoo.entry import main\n"
+        "try: main()\n"
+        "except SystemExit: pass\n"
+        "print('LOADED=' + ','.join(m for m in ('pydantic', 'typer', 'yaml', 'requests', 'zoo.catalog') if m in sys.modules))"
+    )
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+
+
+def test_a_cold_cli_hit_needs_neither_the_schema_nor_the_cli(zoo_env, server):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    path = zoo("fetch", "m", "-t", "cpu").stdout.strip()
+    proc = hit_probe("fetch", "m", "-t", "cpu", "--offline", "-q")
+    assert proc.stdout.splitlines() == [path, "LOADED="], proc.stderr
+    assert hit_probe("fetch", "m", "-t", "cpu", "--json").stdout.splitlines()[-1] != "LOADED="  # not a plain hit
+
+
+def test_the_hit_memo_never_answers_stale(zoo_env, server, tmp_path):
+    other = os.urandom(1000)
+    manifest = write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)]),
+                                          pinned(other, id="npu", target="imx8mp", file="npu.tflite",
+                                                 sources=[server.add("/npu.tflite", other)])])
+    first = zoo("fetch", "m", "-t", "imx8mp")
+    assert hit_probe("fetch", "m", "-t", "imx8mp").stdout.splitlines()[0] == first.stdout.strip()
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)]),
+                               {**pinned(other, id="npu", target="imx8mp", file="npu.tflite"), "sources": [],
+                                "unpublished": "withdrawn"}])
+    changed = hit_probe("fetch", "m", "-t", "imx8mp")  # the manifest changed: the full path decides again
+    assert changed.stdout.splitlines()[-1] != "LOADED=" and changed.stdout.splitlines()[0].endswith("tiny.tflite")
+    assert "not published yet (withdrawn)" in changed.stderr
+    again = hit_probe("fetch", "m", "-t", "imx8mp")  # remembered with its fallback warning, printed again
+    assert again.stdout.splitlines() == [changed.stdout.splitlines()[0], "LOADED="]
+    assert again.stderr == changed.stderr
+    path = changed.stdout.splitlines()[0]
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.write(b"XX")
+    tampered = hit_probe("fetch", "m", "-t", "imx8mp")  # the cached file changed: never answered from the memo
+    assert tampered.stdout.splitlines()[-1] != "LOADED=" and open(tampered.stdout.splitlines()[0], "rb").read() == DATA
+    assert manifest.exists()

@@ -1,15 +1,27 @@
 """zoo: the right, verified model file for your accelerator.
 
-Importing zoo is light: no TensorFlow, no LiteRT, no HTTP client until a function needs one.
+Importing zoo is light: no TensorFlow, no LiteRT, no HTTP client, and not even the manifest schema until a name
+below is first used (PEP 562), so a cache hit from the command line starts fast.
 """
 
-from zoo.catalog import get, models
-from zoo.detect import detect
-from zoo.errors import ZooError, ZooWarning
-from zoo.fetch import Resolved, resolve
-from zoo.keras_model import keras_model
-from zoo.manifest import Manifest
-from zoo.runtime import load
+from importlib import import_module
 
-__all__ = ["Manifest", "Resolved", "ZooError", "ZooWarning", "detect", "get", "keras_model", "load", "models", "resolve"]
 __version__ = "0.1.0"
+_HOMES = {
+    "get": "zoo.catalog", "models": "zoo.catalog", "detect": "zoo.detect", "ZooError": "zoo.errors",
+    "ZooWarning": "zoo.errors", "Resolved": "zoo.fetch", "resolve": "zoo.fetch", "keras_model": "zoo.keras_model",
+    "Manifest": "zoo.manifest", "load": "zoo.runtime",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+    value = getattr(import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return [*globals(), *_HOMES]

@@ -22,7 +22,6 @@ import shutil
 import stat
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,16 +71,22 @@ class Cache:
         except OSError:
             return None
 
+    def unchanged(self, view: str, sha256: str) -> bool:
+        """True if `view` is still exactly the file verified as `sha256` (its size, mtime and inode match the record
+        written when it was): a hit without re-hashing. Plain strings: this is the hot path of every hit."""
+        record_path = os.path.join(os.fspath(self.root), "blobs", "sha256", sha256 + ".stat")
+        record = _read_record(record_path)
+        if record is None or _stat_key(view) != record:
+            return False
+        _touch(record_path)
+        return True
+
     def lookup(self, model: str, artifact: str, file: str, sha256: str) -> Path | None:
         """A verified readable path for this blob, or None. No network; re-hashes only if the file changed."""
-        # Plain strings on this hot path (a warm hit costs a few syscalls); same paths as view() and _record().
-        root = os.fspath(self.root)
-        view = os.path.join(root, "models", model, artifact, file)
-        record_path = os.path.join(root, "blobs", "sha256", sha256 + ".stat")
-        record = _read_record(record_path)
-        if record is not None and _stat_key(view) == record:
-            _touch(record_path)
+        view = os.path.join(os.fspath(self.root), "models", model, artifact, file)
+        if self.unchanged(view, sha256):
             return Path(view)
+        record = _read_record(os.fspath(self._record(sha256)))
         blob = self.blob(sha256)
         if not _regular(blob):
             return None
@@ -231,6 +236,8 @@ class Cache:
     def verify(self, remove: bool = False) -> tuple[int, list[Problem]]:
         """Re-hash every blob (one thread per core; hashlib releases the GIL); report (and with `remove`,
         delete) those whose bytes changed, and views that point at no blob."""
+        from concurrent.futures import ThreadPoolExecutor
+
         blobs = self._blobs()
         problems = []
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:

@@ -3,48 +3,19 @@
 from __future__ import annotations
 
 import fnmatch
-import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo import manifest, settings
+from zoo import manifest_sources
+from zoo.manifest_sources import StatKey, bundled_dir
 from zoo.errors import ManifestInvalid, ModelNotFound
 from zoo.manifest import Manifest
 
-_SUFFIXES = (".yaml", ".yml")
-
-
-@functools.lru_cache(maxsize=1)
-def bundled_dir() -> Path:
-    """Manifests shipped with zoo: inside the installed package, or the checkout's top-level folder."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "manifests"
-    return packaged if packaged.is_dir() else here.parent / "manifests"
-
-
-StatKey = tuple[int, int, int]
-
-
-def _scan(root: Path) -> list[tuple[str, StatKey]] | None:
-    """Manifest files under `root` (a folder or one file) with their stat keys; None if it does not exist.
-
-    Plain strings, not Paths: this runs on every resolve() and must stay cheap.
-    """
-    top = os.fspath(root)
-    try:
-        with os.scandir(top) as it:
-            found = sorted((e.path, e.stat()) for e in it if e.name.endswith(_SUFFIXES) and e.is_file())
-    except NotADirectoryError:
-        found = [(top, os.stat(top))]
-    except FileNotFoundError:
-        return None
-    return [(path, (st.st_size, st.st_mtime_ns, st.st_ino)) for path, st in found]
-
-
 def manifest_files(path: Path) -> list[Path]:
     """The manifest files a path names: the YAML files of a folder, or the path itself."""
-    return [Path(p) for p, _ in _scan(path) or []] if path.is_dir() else [path]
+    return [Path(p) for p, _ in manifest_sources.scan(path) or []] if path.is_dir() else [path]
 
 
 _parsed: dict[Path, tuple[StatKey, Manifest | ManifestInvalid]] = {}
@@ -125,12 +96,7 @@ def load(extra: list[Path] | None = None) -> Catalog:
 
     The result is reused while no manifest file was added, removed or changed (checked by stat each call).
     """
-    sources = [(bundled_dir(), "bundled")]
-    if extra is None:
-        sources += [(settings.records_dir(), "records")] + [(p, "user") for p in settings.manifest_paths()]
-    else:
-        sources += [(p, "user") for p in extra]
-    scans = [(root, kind, _scan(root)) for root, kind in sources]
+    scans = [(root, kind, manifest_sources.scan(root)) for root, kind in manifest_sources.sources(extra)]
     fingerprint = [(os.fspath(root), scan) for root, _, scan in scans]
     if _last[0] == fingerprint:
         return _last[1]

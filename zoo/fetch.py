@@ -31,6 +31,7 @@ class Resolved:
     artifact: Artifact
     manifest: Manifest
     explanation: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def __fspath__(self) -> str:
         return os.fspath(self.path)
@@ -83,7 +84,8 @@ def resolve(
         path, sha256 = obtain(m.name, choice.artifact, cache, offline=offline, progress=progress)
     else:
         path, sha256 = _cached(m.name, choice.artifact, cache) or _rebuild(m, choice.artifact, cache, progress)
-    resolved = Resolved(path, sha256, choice.artifact.size or path.stat().st_size, choice.target, choice.artifact.delegate, choice.artifact, m, reasons)
+    resolved = Resolved(path, sha256, choice.artifact.size or path.stat().st_size, choice.target, choice.artifact.delegate,
+                        choice.artifact, m, reasons, list(choice.warnings))
     if explain:
         for line in reasons:
             progress.note(f"explain: {line}")

@@ -1,0 +1,47 @@
+"""The `zoo` command's entry point: a plain cache hit (`zoo fetch NAME [-t TARGET] [--offline] [-q]`) is answered
+from zoo.hit before the CLI, typer and the manifest schema are imported; everything else goes to zoo.cli."""
+
+from __future__ import annotations
+
+import sys
+
+_FLAGS = {"--offline", "-q", "--quiet"}
+
+
+def _plain_fetch(argv: list[str]) -> tuple[str, str] | None:
+    """(name, target) if argv is a fetch the hit path can answer exactly as the full command would."""
+    if len(argv) < 2 or argv[0] != "fetch" or argv[1].startswith("-"):
+        return None
+    name, target, rest = argv[1], "auto", argv[2:]
+    while rest:
+        arg = rest.pop(0)
+        if arg in _FLAGS:
+            continue
+        if arg in ("-t", "--target") and rest:
+            target = rest.pop(0)
+        elif arg.startswith("--target="):
+            target = arg.partition("=")[2]
+        else:
+            return None
+    return name, target
+
+
+def main() -> None:
+    request = _plain_fetch(sys.argv[1:])
+    if request is not None:
+        from zoo import hit
+        from zoo.errors import ZooError
+
+        try:
+            found = hit.lookup(*request)
+        except (ZooError, OSError, ValueError):
+            found = None  # the full path reports whatever is wrong
+        if found is not None:
+            path, warnings = found
+            for warning in warnings:
+                sys.stderr.write(f"warning: {warning}\n")
+            sys.stdout.write(path + "\n")
+            return
+    from zoo.cli import main as cli
+
+    cli()
