@@ -143,7 +143,7 @@ def test_own_manifest_builds_the_same_way_and_a_wrong_pin_is_refused(mirror, cor
 
 
 def test_without_build_an_unpublished_rebuildable_artifact_says_how(monkeypatch):
-    from zoo.resolve import choose
+    from zoo.choice import choose
 
     m = catalog.load(extra=[]).get("deeplabv3")
     with pytest.raises(ArtifactUnavailable, match="zoo fetch deeplabv3 --target imx93 --build \\(needs vela: pip install 'edge-model-zoo\\[imx93\\]'\\)"):

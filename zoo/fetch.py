@@ -16,7 +16,7 @@ from zoo.detect import detect
 from zoo.errors import CacheError, ChecksumMismatch, DownloadError, FetchFailed, OfflineMiss
 from zoo.manifest import Artifact, Manifest, PinnedFile
 from zoo.progress import Progress, StderrProgress
-from zoo.resolve import choose, rebuildable
+from zoo.choice import choose, rebuildable
 
 
 @dataclass(frozen=True)

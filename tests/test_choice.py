@@ -6,7 +6,7 @@ import pytest
 
 from zoo import manifest
 from zoo.errors import ArtifactUnavailable, TargetUnknown
-from zoo.resolve import choose
+from zoo.choice import choose
 
 
 def art(id_, target, published=True, default=False):
