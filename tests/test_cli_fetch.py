@@ -190,3 +190,15 @@ def test_the_hit_memo_never_answers_stale(zoo_env, server, tmp_path):
     tampered = hit_probe("fetch", "m", "-t", "imx8mp")  # the cached file changed: never answered from the memo
     assert tampered.stdout.splitlines()[-1] != "LOADED=" and open(tampered.stdout.splitlines()[0], "rb").read() == DATA
     assert manifest.exists()
+
+
+def test_warnings_about_a_source_never_print_its_credentials(zoo_env, server):
+    bad = server.url("/gone.tflite").replace("http://", "http://alice:hunter2@")
+    write_model(zoo_env, "m", [pinned(DATA, sources=[bad, server.add("/m.tflite", DATA)])])
+    proc = zoo("fetch", "m", "--target", "cpu")
+    assert proc.returncode == 0 and "hunter2" not in proc.stderr and "http://***@127.0.0.1" in proc.stderr
+
+
+def test_version_is_answered_before_the_cli_loads():
+    proc = hit_probe("--version")
+    assert proc.stdout.splitlines() == ["zoo 0.1.0", "LOADED="]

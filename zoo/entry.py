@@ -1,5 +1,5 @@
-"""The `zoo` command's entry point: a plain cache hit (`zoo fetch NAME [-t TARGET] [--offline] [-q]`) is answered
-from zoo.hit before the CLI, typer and the manifest schema are imported; everything else goes to zoo.cli."""
+"""The `zoo` command's entry point: `zoo --version` and a plain cache hit (`zoo fetch NAME [-t TARGET] [--offline]
+[-q]`) are answered before the CLI, typer and the manifest schema are imported; everything else goes to zoo.cli."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ def _plain_fetch(argv: list[str]) -> tuple[str, str] | None:
 
 
 def main() -> None:
+    if sys.argv[1:] in (["--version"], ["-V"]):
+        from zoo import __version__
+
+        sys.stdout.write(f"zoo {__version__}\n")
+        return
     request = _plain_fetch(sys.argv[1:])
     if request is not None:
         from zoo import hit

@@ -117,19 +117,18 @@ class Client:
 
         url = urljoin(self.base, path_or_url)
         same = urlsplit(url).netloc == urlsplit(self.base).netloc
-        for attempt in range(2):
-            headers = {**kwargs.pop("headers", {}), **(self.auth if same else {})}
+        extra = kwargs.pop("headers", {})
+        for attempt in (1, 2):
             try:
-                r = self.http.request(method, url, headers=headers, timeout=settings.timeouts(), allow_redirects=False, **kwargs)
+                r = self.http.request(method, url, headers={**extra, **(self.auth if same else {})},
+                                      timeout=settings.timeouts(), allow_redirects=False, **kwargs)
             except requests.RequestException as e:
                 raise DownloadError(f"registry {self.ref.registry} did not answer ({type(e).__name__})",
                                     "check the address, or whether it serves plain http (ZOO_OCI_INSECURE)") from None
-            if r.status_code == 401 and attempt == 0 and same and "data" not in kwargs:
-                self.auth = self._authenticate(r.headers.get("WWW-Authenticate", ""))
-                kwargs["headers"] = headers
-                continue
-            return r
-        return r
+            # A body is sent once: uploads come after a HEAD that already answered the challenge.
+            if r.status_code != 401 or attempt == 2 or not same or "data" in kwargs:
+                return r
+            self.auth = self._authenticate(r.headers.get("WWW-Authenticate", ""))
 
     def _authenticate(self, challenge: str) -> dict[str, str]:
         creds = credentials(self.ref.registry)

@@ -6,7 +6,7 @@ import sys
 import time
 import warnings
 
-from zoo.errors import ZooWarning
+from zoo.errors import ZooWarning, printable
 
 
 class Progress:
@@ -59,11 +59,11 @@ class StderrProgress(Progress):
     def message(self, text: str) -> None:
         if self.bar:
             sys.stderr.write("\r\033[K")
-        sys.stderr.write(f"warning: {text}\n")
+        sys.stderr.write(f"warning: {printable(text)}\n")
 
     def note(self, text: str) -> None:
         if not self.quiet:
-            sys.stderr.write(f"{text}\n")
+            sys.stderr.write(f"{printable(text)}\n")
 
     def _draw(self, now: float) -> None:
         scale, unit = (1e6, "MB") if self._unit == "B" else (1, self._unit)
