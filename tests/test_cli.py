@@ -132,8 +132,14 @@ def one_line(proc: subprocess.CompletedProcess) -> str:
 
 
 def test_os_errors_are_one_line_with_a_hint(tmp_path):
-    line = one_line(zoo("card", "deeplabv3", "--out", str(tmp_path)))
-    assert line == f"error: Is a directory: {tmp_path} (give a file path, not a folder)"
+    (tmp_path / "file").write_text("x")
+    line = one_line(zoo("card", "deeplabv3", "--out", str(tmp_path / "file" / "card.md")))
+    assert line.startswith("error: ") and line.endswith("(a part of that path is a file, not a folder)")
+
+
+def test_output_to_a_folder_creates_it_and_names_the_file(tmp_path):
+    proc = zoo("card", "deeplabv3", "-o", f"{tmp_path / 'new'}/")
+    assert proc.returncode == 0 and (tmp_path / "new" / "README.md").read_text().startswith("---")
 
 
 @pytest.mark.parametrize(("name", "value"), [("ZOO_READ_TIMEOUT", "abc"), ("ZOO_CONNECT_TIMEOUT", "nan"),

@@ -189,3 +189,20 @@ def test_bench_and_eval_record_measured_figures(coral, voc, mirror_manifest):
     assert (metric.source, metric.dataset, metric.split, metric.images, metric.applies_to) == (
         "measured", "PASCAL VOC 2012", "val", 2, "cpu-uint8")
     assert len(after.metrics) == len(before["metrics"]) + 1
+
+
+def test_predict_checks_its_image_before_fetching_and_writes_a_class_id_mask(coral, tmp_path):
+    (tmp_path / "not-an-image.jpg").write_text("hello")
+    for bad, why in ((tmp_path / "nothere.jpg", "no such file"), (tmp_path, "is not a file"),
+                     (tmp_path / "not-an-image.jpg", "is not an image zoo can read")):
+        proc = zoo_cli("predict", "no-such-model", str(bad))
+        assert proc.returncode == 1 and why in proc.stderr and "no model named" not in proc.stderr
+    out = json.loads(zoo_cli("predict", str(coral / DM1), str(coral / "bird_segmentation.bmp"), "-o", f"{tmp_path}/masks/",
+                             "--json").stdout)
+    ids = np.asarray(Image.open(out["ids"]))
+    assert out["mask"] == str(tmp_path / "masks" / "bird_segmentation_mask.png") and ids.shape == (513, 513)
+    assert read_mask(Path(out["ids"])).max() < 21 and (ids == BIRD).mean() > 0.1
+
+
+def test_bench_needs_at_least_one_run(coral):
+    assert zoo_cli("bench", str(coral / DM1), "--runs", "0").returncode == 2

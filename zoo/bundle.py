@@ -62,14 +62,17 @@ def create(name: str, out: Path, targets: list[str] | None = None, progress: Pro
     index = {"format": FORMAT, "model": m.name, "license": m.license, "homepage": m.homepage,
              "files": [{k: v for k, v in f.items() if k != "path"} for f in files]}
     tmp = out.with_name(f".{out.name}.tmp")
-    with tarfile.open(tmp, "w") as tar:
-        _add(tar, "bundle.json", json.dumps(index, indent=2).encode())
-        _add(tar, "SHA256SUMS", "".join(f"{f['sha256']}  {f['file']}\n" for f in files).encode())
-        _add(tar, f"manifests/{m.name}.yaml", entry.path.read_bytes())
-        _add(tar, "LICENSE", f"{m.name}: {m.license}\nSee {m.homepage} for the license text and terms.\n".encode())
-        for f in files:
-            tar.add(f["path"], arcname=f["member"])
-    os.replace(tmp, out)
+    try:
+        with tarfile.open(tmp, "w") as tar:
+            _add(tar, "bundle.json", json.dumps(index, indent=2).encode())
+            _add(tar, "SHA256SUMS", "".join(f"{f['sha256']}  {f['file']}\n" for f in files).encode())
+            _add(tar, f"manifests/{m.name}.yaml", entry.path.read_bytes())
+            _add(tar, "LICENSE", f"{m.name}: {m.license}\nSee {m.homepage} for the license text and terms.\n".encode())
+            for f in files:
+                tar.add(f["path"], arcname=f["member"])
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return index
 
 

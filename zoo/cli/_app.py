@@ -7,7 +7,9 @@ Results go to stdout, messages to stderr; a known error is one line and exit 1
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -54,6 +56,17 @@ TargetOpt = Annotated[str, typer.Option("--target", "-t", metavar="TARGET", call
 ModelArg = Annotated[str, typer.Argument(metavar="NAME_OR_FILE", help="A model name (its artifact for --target is fetched) or a .tflite file.")]
 LikeOpt = Annotated[Optional[str], typer.Option(help="For a file no manifest lists: the model whose preprocessing and classes it uses.")]
 RecordOpt = Annotated[bool, typer.Option(help="Append the result to the manifest as a measured figure (never replacing upstream ones).")]
+
+
+def _output(raw: str, default_name: str) -> Path:
+    """Where `-o/--output PATH` writes: PATH, or PATH/default_name when PATH is a folder or ends with a slash
+    (the folder is created); the parent of a file path is created too."""
+    path = Path(raw).expanduser()
+    if path.is_dir() or raw.endswith(("/", os.sep)):
+        path.mkdir(parents=True, exist_ok=True)
+        return path / default_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _out(text: str) -> None:

@@ -19,6 +19,7 @@ _OS_HINTS = {
     errno.EPERM: "check the permissions, or write somewhere else",
     errno.EISDIR: "give a file path, not a folder",
     errno.ENOTDIR: "a part of that path is a file, not a folder",
+    errno.EEXIST: "a part of that path is a file, not a folder",
     errno.ENOENT: "check the path",
 }
 

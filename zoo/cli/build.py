@@ -17,7 +17,8 @@ from zoo.cli._app import JsonOpt, NameArg, TargetOpt, _json, _out, _progress, ap
 def build(
     name: NameArg,
     target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Build only these targets (repeatable; default: every artifact zoo builds).")] = None,
-    out: Annotated[Path, typer.Option(help="Output folder for the .tflite files and their .build.json records.")] = Path("build"),
+    out: Annotated[Path, typer.Option("--output", "-o", "--out", metavar="DIR",
+                                      help="Output folder for the .tflite files and their .build.json records.")] = Path("build"),
     calibration: Annotated[Optional[str], typer.Option(help="Folder of real images (e.g. VOC2012/JPEGImages), or 'random' for a smoke build.")] = None,
     samples: Annotated[Optional[int], typer.Option(help="Calibration images to use (default: the manifest's calibration_samples, 100).")] = None,
     input_size: Annotated[Optional[int], typer.Option(help="Square input size (Keras recipes; a smoke build unless it is the manifest's).")] = None,

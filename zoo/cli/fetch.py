@@ -16,6 +16,7 @@ from zoo.cli._app import (
     _err,
     _json,
     _out,
+    _output,
     _progress,
     app,
 )
@@ -25,7 +26,8 @@ from zoo.cli._app import (
 def fetch(
     name: NameArg,
     target: TargetOpt = "auto",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also copy the file here (a path or a folder).")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="PATH",
+                                                  help="Also copy the file here (a file path, or a folder: DIR/ is created).")] = None,
     offline: Annotated[bool, typer.Option(help="Never touch the network (also ZOO_OFFLINE=1).")] = False,
     strict: Annotated[bool, typer.Option(help="Fail instead of falling back when the target's artifact is unpublished.")] = False,
     explain: Annotated[bool, typer.Option(help="Say why this artifact was chosen (on stderr).")] = False,
@@ -41,7 +43,7 @@ def fetch(
     resolved = resolve(name, target, offline=offline or None, strict=strict, explain=explain and not quiet, progress=progress,
                        build=build)
     hit.remember(name, target, strict, resolved.path, resolved.sha256, resolved.warnings)
-    copied = export(resolved, output) if output else None
+    copied = export(resolved, _output(output, resolved.artifact.file)) if output else None
     if as_json:
         _json({**resolved.to_dict(), "output": str(copied) if copied else None})
     else:

@@ -18,6 +18,7 @@ from zoo.cli._app import (
     _err,
     _json,
     _out,
+    _output,
     _progress,
     app,
 )
@@ -43,8 +44,8 @@ def bench_(
     model: ModelArg,
     target: TargetOpt = "auto",
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for LiteRT (default: LiteRT's choice).")] = None,
-    runs: Annotated[int, typer.Option(help="Timed runs after warm-up.")] = 50,
-    warmup: Annotated[int, typer.Option(help="Untimed runs after the first one.")] = 5,
+    runs: Annotated[int, typer.Option(min=1, metavar="N", help="Timed runs after warm-up.")] = 50,
+    warmup: Annotated[int, typer.Option(min=0, metavar="N", help="Untimed runs after the first one.")] = 5,
     like: LikeOpt = None,
     record: RecordOpt = False,
     as_json: JsonOpt = False,
@@ -115,7 +116,9 @@ def eval_(
 def predict(
     model: ModelArg,
     image: Annotated[Path, typer.Argument(metavar="IMAGE", help="The image to segment.")],
-    out: Annotated[Optional[Path], typer.Option(help="The colour mask to write (default: IMAGE_mask.png; the overlay goes beside it).")] = None,
+    out: Annotated[Optional[str], typer.Option("--output", "-o", "--out", metavar="PATH",
+                                                help="The colour mask to write, or a folder for it (default: IMAGE_mask.png); "
+                                                     "the class-id mask and the overlay go beside it.")] = None,
     target: TargetOpt = "auto",
     like: LikeOpt = None,
     as_json: JsonOpt = False,
@@ -127,23 +130,39 @@ def predict(
     from zoo.runtime import open_any
     from zoo.segment import Segmenter, pascal_palette
 
+    rgb = _read_image(image)  # before any model is fetched or loaded
+    mask_path = _output(out, f"{image.stem}_mask.png") if out else image.with_name(f"{image.stem}_mask.png")
     opened = open_any(model, target, like, progress=_progress())
     segmenter = Segmenter(opened)
-    with Image.open(image) as picture:
-        rgb = picture.convert("RGB")
     ids = segmenter(rgb)
-    mask_path = out or image.with_name(f"{image.stem}_mask.png")
-    overlay_path = mask_path.with_name(mask_path.stem.removesuffix("_mask") + "_overlay.png")
+    stem = mask_path.stem.removesuffix("_mask")
+    overlay_path, ids_path = mask_path.with_name(f"{stem}_overlay.png"), mask_path.with_name(f"{stem}_ids.png")
     colours = Image.fromarray(pascal_palette()[ids])
     colours.save(mask_path)
+    Image.fromarray(ids.astype(np.uint8), mode="L").save(ids_path)  # class ids, as `zoo eval` reads masks
     Image.blend(rgb, colours, 0.5).save(overlay_path)
     labels = segmenter.manifest.classes.labels
     values, counts = np.unique(ids, return_counts=True)
     found = sorted(((labels[v] if v < len(labels) else str(v), c / ids.size) for v, c in zip(values, counts)), key=lambda x: -x[1])
     if as_json:
-        _json({"mask": str(mask_path), "overlay": str(overlay_path), "target": opened.target,
+        _json({"mask": str(mask_path), "ids": str(ids_path), "overlay": str(overlay_path), "target": opened.target,
                "classes": [{"label": label, "share": share} for label, share in found]})
     else:
         for label, share in found:
             _out(f"{label:<14} {share:7.2%}")
-        _err(f"wrote {mask_path} and {overlay_path}")
+        _err(f"wrote {mask_path}, {ids_path} and {overlay_path}")
+
+
+def _read_image(path: Path):
+    """The image as RGB, or one line saying why it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.exists():
+        raise ZooError(f"{path}: no such file", "give the path of an image (JPEG, PNG, BMP)")
+    if not path.is_file():
+        raise ZooError(f"{path} is not a file", "give the path of an image (JPEG, PNG, BMP)")
+    try:
+        with Image.open(path) as picture:
+            return picture.convert("RGB")
+    except (UnidentifiedImageError, OSError) as e:
+        raise ZooError(f"{path} is not an image zoo can read ({type(e).__name__})", "give a JPEG, PNG or BMP file") from None

@@ -14,6 +14,7 @@ from zoo.cli._app import (
     _json,
     _load_catalog,
     _out,
+    _output,
     _progress,
     app,
 )
@@ -89,7 +90,8 @@ def publish(
 @app.command()
 def card(
     name: NameArg,
-    out: Annotated[Optional[Path], typer.Option(help="Write the card here instead of stdout.")] = None,
+    out: Annotated[Optional[str], typer.Option("--output", "-o", "--out", metavar="PATH",
+                                                help="Write the card here (a file, or a folder for README.md) instead of stdout.")] = None,
 ) -> None:
     """Generate the Hugging Face model card (README.md) of a model from its manifest."""
     from zoo import card as model_card
@@ -97,6 +99,7 @@ def card(
     text = model_card.render(_load_catalog().get(name))
     model_card.validate(text)
     if out:
+        out = _output(out, "README.md")
         out.write_text(text)
         _err(f"wrote {out}")
     else:
@@ -106,20 +109,21 @@ def card(
 @app.command()
 def bundle(
     name: NameArg,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The .tar file to write.")],
+    output: Annotated[str, typer.Option("--output", "-o", metavar="PATH", help="The .tar file to write (a folder gets NAME.tar).")],
     target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Only these targets (repeatable).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Pack a model's published artifacts, manifest, checksums and license into one tar for air-gapped devices."""
     from zoo import bundle as bundles
 
-    index = bundles.create(name, output, target or [], _progress())
+    path = _output(output, f"{name}.tar")
+    index = bundles.create(name, path, target or [], _progress())
     if as_json:
-        _json({**index, "output": str(output)})
+        _json({**index, "output": str(path)})
     else:
         for f in index["files"]:
             _err(f"packed {f['artifact']} ({f['file']}, {f['size']:,} B)")
-        _out(str(output))
+        _out(str(path))
 
 
 @app.command("import")
