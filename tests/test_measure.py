@@ -206,3 +206,9 @@ def test_predict_checks_its_image_before_fetching_and_writes_a_class_id_mask(cor
 
 def test_bench_needs_at_least_one_run(coral):
     assert zoo_cli("bench", str(coral / DM1), "--runs", "0").returncode == 2
+
+
+def test_litert_announcement_stays_out_of_the_way_and_json_is_alone(coral, tmp_path):
+    proc = zoo_cli("bench", str(coral / DM05), "--runs", "2", "--warmup", "0", "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["latency"]["runs"] == 2
+    assert "Created TensorFlow Lite XNNPACK delegate" not in proc.stderr

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -48,12 +51,39 @@ def installed_delegate(target: str, declared: str | None) -> str | None:
     return next((d for d in get_target(target).delegates() if Path(d).exists()), declared)
 
 
-def _interpreter(lite: ModuleType, path: Path, delegate: str | None, kwargs: dict):
+_ANNOUNCEMENTS = {b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."}
+
+
+@contextmanager
+def _without_announcements():
+    """LiteRT's C++ logger announces its default CPU delegate on stderr at every load; that line is kept out of
+    the user's way, anything else it prints is passed through."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().splitlines(keepends=True):
+                if line.rstrip() not in _ANNOUNCEMENTS:
+                    os.write(2, line)
+
+
+def allocated(path: Path, delegate: str | None = None, **kwargs):
+    """An allocated LiteRT interpreter for `path`, with `delegate` loaded (ValueError/OSError if it cannot be)."""
+    lite = interpreter_module()
     if delegate:
         # Open the library first: a failed lite.load_delegate leaves a half-built Delegate that errors in __del__.
         ctypes.CDLL(delegate)
     delegates = [lite.load_delegate(delegate)] if delegate else None
-    return lite.Interpreter(model_path=str(path), experimental_delegates=delegates, **kwargs)
+    with _without_announcements():
+        it = lite.Interpreter(model_path=str(path), experimental_delegates=delegates, **kwargs)
+        it.allocate_tensors()
+    return it
 
 
 def open_model(name: str, target: str = "auto", *, fallback: bool = True, progress: Progress | None = None,
@@ -63,13 +93,13 @@ def open_model(name: str, target: str = "auto", *, fallback: bool = True, progre
     If the delegate cannot be loaded, the next target along the fallback chain is used with a warning
     (unless `fallback=False`); when none is left, RuntimeMissing says what to install.
     """
-    lite = interpreter_module()
+    interpreter_module()  # before any download: say at once when there is nothing to run the model with
     progress = progress or Progress()
     resolved = resolve(name, target, progress=progress, cache_dir=cache_dir)
     while True:
         t = get_target(resolved.target)
         try:
-            interpreter = _interpreter(lite, resolved.path, installed_delegate(t.name, resolved.delegate), interpreter_kwargs)
+            interpreter = allocated(resolved.path, installed_delegate(t.name, resolved.delegate), **interpreter_kwargs)
         except (ValueError, OSError, RuntimeError) as e:
             if not fallback or len(t.chain()) == 1:
                 raise RuntimeMissing(f"cannot load the {t.name} delegate {resolved.delegate} for {resolved.artifact.file}: {e}",
@@ -93,7 +123,6 @@ def open_file(path: Path, like: str | None = None, **interpreter_kwargs) -> Open
     from zoo.tflite import inspect
     from zoo.hashes import file_digest
 
-    lite = interpreter_module()
     sha256 = file_digest(path).sha256
     cat = catalog.load()
     manifest = artifact = None
@@ -110,7 +139,7 @@ def open_file(path: Path, like: str | None = None, **interpreter_kwargs) -> Open
     target = {"edgetpu": "edgetpu", None: "cpu"}.get(accelerator, artifact.target if artifact else "cpu")
     delegate = installed_delegate(target, artifact.delegate if artifact else get_target(target).delegate)
     try:
-        interpreter = _interpreter(lite, path, delegate, interpreter_kwargs)
+        interpreter = allocated(path, delegate, **interpreter_kwargs)
     except (ValueError, OSError, RuntimeError) as e:
         raise RuntimeMissing(f"{path.name} is compiled for {get_target(target).title} and needs {delegate}, "
                              f"which cannot be loaded here ({e})", get_target(target).install) from None

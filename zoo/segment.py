@@ -19,7 +19,6 @@ class Segmenter:
                            "name the model it belongs to with --like NAME (for its preprocessing and classes)")
         self.opened, self.manifest = opened, opened.manifest
         self.interpreter = opened.interpreter
-        self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         _, self.height, self.width, _ = self.input["shape"]

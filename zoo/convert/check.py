@@ -48,10 +48,9 @@ def classes(batch: np.ndarray) -> np.ndarray:
 def tflite_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     """A function from one float input (H, W, C) to the model's batch output, quantizing the input if needed."""
     from zoo.preprocess import as_input
-    from zoo.runtime import interpreter_module
+    from zoo.runtime import allocated
 
-    interpreter = interpreter_module().Interpreter(model_path=str(path))
-    interpreter.allocate_tensors()
+    interpreter = allocated(path)
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
 
     def run(x: np.ndarray) -> np.ndarray:
