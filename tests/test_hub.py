@@ -149,3 +149,21 @@ def test_cli_publish_records_the_commit_pinned_source(zoo_env, server, hub, tmp_
     assert zoo.resolve("m", target="cpu").path.read_bytes() == data
     assert len(server.requests) == requests_before and ("GET", f"/me/pub/resolve/{commit}/tiny.tflite") in [
         (m, p) for m, p, _ in hub.requests]
+
+
+def test_publish_with_no_hub_reachable_is_one_line(zoo_env, server, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    from registry import free_port
+
+    data = b"model bytes" * 100
+    write_model(zoo_env, "m", [pinned(data, sources=[server.add("/m.tflite", data)])])
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_for_test")
+    proc = subprocess.run([sys.executable, "-m", "zoo", "publish", "m", "--repo", "me/pub"],
+                          capture_output=True, text=True, env=os.environ, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: network error: ConnectError"), proc.stderr
+    assert "hf_secret_for_test" not in proc.stderr

@@ -36,7 +36,8 @@ def explain(e: BaseException) -> str | None:
         status = getattr(e.response, "status_code", None)
         hint = "check HF_TOKEN or run `hf auth login`" if status in (401, 403) else "check the repo name and your network"
         return f"the Hugging Face Hub refused: {str(e).splitlines()[0]} ({hint})"
-    requests = sys.modules.get("requests")
-    if requests is not None and isinstance(e, requests.RequestException):
+    network = tuple(cls for mod, name in (("requests", "RequestException"), ("httpx2", "HTTPError"), ("httpx", "HTTPError"))
+                    if (cls := getattr(sys.modules.get(mod), name, None)) is not None)
+    if network and isinstance(e, network):
         return f"network error: {type(e).__name__}: {e} (check your network, or use --offline for cached files)"
     return None
