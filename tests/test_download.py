@@ -240,3 +240,16 @@ def test_a_refused_connection_or_unknown_host_fails_at_once_with_the_way_out(tmp
             download.fetch(download.Fetch(url, tmp_path / "out.part", 10, retries=5), download.session(), Progress())
         assert time.monotonic() - start < 5 and "giving up" not in str(info.value)
         assert "ZOO_MIRRORS" in info.value.hint and "zoo import" in info.value.hint and "--offline" in info.value.hint
+
+
+def test_the_bar_shows_an_eta_and_retries_are_said(server, tmp_path, capsys):
+    from zoo.progress import StderrProgress
+
+    bar = StderrProgress(bar=True)
+    bar.start("model.tflite", 1000)
+    bar.advance(250)
+    assert "ETA 0:0" in capsys.readouterr().err
+    server.add("/f", DATA, "status:503", "ok")
+    download.fetch(download.Fetch(server.url("/f"), tmp_path / "out.part", len(DATA), label="f.tflite"), download.session(),
+                   StderrProgress(bar=False))
+    assert "f.tflite: HTTP 503; retry 1 of 5 in 0.0 s" in capsys.readouterr().err

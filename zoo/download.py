@@ -188,9 +188,9 @@ def fetch(job: Fetch, http: requests.Session, progress: Progress) -> Digest:
             _transfer(job, http, progress, hasher, out)
         finally:
             out.close()
-        progress.done()
         return hasher.digest()
     finally:
+        progress.done()  # also on failure or Ctrl-C: the bar's line is finished before anything else is printed
         hasher.close()
 
 
@@ -210,7 +210,7 @@ def _transfer(job: Fetch, http: requests.Session, progress: Progress, hasher: Ba
                     url = _followable(job, urljoin(url, r.headers["Location"]), "redirects to")
                     continue
                 if r.status_code in RETRY_STATUS:
-                    failures = _wait(job, failures, f"HTTP {r.status_code}", _retry_after(r, _backoff(failures)))
+                    failures = _wait(job, failures, f"HTTP {r.status_code}", _retry_after(r, _backoff(failures)), progress)
                     continue
                 if r.status_code >= 400:
                     raise DownloadError(f"HTTP {r.status_code} {r.reason} from {job.url}")
@@ -238,14 +238,14 @@ def _transfer(job: Fetch, http: requests.Session, progress: Progress, hasher: Ba
                 else:
                     if job.size is None or hasher.size >= job.size:
                         return
-                    failures = _wait(job, failures, f"connection closed after {hasher.size} bytes", _backoff(failures))
+                    failures = _wait(job, failures, f"connection closed after {hasher.size} bytes", _backoff(failures), progress)
         except _FATAL as e:
             raise DownloadError(f"{job.url}: {_cause(e)}") from None
         except _TRANSIENT as e:
             unreachable = _unreachable(e)
             if unreachable:
                 raise DownloadError(f"{job.url}: {unreachable}", OFFLINE_HINT) from None
-            failures = _wait(job, failures, type(e).__name__, _backoff(failures))
+            failures = _wait(job, failures, type(e).__name__, _backoff(failures), progress)
 
 
 OFFLINE_HINT = ("no network here? point ZOO_MIRRORS at a reachable mirror, install a bundle with `zoo import FILE.tar`, "
@@ -286,9 +286,10 @@ def _backoff(failures: int) -> float:
     return settings.retry_backoff() * (2**failures)
 
 
-def _wait(job: Fetch, failures: int, why: str, delay: float) -> int:
+def _wait(job: Fetch, failures: int, why: str, delay: float, progress: Progress) -> int:
     if failures >= job.retries:
         raise DownloadError(f"{job.url}: {why}, giving up after {job.retries} retries")
+    progress.note(f"{job.label or job.url}: {why}; retry {failures + 1} of {job.retries} in {delay:.1f} s")
     time.sleep(delay)
     return failures + 1
 

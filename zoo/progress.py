@@ -63,6 +63,8 @@ class StderrProgress(Progress):
 
     def note(self, text: str) -> None:
         if not self.quiet:
+            if self.bar:
+                sys.stderr.write("\r\033[K")
             sys.stderr.write(f"{printable(text)}\n")
 
     def _draw(self, now: float) -> None:
@@ -70,7 +72,10 @@ class StderrProgress(Progress):
         done, rate = self._done / scale, self._done / scale / max(now - self._t0, 1e-6)
         if self._total:
             frac = min(self._done / self._total, 1.0)
-            text = f"{self._label} [{'#' * int(frac * 30):<30}] {frac:6.1%} {done:.1f}/{self._total / scale:.1f} {unit} {rate:.1f} {unit}/s"
+            left = (self._total - self._done) / scale / rate if rate > 0 else 0
+            eta = f" ETA {int(left) // 60}:{int(left) % 60:02d}" if frac < 1 else ""
+            text = (f"{self._label} [{'#' * int(frac * 30):<30}] {frac:6.1%} {done:.1f}/{self._total / scale:.1f} {unit} "
+                    f"{rate:.1f} {unit}/s{eta}")
         else:
             text = f"{self._label} {done:.1f} {unit} {rate:.1f} {unit}/s"
         sys.stderr.write("\r\033[K" + text)
