@@ -182,3 +182,8 @@ def test_version_help_and_target_usage_errors(tmp_path):
     assert one_line(zoo("fetch", "deeplabv3", env=env)).startswith("error: ZOO_TARGET='bogus' is not a target")
     assert one_line(zoo("inspect", "nothere.tflite")) == ("error: nothere.tflite: no such file "
                                                           "(give the path of a .tflite file, or a model name from `zoo list`)")
+
+
+@pytest.mark.parametrize("command", ["fetch", "build", "inspect", "bench", "eval", "predict", "publish", "bundle"])
+def test_every_command_that_reports_progress_takes_q(command):
+    assert "-q, --quiet" in zoo(command, "-h").stdout

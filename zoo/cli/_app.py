@@ -50,6 +50,7 @@ def _root(version: Annotated[bool, typer.Option("--version", "-V", callback=_ver
     """zoo: fetch the right, verified model file for your accelerator."""
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (nothing else goes to stdout).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr; warnings and errors still go there.")]
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Model name or alias (see `zoo list`).")]
 TargetOpt = Annotated[str, typer.Option("--target", "-t", metavar="TARGET", callback=_target,
                                         help=f"auto (detect; ZOO_TARGET overrides) or one of: {', '.join(TARGETS)}.")]

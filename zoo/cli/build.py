@@ -10,7 +10,7 @@ import typer
 
 from zoo import present
 from zoo.errors import ZooError
-from zoo.cli._app import JsonOpt, NameArg, TargetOpt, _json, _out, _progress, app
+from zoo.cli._app import JsonOpt, NameArg, QuietOpt, TargetOpt, _json, _out, _progress, app
 
 
 @app.command()
@@ -27,7 +27,7 @@ def build(
     record: Annotated[bool, typer.Option(help="Write size, sha256, parent, recipe and compile stats into the manifest.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Rebuild and compare with the published artifact by behaviour (I/O, ops, argmax agreement) and bytes.")] = False,
     compile_timeout: Annotated[int, typer.Option(help="Seconds edgetpu_compiler may take.")] = 600,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No step notes.")] = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Rebuild a model's artifacts: upstream, int8 with float (or uint8) I/O, checks, Edge TPU compile, record.
@@ -62,6 +62,7 @@ def build(
 def inspect(
     model: Annotated[str, typer.Argument(metavar="FILE_OR_NAME", help="A .tflite file, or a model name (its artifact for --target is fetched).")],
     target: TargetOpt = "cpu",
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Show a .tflite file's inputs, outputs, quantization, op histogram and accelerator ops, without TensorFlow."""
@@ -74,7 +75,7 @@ def inspect(
                            "give the path of a .tflite file, or a model name from `zoo list`")
         from zoo.fetch import resolve
 
-        path = resolve(model, target, progress=_progress()).path
+        path = resolve(model, target, progress=_progress(quiet)).path
     info = read_model(path)
     if as_json:
         _json(info.to_dict())

@@ -11,6 +11,7 @@ import typer
 from zoo import hit, present, settings
 from zoo.cli._app import (
     JsonOpt,
+    QuietOpt,
     NameArg,
     TargetOpt,
     _err,
@@ -33,7 +34,7 @@ def fetch(
     explain: Annotated[bool, typer.Option(help="Say why this artifact was chosen (on stderr).")] = False,
     build: Annotated[bool, typer.Option("--build", help="If the target's artifact is pinned but not hosted, compile it here "
                                         "from its published parent and keep it only if it matches the pin (i.MX 93: needs edge-model-zoo[imx93]).")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notes; errors still go to stderr.")] = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fetch a model's artifact for this machine (or --target), verified and cached; print its path last."""

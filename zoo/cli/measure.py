@@ -11,6 +11,7 @@ import typer
 from zoo import catalog, present
 from zoo.cli._app import (
     JsonOpt,
+    QuietOpt,
     LikeOpt,
     ModelArg,
     RecordOpt,
@@ -48,6 +49,7 @@ def bench_(
     warmup: Annotated[int, typer.Option(min=0, metavar="N", help="Untimed runs after the first one.")] = 5,
     like: LikeOpt = None,
     record: RecordOpt = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Measure init, first-run and steady-state latency (mean, median, p90, min, std) and peak memory.
@@ -62,7 +64,7 @@ def bench_(
     from zoo.runtime import open_any
 
     kwargs = {"num_threads": threads} if threads else {}
-    progress = _progress()
+    progress = _progress(quiet)
     opened, latency = measure_bench.measure(lambda: open_any(model, target, like, fallback=False, progress=progress, **kwargs),
                                             runs, warmup, threads)
     rep = measure_bench.report(opened, latency)
@@ -85,6 +87,7 @@ def eval_(
     like: LikeOpt = None,
     record: RecordOpt = False,
     allow_small: Annotated[bool, typer.Option(help="With --record: record even an evaluation on fewer than 100 images.")] = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """mIoU, pixel accuracy and per-class IoU (in %) on a dataset, compared with the manifest's figure for the artifact
@@ -95,7 +98,7 @@ def eval_(
     from zoo.runtime import open_any
     from zoo.segment import Segmenter
 
-    progress = _progress()
+    progress = _progress(quiet)
     opened = open_any(model, target, like, fallback=False, progress=progress)
     layout, result = ev.evaluate(Segmenter(opened), data, split, limit, progress)
     name, split = ev.describe(layout, data, split, dataset)
@@ -121,6 +124,7 @@ def predict(
                                                      "the class-id mask and the overlay go beside it.")] = None,
     target: TargetOpt = "auto",
     like: LikeOpt = None,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Segment one image: write the PASCAL-coloured mask and an overlay, print the classes found with their share."""
@@ -132,7 +136,7 @@ def predict(
 
     rgb = _read_image(image)  # before any model is fetched or loaded
     mask_path = _output(out, f"{image.stem}_mask.png") if out else image.with_name(f"{image.stem}_mask.png")
-    opened = open_any(model, target, like, progress=_progress())
+    opened = open_any(model, target, like, progress=_progress(quiet))
     segmenter = Segmenter(opened)
     ids = segmenter(rgb)
     stem = mask_path.stem.removesuffix("_mask")
@@ -150,7 +154,8 @@ def predict(
     else:
         for label, share in found:
             _out(f"{label:<14} {share:7.2%}")
-        _err(f"wrote {mask_path}, {ids_path} and {overlay_path}")
+        if not quiet:
+            _err(f"wrote {mask_path}, {ids_path} and {overlay_path}")
 
 
 def _read_image(path: Path):

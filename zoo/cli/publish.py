@@ -9,6 +9,7 @@ import typer
 
 from zoo.cli._app import (
     JsonOpt,
+    QuietOpt,
     NameArg,
     _err,
     _json,
@@ -35,6 +36,7 @@ def publish(
     revision: Annotated[Optional[str], typer.Option(help="Branch to commit to (created if needed).")] = None,
     dry_run: Annotated[bool, typer.Option(help="Print what would be uploaded and the model card; no network.")] = False,
     record: Annotated[bool, typer.Option(help="Put the new source first in the manifest (pinned to the commit).")] = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Publish verified artifacts, the manifest, build records and a model card to the Hub, an OCI registry or a folder."""
@@ -49,7 +51,7 @@ def publish(
             ref = parse(oci)
         except ValueError as e:
             raise typer.BadParameter(str(e), param_hint="--oci") from None
-    p = pub.plan(name, target or [], from_dir, repo, _progress())
+    p = pub.plan(name, target or [], from_dir, repo, _progress(quiet))
     result = p.to_dict()
     if dry_run:
         result["card"] = p.card
@@ -63,7 +65,7 @@ def publish(
     if oci is not None:
         from zoo.oci import push as oci_push
 
-        result["oci"] = oci_push(ref, p, _progress())
+        result["oci"] = oci_push(ref, p, _progress(quiet))
         if record:
             pub.record_sources(p, lambda file: ref.source)
     elif to is not None:
@@ -82,7 +84,7 @@ def publish(
     if as_json:
         _json(result)
     else:
-        for pushed in result.get("oci", []):
+        for pushed in result.get("oci", []) if not quiet else []:
             _err(f"{pushed['reference']}: {len(pushed['pushed'])} new (blob {pushed['blob']})")
         _out(result.get("index") or (ref.source if oci else f"https://huggingface.co/{repo}/tree/{result['commit']}"))
 
@@ -111,17 +113,18 @@ def bundle(
     name: NameArg,
     output: Annotated[str, typer.Option("--output", "-o", metavar="PATH", help="The .tar file to write (a folder gets NAME.tar).")],
     target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Only these targets (repeatable).")] = None,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Pack a model's published artifacts, manifest, checksums and license into one tar for air-gapped devices."""
     from zoo import bundle as bundles
 
     path = _output(output, f"{name}.tar")
-    index = bundles.create(name, path, target or [], _progress())
+    index = bundles.create(name, path, target or [], _progress(quiet))
     if as_json:
         _json({**index, "output": str(path)})
     else:
-        for f in index["files"]:
+        for f in index["files"] if not quiet else []:
             _err(f"packed {f['artifact']} ({f['file']}, {f['size']:,} B)")
         _out(str(path))
 
