@@ -60,3 +60,13 @@ def update_manifest(path: Path, *, artifacts: dict[str, dict] | None = None, ups
         tmp.unlink()
         raise
     os.replace(tmp, path)
+
+
+def append_measured(model: str, key: str, entry: dict) -> Path:
+    """Append a measured `benchmarks` or `metrics` entry to `model`'s manifest (the records copy for an installed
+    package, see catalog.record_path); returns the file written."""
+    from zoo import catalog
+
+    path = catalog.record_path(model)
+    update_manifest(path, append={key: [entry]})
+    return path

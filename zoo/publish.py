@@ -104,6 +104,33 @@ def plan(name: str, targets: list[str] | None = None, from_dir: Path | None = No
     return Plan(m, entry.path, uploads, text)
 
 
+def publish(p: Plan, *, repo: str | None = None, oci=None, folder: Path | None = None, url: str | None = None,
+            private: bool = False, revision: str | None = None, record: bool = False, progress: Progress | None = None) -> dict:
+    """Send a verified plan to exactly one place (the Hub, an OCI registry, a mirror folder), then, with `record`,
+    put the new source first in the manifest. The push comes first, so no source is recorded for what was not sent."""
+    progress = progress or Progress()
+    result = p.to_dict()
+    if oci is not None:
+        from zoo.oci import push as oci_push
+
+        result["oci"] = oci_push(oci, p, progress)
+        source = lambda file: oci.source  # noqa: E731
+    elif folder is not None:
+        if record and not url:
+            raise ZooError("recording a mirror folder needs the URL it is served at", "pass --url https://...")
+        result["index"] = str(to_directory(p, folder))
+        source = lambda file: f"{url.rstrip('/')}/{p.manifest.name}/{file}"  # noqa: E731
+    else:
+        from zoo.hub import push
+
+        commit = push(repo, p.uploads, f"zoo publish {p.manifest.name}", private=private, revision=revision)
+        result["commit"] = commit
+        source = lambda file: hf_source(repo, commit, file)  # noqa: E731
+    if record:
+        record_sources(p, source)
+    return result
+
+
 def hf_source(repo: str, commit: str, file: str) -> str:
     return f"hf://{repo}@{commit}/{file}"
 

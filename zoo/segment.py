@@ -47,3 +47,23 @@ def pascal_palette() -> np.ndarray:
             value >>= 3
         palette[label] = (r, g, b)
     return palette
+
+
+def class_shares(ids: np.ndarray, labels: list[str]) -> list[tuple[str, float]]:
+    """(label, share of the pixels) of every class present, largest first."""
+    values, counts = np.unique(ids, return_counts=True)
+    return sorted(((labels[v] if v < len(labels) else str(v), c / ids.size) for v, c in zip(values, counts)), key=lambda x: -x[1])
+
+
+def predict(segmenter: Segmenter, image: Image.Image, mask_path) -> dict:
+    """Segment one RGB image and write beside `mask_path` (NAME_mask.png): the PASCAL-coloured mask, the class ids
+    (NAME_ids.png, greyscale, as `zoo eval` reads masks) and an overlay (NAME_overlay.png)."""
+    ids = segmenter(image)
+    stem = mask_path.stem.removesuffix("_mask")
+    overlay_path, ids_path = mask_path.with_name(f"{stem}_overlay.png"), mask_path.with_name(f"{stem}_ids.png")
+    colours = Image.fromarray(pascal_palette()[ids])
+    colours.save(mask_path)
+    Image.fromarray(ids.astype(np.uint8), mode="L").save(ids_path)
+    Image.blend(image, colours, 0.5).save(overlay_path)
+    return {"mask": str(mask_path), "ids": str(ids_path), "overlay": str(overlay_path), "target": segmenter.opened.target,
+            "classes": [{"label": label, "share": share} for label, share in class_shares(ids, segmenter.manifest.classes.labels)]}

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from zoo import catalog, present
+from zoo import present
 from zoo.cli._app import (
     JsonOpt,
     QuietOpt,
@@ -31,13 +31,11 @@ def _command_line() -> str:
 
 
 def _append_to_manifest(opened, key: str, entry: dict) -> None:
-    from zoo.manifest_edit import update_manifest
+    from zoo.manifest_edit import append_measured
 
     if opened.manifest is None or opened.artifact is None:
         raise ZooError(f"{opened.path} is not an artifact of a manifest, so there is nowhere to record to")
-    path = catalog.record_path(opened.manifest.name)
-    update_manifest(path, append={key: [entry]})
-    _err(f"recorded in {path}")
+    _err(f"recorded in {append_measured(opened.manifest.name, key, entry)}")
 
 
 @app.command("bench")
@@ -127,35 +125,21 @@ def predict(
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Segment one image: write the PASCAL-coloured mask and an overlay, print the classes found with their share."""
-    import numpy as np
-    from PIL import Image
-
+    """Segment one image: write the PASCAL-coloured mask, a class-id mask and an overlay; print the classes found."""
     from zoo.runtime import open_any
-    from zoo.segment import Segmenter, pascal_palette
+    from zoo.segment import Segmenter
+    from zoo.segment import predict as segment_one
 
     rgb = _read_image(image)  # before any model is fetched or loaded
     mask_path = _output(out, f"{image.stem}_mask.png") if out else image.with_name(f"{image.stem}_mask.png")
-    opened = open_any(model, target, like, progress=_progress(quiet))
-    segmenter = Segmenter(opened)
-    ids = segmenter(rgb)
-    stem = mask_path.stem.removesuffix("_mask")
-    overlay_path, ids_path = mask_path.with_name(f"{stem}_overlay.png"), mask_path.with_name(f"{stem}_ids.png")
-    colours = Image.fromarray(pascal_palette()[ids])
-    colours.save(mask_path)
-    Image.fromarray(ids.astype(np.uint8), mode="L").save(ids_path)  # class ids, as `zoo eval` reads masks
-    Image.blend(rgb, colours, 0.5).save(overlay_path)
-    labels = segmenter.manifest.classes.labels
-    values, counts = np.unique(ids, return_counts=True)
-    found = sorted(((labels[v] if v < len(labels) else str(v), c / ids.size) for v, c in zip(values, counts)), key=lambda x: -x[1])
+    result = segment_one(Segmenter(open_any(model, target, like, progress=_progress(quiet))), rgb, mask_path)
     if as_json:
-        _json({"mask": str(mask_path), "ids": str(ids_path), "overlay": str(overlay_path), "target": opened.target,
-               "classes": [{"label": label, "share": share} for label, share in found]})
+        _json(result)
     else:
-        for label, share in found:
-            _out(f"{label:<14} {share:7.2%}")
+        for found in result["classes"]:
+            _out(f"{found['label']:<14} {found['share']:7.2%}")
         if not quiet:
-            _err(f"wrote {mask_path}, {ids_path} and {overlay_path}")
+            _err(f"wrote {result['mask']}, {result['ids']} and {result['overlay']}")
 
 
 def _read_image(path: Path):

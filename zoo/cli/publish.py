@@ -44,6 +44,7 @@ def publish(
 
     if sum(x is not None for x in (repo, to, oci)) != 1:
         raise typer.BadParameter("give exactly one of --repo OWNER/REPO, --oci REGISTRY/REPOSITORY or --to DIR")
+    ref = None
     if oci is not None:
         from zoo.oci import parse
 
@@ -51,10 +52,11 @@ def publish(
             ref = parse(oci)
         except ValueError as e:
             raise typer.BadParameter(str(e), param_hint="--oci") from None
+    if to is not None and record and not url:
+        raise typer.BadParameter("--to --record needs --url: the http(s) address the folder is served at")
     p = pub.plan(name, target or [], from_dir, repo, _progress(quiet))
-    result = p.to_dict()
     if dry_run:
-        result["card"] = p.card
+        result = {**p.to_dict(), "card": p.card}
         if as_json:
             _json(result)
         else:
@@ -62,25 +64,8 @@ def publish(
                 _out(f"{f['path']}  {f['size']:,} B  sha256 {f['sha256']}")
             _out("\n" + p.card)
         return
-    if oci is not None:
-        from zoo.oci import push as oci_push
-
-        result["oci"] = oci_push(ref, p, _progress(quiet))
-        if record:
-            pub.record_sources(p, lambda file: ref.source)
-    elif to is not None:
-        result["index"] = str(pub.to_directory(p, to))
-        if record:
-            if not url:
-                raise typer.BadParameter("--to --record needs --url: the http(s) address the folder is served at")
-            pub.record_sources(p, lambda file: f"{url.rstrip('/')}/{p.manifest.name}/{file}")
-    else:
-        from zoo.hub import push
-
-        commit = push(repo, p.uploads, f"zoo publish {p.manifest.name}", private=private, revision=revision)
-        result["commit"] = commit
-        if record:
-            pub.record_sources(p, lambda file: pub.hf_source(repo, commit, file))
+    result = pub.publish(p, repo=repo, oci=ref, folder=to, url=url, private=private, revision=revision, record=record,
+                         progress=_progress(quiet))
     if as_json:
         _json(result)
     else:
