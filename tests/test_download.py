@@ -1,4 +1,4 @@
-"""download.fetch against a real loopback server: retries, resume, caps, HTML pages, Google Drive."""
+"""download.transfer against a real loopback server: retries, resume, caps, HTML pages, Google Drive."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _fast(monkeypatch):
 
 def get(server, tmp_path, path, size=len(DATA), **kw):
     dest = tmp_path / "out.part"
-    digest = download.fetch(download.Fetch(server.url(path), dest, size, **kw), download.session(), Progress())
+    digest = download.transfer(download.Fetch(server.url(path), dest, size, **kw), download.session(), Progress())
     return digest, dest
 
 
@@ -184,13 +184,13 @@ def test_retry_after_nan_falls_back_to_backoff(server, tmp_path):
 @pytest.mark.parametrize("url", ["http://[::1/x", "http://bad host/x", "nothing://x/y", "http://a..b/x"])
 def test_invalid_url_is_one_error(tmp_path, url):
     with pytest.raises(DownloadError):
-        download.fetch(download.Fetch(url, tmp_path / "out.part", 10), download.session(), Progress())
+        download.transfer(download.Fetch(url, tmp_path / "out.part", 10), download.session(), Progress())
 
 
 def test_tls_error_is_not_retried(server, tmp_path):
     url = server.url("/f").replace("http://", "https://")
     with pytest.raises(DownloadError, match="SSLError") as info:
-        download.fetch(download.Fetch(url, tmp_path / "out.part", 10, retries=50), download.session(), Progress())
+        download.transfer(download.Fetch(url, tmp_path / "out.part", 10, retries=50), download.session(), Progress())
     assert "giving up" not in str(info.value)
 
 
@@ -199,7 +199,7 @@ def test_proxy_error_is_not_retried(server, tmp_path, monkeypatch):
     monkeypatch.setenv("NO_PROXY", "")
     monkeypatch.delenv("no_proxy", raising=False)
     with pytest.raises(DownloadError, match="ProxyError") as info:
-        download.fetch(download.Fetch("http://example.invalid/f", tmp_path / "out.part", 10, retries=50),
+        download.transfer(download.Fetch("http://example.invalid/f", tmp_path / "out.part", 10, retries=50),
                        download.session(), Progress())
     assert "giving up" not in str(info.value)
 
@@ -210,7 +210,7 @@ def test_credentials_in_urls_and_escapes_from_servers_are_never_printed(server, 
     for path in ("/f", "/h"):
         url = server.url(path).replace("http://", "http://alice:hunter2@")
         with pytest.raises(DownloadError) as info:
-            download.fetch(download.Fetch(url, tmp_path / "out.part", len(DATA)), download.session(), Progress())
+            download.transfer(download.Fetch(url, tmp_path / "out.part", len(DATA)), download.session(), Progress())
         text = str(info.value)
         assert "hunter2" not in text and "\x1b" not in text and "\x07" not in text and "alice:" not in text
         assert "http://***@127.0.0.1" in text
@@ -224,7 +224,7 @@ def test_full_disk_is_a_cache_error_not_a_network_one(server, tmp_path):
         pytest.skip("mount is not permitted here, so no real full filesystem can be made")
     try:
         with pytest.raises(CacheError, match="No space left on device"):
-            download.fetch(download.Fetch(server.url("/f"), target / "out.part", len(DATA)), download.session(), Progress())
+            download.transfer(download.Fetch(server.url("/f"), target / "out.part", len(DATA)), download.session(), Progress())
         assert len(server.requests) == 1
     finally:
         subprocess.run(["umount", str(target)], check=True)
@@ -237,7 +237,7 @@ def test_a_refused_connection_or_unknown_host_fails_at_once_with_the_way_out(tmp
                      ("http://no-such-host.invalid/f", "cannot resolve host no-such-host.invalid")):
         start = time.monotonic()
         with pytest.raises(DownloadError, match=why) as info:
-            download.fetch(download.Fetch(url, tmp_path / "out.part", 10, retries=5), download.session(), Progress())
+            download.transfer(download.Fetch(url, tmp_path / "out.part", 10, retries=5), download.session(), Progress())
         assert time.monotonic() - start < 5 and "giving up" not in str(info.value)
         assert "ZOO_MIRRORS" in info.value.hint and "zoo import" in info.value.hint and "--offline" in info.value.hint
 
@@ -250,6 +250,6 @@ def test_the_bar_shows_an_eta_and_retries_are_said(server, tmp_path, capsys):
     bar.advance(250)
     assert "ETA 0:0" in capsys.readouterr().err
     server.add("/f", DATA, "status:503", "ok")
-    download.fetch(download.Fetch(server.url("/f"), tmp_path / "out.part", len(DATA), label="f.tflite"), download.session(),
+    download.transfer(download.Fetch(server.url("/f"), tmp_path / "out.part", len(DATA), label="f.tflite"), download.session(),
                    StderrProgress(bar=False))
     assert "f.tflite: HTTP 503; retry 1 of 5 in 0.0 s" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from importlib import import_module
 __version__ = "0.1.0"
 _HOMES = {
     "get": "zoo.catalog", "models": "zoo.catalog", "detect": "zoo.detect", "ZooError": "zoo.errors",
-    "ZooWarning": "zoo.errors", "Resolved": "zoo.fetch", "resolve": "zoo.fetch", "keras_model": "zoo.keras_model",
+    "ZooWarning": "zoo.errors", "Resolved": "zoo.resolver", "resolve": "zoo.resolver", "keras_model": "zoo.keras_model",
     "Manifest": "zoo.manifest", "load": "zoo.runtime",
 }
 __all__ = sorted(_HOMES)

@@ -20,7 +20,7 @@ from pathlib import Path
 from zoo import catalog, hashes, manifest, settings
 from zoo.cache import Cache
 from zoo.errors import BadBundle, CacheError, ChecksumMismatch, ManifestInvalid, ZooError, shown
-from zoo.fetch import obtain
+from zoo.resolver import obtain
 from zoo.manifest import Artifact, Manifest
 from zoo.progress import Progress
 

@@ -172,7 +172,7 @@ def _disk(path: Path, action):
                          "free some space, or point ZOO_CACHE_DIR at a writable folder with room") from None
 
 
-def fetch(job: Fetch, http: requests.Session, progress: Progress) -> Digest:
+def transfer(job: Fetch, http: requests.Session, progress: Progress) -> Digest:
     """Download job.url into job.dest, resuming after drops; returns the digest of exactly what was written.
 
     Raises DownloadError for HTTP errors, refused redirects, an HTML page served instead of the file, or more
@@ -185,7 +185,7 @@ def fetch(job: Fetch, http: requests.Session, progress: Progress) -> Digest:
         try:
             if job.resume:
                 out.replay(hasher, progress)
-            _transfer(job, http, progress, hasher, out)
+            _receive(job, http, progress, hasher, out)
         finally:
             out.close()
         return hasher.digest()
@@ -194,7 +194,7 @@ def fetch(job: Fetch, http: requests.Session, progress: Progress) -> Digest:
         hasher.close()
 
 
-def _transfer(job: Fetch, http: requests.Session, progress: Progress, hasher: BackgroundHasher, out: _Sink) -> None:
+def _receive(job: Fetch, http: requests.Session, progress: Progress, hasher: BackgroundHasher, out: _Sink) -> None:
     limit = job.size if job.size is not None else settings.max_unsized_download()
     url, confirmed, failures, hops = job.url, False, 0, 0
     while True:

@@ -11,7 +11,7 @@ from pathlib import Path
 from zoo import catalog, settings
 from zoo.cache import Cache
 from zoo.errors import ZooError
-from zoo.fetch import obtain
+from zoo.resolver import obtain
 from zoo.progress import Progress
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from zoo import card, catalog, settings
 from zoo.cache import Cache
 from zoo.errors import ChecksumMismatch, ZooError
-from zoo.fetch import obtain
+from zoo.resolver import obtain
 from zoo.manifest import Artifact, Manifest
 from zoo.progress import Progress
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 from zoo.errors import RuntimeMissing, ZooError
-from zoo.fetch import resolve
+from zoo.resolver import resolve
 from zoo.manifest import Artifact, Manifest
 from zoo.progress import Progress
 from zoo.targets import get_target

@@ -73,7 +73,7 @@ def inspect(
         if model.endswith(".tflite") or os.sep in model or path.exists():
             raise ZooError(f"{model}: no such file" if not path.exists() else f"{model} is not a file",
                            "give the path of a .tflite file, or a model name from `zoo list`")
-        from zoo.fetch import resolve
+        from zoo.resolver import resolve
 
         path = resolve(model, target, progress=_progress(quiet)).path
     info = read_model(path)

@@ -38,7 +38,7 @@ def fetch(
     as_json: JsonOpt = False,
 ) -> None:
     """Fetch a model's artifact for this machine (or --target), verified and cached; print its path last."""
-    from zoo.fetch import export, resolve
+    from zoo.resolver import export, resolve
 
     progress = _progress(quiet)
     resolved = resolve(name, target, offline=offline or None, strict=strict, explain=explain and not quiet, progress=progress,

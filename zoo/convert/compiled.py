@@ -19,7 +19,7 @@ from zoo.convert.compilers import vela
 from zoo.convert.record import Built, Check
 from zoo.cache import Cache
 from zoo.errors import BuildFailed, ChecksumMismatch, ZooError
-from zoo.fetch import obtain
+from zoo.resolver import obtain
 from zoo.manifest import Artifact, Manifest
 from zoo.progress import Progress
 from zoo.targets import get_target

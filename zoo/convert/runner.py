@@ -24,7 +24,7 @@ from zoo.convert.record import Built
 from zoo.convert.recipes import Context, recipe_module
 from zoo.cache import Cache
 from zoo.errors import BuildFailed, ZooError
-from zoo.fetch import obtain
+from zoo.resolver import obtain
 from zoo.manifest import Artifact, Manifest
 from zoo.progress import Progress
 

@@ -154,7 +154,7 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress, keep_
             resume = tmp.exists() and tmp.stat().st_size > 0
             if resume:
                 progress.note(f"resuming {f.file} after {tmp.stat().st_size:,} bytes from an interrupted download")
-            digest = download.fetch(download.Fetch(url, tmp, f.size, md5=md5_only, headers=headers, label=f.file,
+            digest = download.transfer(download.Fetch(url, tmp, f.size, md5=md5_only, headers=headers, label=f.file,
                                                    resume=resume), http, progress)
             try:
                 hashes.check(digest, url, sha256=f.sha256, md5=f.md5 if md5_only else None, size=f.size)
