@@ -100,7 +100,8 @@ def _origin(url: str) -> tuple[str, str | None, int | None]:
         raise DownloadError(f"{url} is not a valid URL ({e})") from None
 
 
-def _loopback(host: str | None) -> bool:
+def loopback(host: str | None) -> bool:
+    """localhost or a loopback IP address (the one place plain http is acceptable for a URL zoo was handed)."""
     if host == "localhost":
         return True
     try:
@@ -109,10 +110,16 @@ def _loopback(host: str | None) -> bool:
         return False
 
 
-def _followable(job: Fetch, url: str, how: str) -> str:
-    """`url` (from a redirect or a page) if zoo may follow it: https, or http to a loopback address."""
+def followable(url: str) -> bool:
+    """Whether zoo may follow a URL a server handed it (a redirect, a page's link, a token realm): https, or http
+    to a loopback address. DownloadError if it does not parse."""
     scheme, host, _ = _origin(url)
-    if scheme == "https" or (scheme == "http" and _loopback(host)):
+    return scheme == "https" or (scheme == "http" and loopback(host))
+
+
+def _followable(job: Fetch, url: str, how: str) -> str:
+    """`url` if zoo may follow it, else DownloadError naming where it came from."""
+    if followable(url):
         return url
     raise DownloadError(f"{job.url} {how} {redact(url)}; refused: only https (or http on a loopback address) is followed")
 
@@ -197,8 +204,9 @@ def transfer(job: Fetch, http: requests.Session, progress: Progress) -> Digest:
 def _receive(job: Fetch, http: requests.Session, progress: Progress, hasher: BackgroundHasher, out: _Sink) -> None:
     limit = job.size if job.size is not None else settings.max_unsized_download()
     url, confirmed, failures, hops = job.url, False, 0, 0
+    home = _origin(job.url)
     while True:
-        headers = dict(job.headers or {}) if _origin(url) == _origin(job.url) else {}
+        headers = dict(job.headers or {}) if _origin(url) == home else {}
         if hasher.size:
             headers["Range"] = f"bytes={hasher.size}-"
         try:
@@ -252,10 +260,17 @@ OFFLINE_HINT = ("no network here? point ZOO_MIRRORS at a reachable mirror, insta
                 "or use --offline for files already cached")
 
 
-def _unreachable(e: Exception) -> str | None:
-    """'cannot resolve HOST' or 'HOST:PORT refused the connection': not worth a backoff, the answer will not change."""
+def _chain(e: BaseException):
+    """`e`, then each exception requests and urllib3 wrapped inside it (in `reason` or the arguments)."""
     inner: BaseException | None = e
     while inner is not None:
+        yield inner
+        inner = next((x for x in (getattr(inner, "reason", None), *getattr(inner, "args", ())) if isinstance(x, BaseException)), None)
+
+
+def _unreachable(e: Exception) -> str | None:
+    """'cannot resolve HOST' or 'HOST:PORT refused the connection': not worth a backoff, the answer will not change."""
+    for inner in _chain(e):
         if isinstance(inner, urllib3.exceptions.NameResolutionError):
             return f"cannot resolve host {inner.conn.host} (no network, or no DNS)"
         if isinstance(inner, ConnectionRefusedError) or (isinstance(inner, urllib3.exceptions.NewConnectionError)
@@ -263,15 +278,12 @@ def _unreachable(e: Exception) -> str | None:
             conn = getattr(inner, "conn", None)
             where = f"{conn.host}:{conn.port}" if conn is not None else "the server"
             return f"{where} refused the connection"
-        inner = next((x for x in (getattr(inner, "reason", None), *getattr(inner, "args", ())) if isinstance(x, BaseException)), None)
     return None
 
 
 def _cause(e: Exception) -> str:
     """The error's kind and its innermost reason, without the layers of wrapping requests and urllib3 add."""
-    inner: BaseException = e
-    while nested := next((x for x in (getattr(inner, "reason", None), *inner.args) if isinstance(x, BaseException)), None):
-        inner = nested
+    *_, inner = _chain(e)
     return f"{type(e).__name__}: {inner}"
 
 

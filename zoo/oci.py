@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import json
 import os
 import re
@@ -64,19 +63,12 @@ def parse(text: str) -> Reference:
     return Reference(registry, repository, tag)
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def base_url(registry: str) -> str:
     """https, except for a registry on a loopback address (as Docker does) or one named in ZOO_OCI_INSECURE."""
+    from zoo.download import loopback
+
     host = urlsplit(f"//{registry}").hostname or registry
-    plain = _loopback(host) or registry in settings.oci_insecure() or host in settings.oci_insecure()
+    plain = loopback(host) or registry in settings.oci_insecure() or host in settings.oci_insecure()
     return f"{'http' if plain else 'https'}://{registry}"
 
 
@@ -137,17 +129,19 @@ class Client:
             if creds is None:
                 raise DownloadError(f"registry {self.ref.registry} needs a login", LOGIN_HINT.format(registry=self.ref.registry))
             return {"Authorization": "Basic " + base64.b64encode(":".join(creds).encode()).decode()}
+        from zoo.download import followable
+
         params = dict(_CHALLENGE.findall(challenge))
         realm = params.get("realm", "")
-        parts = urlsplit(realm)
-        if scheme != "bearer" or not (parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname or ""))):
+        if scheme != "bearer" or not followable(realm):
             raise DownloadError(f"registry {self.ref.registry} asks for an unsupported or insecure login ({shown(challenge, 80)})")
         query = {"service": params.get("service", ""), "scope": f"repository:{self.ref.repository}:{self.actions}"}
         r = self.http.get(f"{realm}?{urlencode(query)}", auth=creds, timeout=settings.timeouts(), allow_redirects=False)
         if r.status_code != 200:
             raise DownloadError(f"registry {self.ref.registry}'s token service refused (HTTP {r.status_code})",
                                 LOGIN_HINT.format(registry=self.ref.registry))
-        token = r.json().get("token") or r.json().get("access_token")
+        answer = r.json()
+        token = answer.get("token") or answer.get("access_token")
         return {"Authorization": f"Bearer {token}"}
 
 
