@@ -123,10 +123,10 @@ class Cache:
     def marked(self) -> bool:
         """True if zoo made this folder (its CACHEDIR.TAG names zoo)."""
         try:
-            return (self.root / TAG).read_text(errors="replace").startswith(TAG_TEXT.splitlines()[0]) and \
-                "zoo" in (self.root / TAG).read_text(errors="replace")
+            text = (self.root / TAG).read_text(errors="replace")
         except OSError:
             return False
+        return text.startswith(TAG_TEXT.splitlines()[0]) and "zoo" in text
 
     def _layout_only(self) -> bool:
         """Absent, empty, or holding nothing but zoo's own layout (a cache made before zoo marked its caches)."""
@@ -276,7 +276,10 @@ class Cache:
         removed += [p for p in (self.root / "tmp").glob("*.part") if p.stat().st_mtime < cutoff]
         if not dry_run:
             for path in removed:
-                self._remove_blob(path.name) if path.parent.name == "sha256" else path.unlink(missing_ok=True)
+                if path.parent.name == "sha256":
+                    self._remove_blob(path.name)
+                else:
+                    path.unlink(missing_ok=True)
         return removed
 
     def remove(self, model: str, artifact: str | None = None, dry_run: bool = False) -> list[Path]:

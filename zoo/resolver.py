@@ -145,15 +145,17 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress, keep_
                          f"{' and size' if f.size else ''}, then recording its sha256 for later checks")
     http = download.session()
     failures = []
-    sources = [f"{prefix}/{model}" + ("" if prefix.startswith("oci://") else f"/{f.file}") for prefix in settings.mirrors()]
+    mirrors = [f"{prefix}/{model}" + ("" if prefix.startswith("oci://") else f"/{f.file}") for prefix in settings.mirrors()]
+    sources = mirrors + f.sources
     partial = cache.partial(f.sha256 or f"md5-{f.md5}") if keep_partial and f.pin else None
-    for source in sources + f.sources:
+    for source in sources:
         tmp = partial or cache.temp()
         try:
             url, headers = _request(source, f)
-            resume = tmp.exists() and tmp.stat().st_size > 0
+            kept = tmp.stat().st_size if tmp.exists() else 0
+            resume = kept > 0
             if resume:
-                progress.note(f"resuming {f.file} after {tmp.stat().st_size:,} bytes from an interrupted download")
+                progress.note(f"resuming {f.file} after {kept:,} bytes from an interrupted download")
             digest = download.transfer(download.Fetch(url, tmp, f.size, md5=md5_only, headers=headers, label=f.file,
                                                    resume=resume), http, progress)
             try:
@@ -172,7 +174,7 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress, keep_
             raise
         except (DownloadError, ChecksumMismatch) as e:
             failures.append((source, str(e).removeprefix(f"{source}: ")))
-            if len(sources) + len(f.sources) > 1:
+            if len(sources) > 1:
                 progress.message(f"{source} failed: {e}")
         finally:
             if tmp is not partial:
@@ -195,11 +197,9 @@ def _request(source: str, f: PinnedFile) -> tuple[str, dict[str, str] | None]:
     return source, None
 
 
-def export(resolved: Resolved, output: str | os.PathLike) -> Path:
-    """Copy the resolved file to `output` (a file path or a folder); a copy, so editing it cannot touch the cache."""
-    dest = Path(output)
-    if dest.is_dir():
-        dest = dest / resolved.artifact.file
+def export(resolved: Resolved, dest: Path) -> Path:
+    """Copy the resolved file to the file path `dest` (the caller decides it, e.g. from a folder); a copy, so editing it
+    cannot touch the cache."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.zoo-tmp"
     shutil.copyfile(resolved.path, tmp)
