@@ -17,11 +17,18 @@ class Choice:
     warnings: list[str] = field(default_factory=list)
 
 
+def compiled_parent(m: Manifest, a: Artifact) -> Artifact | None:
+    """The other artifact a `build: true` artifact of a target with a deterministic compiler is compiled from, if any."""
+    if not (a.build and get_target(a.target).compiler):
+        return None
+    return next((x for x in m.artifacts if x.id == a.parent and x.id != a.id), None)
+
+
 def rebuildable(m: Manifest, a: Artifact) -> bool:
-    """A pinned `build: true` artifact whose target has a deterministic compiler and whose parent is published:
-    building it from the parent gives the pinned bytes, so it is as good as a download."""
-    parents = {x.id: x for x in m.artifacts if x.id != a.id}
-    return bool(a.build and a.sha256 and get_target(a.target).compiler and a.parent in parents and parents[a.parent].published)
+    """A pinned artifact compiled from a published parent: building it from the parent gives the pinned bytes, so it
+    is as good as a download."""
+    parent = compiled_parent(m, a)
+    return bool(a.sha256 and parent is not None and parent.published)
 
 
 def rebuild_hint(m: Manifest, a: Artifact) -> str:

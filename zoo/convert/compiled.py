@@ -18,6 +18,7 @@ from zoo.convert import record
 from zoo.convert.compilers import vela
 from zoo.convert.record import Built, Check
 from zoo.cache import Cache
+from zoo.choice import compiled_parent
 from zoo.errors import BuildFailed, ChecksumMismatch, ZooError
 from zoo.resolver import obtain
 from zoo.manifest import Artifact, Manifest
@@ -26,11 +27,6 @@ from zoo.targets import get_target
 
 COMPILERS = {"vela": vela}
 MACS_TOLERANCE = 0.05
-
-
-def compiles_from_parent(m: Manifest, a: Artifact) -> bool:
-    """True for a `build: true` artifact of a target with a deterministic compiler whose parent is another artifact."""
-    return bool(a.build and get_target(a.target).compiler and a.parent in {x.id for x in m.artifacts if x.id != a.id})
 
 
 def _compile(m: Manifest, a: Artifact, work: Path, progress: Progress) -> tuple[Path, vela.VelaReport, dict, list[Check]]:

@@ -20,6 +20,7 @@ from zoo import archive, catalog, manifest_edit, settings
 from zoo.convert import calibration, check, compiled, quantize, record
 from zoo.convert.compilers import edgetpu
 from zoo.tflite import inspect
+from zoo.choice import compiled_parent
 from zoo.convert.record import Built
 from zoo.convert.recipes import Context, recipe_module
 from zoo.cache import Cache
@@ -126,7 +127,7 @@ def _build(name: str, opts: Options, progress: Progress) -> list[Built]:
     artifacts = buildable(m, opts.targets)
     if opts.record and opts.check:
         raise BuildFailed("record", "--check compares against the manifest; it does not record")
-    derived = [a for a in artifacts if compiled.compiles_from_parent(m, a)]
+    derived = [a for a in artifacts if compiled_parent(m, a)]
     results = [compiled.build(m, a, opts.out, opts.check, progress) for a in derived]
     converted = [a for a in artifacts if a not in derived]
     upstream_info: dict = {}
@@ -236,13 +237,13 @@ def _compare(m: Manifest, a: Artifact, product: Path, calib, compiled: bool, pro
 
 def _record(path: Path, m: Manifest, results: list[Built], upstream_info: dict, opts: Options) -> None:
     changes = {b.artifact.id: {"size": b.size, "sha256": b.sha256,
-                               "parent": b.artifact.parent if compiled.compiles_from_parent(m, b.artifact) else m.build.upstream,
+                               "parent": b.artifact.parent if compiled_parent(m, b.artifact) else m.build.upstream,
                                "recipe": f"zoo build {m.name} --target {b.artifact.target}",
                                **({"compile_stats": b.compile_stats} if b.compile_stats else {})} for b in results}
     upstream = {}
     if opts.trust_upstream and upstream_info.get("pinned_by", "").startswith("trusted"):
         upstream[upstream_info["id"]] = {"sha256": upstream_info["sha256"]}
-    estimates = [compiled.estimate(m, b) for b in results if compiled.compiles_from_parent(m, b.artifact)]
+    estimates = [compiled.estimate(m, b) for b in results if compiled_parent(m, b.artifact)]
     ids = {e["applies_to"] for e in estimates}
     manifest_edit.update_manifest(path, artifacts=changes, upstream=upstream, append={"benchmarks": estimates},
                            remove={"benchmarks": lambda b: b.get("source") == "estimated" and b.get("applies_to") in ids})
