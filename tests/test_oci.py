@@ -16,7 +16,7 @@ from conftest import pinned, write_model
 from registry import BINARY, Registry
 
 import zoo
-from zoo import catalog, oci
+from zoo import oci
 from zoo.errors import FetchFailed
 
 pytestmark = pytest.mark.skipif(BINARY is None, reason="docker-registry is not installed (apt-get install docker-registry apache2-utils)")

@@ -17,7 +17,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo import catalog, hashes, manifest, settings
+from zoo import atomic, catalog, hashes, manifest, settings
 from zoo.cache import Cache
 from zoo.errors import BadBundle, CacheError, ChecksumMismatch, ManifestInvalid, ZooError, shown
 from zoo.resolver import obtain
@@ -104,9 +104,7 @@ def install(bundle: Path, manifests_dir: Path | None = None) -> list[Installed]:
                  for a, tmp, digest in staged]
     if manifests_dir is not None:
         manifests_dir.mkdir(parents=True, exist_ok=True)
-        tmp = manifests_dir / f".{m.name}.yaml.{os.getpid()}.tmp"
-        tmp.write_bytes(manifest_data)
-        os.replace(tmp, manifests_dir / f"{m.name}.yaml")
+        atomic.write(manifests_dir / f"{m.name}.yaml", manifest_data)
     return installed
 
 

@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from zoo import atomic
 from zoo.errors import CacheError
 from zoo.hashes import Digest, file_digest
 
@@ -112,7 +113,7 @@ class Cache:
                     raise CacheError(f"{self.root} holds files zoo did not put there, so zoo will not use it as its cache",
                                      "point ZOO_CACHE_DIR at an empty or new folder")
                 self.root.mkdir(parents=True, exist_ok=True)
-                _atomic_write(self.root / TAG, TAG_TEXT)
+                atomic.write(self.root / TAG, TAG_TEXT)
             folder.mkdir(parents=True, exist_ok=True)
         except CacheError:
             raise
@@ -181,7 +182,7 @@ class Cache:
             if digest.md5:
                 pins = self.root / "pins" / "md5"
                 pins.mkdir(parents=True, exist_ok=True)
-                _atomic_write(pins / digest.md5, digest.sha256)
+                atomic.write(pins / digest.md5, digest.sha256)
             return self._link(blob, self.view(model, artifact, file))
         except FileNotFoundError:
             raise CacheError(f"the cache at {self.root} was cleared while {file} was being installed",
@@ -190,7 +191,7 @@ class Cache:
             raise _unwritable(self.root, e) from None
 
     def _write_record(self, sha256: str) -> None:
-        _atomic_write(self._record(sha256), " ".join(map(str, _stat_key(self.blob(sha256)))))
+        atomic.write(self._record(sha256), " ".join(map(str, _stat_key(self.blob(sha256)))))
 
     def _link(self, blob: Path, view: Path) -> Path:
         view.parent.mkdir(parents=True, exist_ok=True)
@@ -379,9 +380,3 @@ def _unwritable(root: Path, e: OSError) -> CacheError:
     return CacheError(f"the cache at {root} cannot be written: {e.strerror}",
                       "free some space or make it writable, point ZOO_CACHE_DIR at another folder, "
                       "or use --offline for files already cached")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.parent / f".{uuid.uuid4().hex}.tmp"
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo import manifest, settings
+from zoo import atomic, manifest, settings
 from zoo import manifest_sources
 from zoo.manifest_sources import StatKey, bundled_dir
 from zoo.errors import ManifestInvalid, ModelNotFound
@@ -131,9 +131,7 @@ def record_path(name: str) -> Path:
     copy = settings.records_dir() / entry.path.name
     if not copy.exists():
         copy.parent.mkdir(parents=True, exist_ok=True)
-        tmp = copy.with_name(f".{copy.name}.tmp")
-        tmp.write_bytes(entry.path.read_bytes())
-        os.replace(tmp, copy)
+        atomic.write(copy, entry.path.read_bytes())
     return copy
 
 

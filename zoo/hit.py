@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from zoo import manifest_sources, settings
+from zoo import atomic, manifest_sources, settings
 from zoo.cache import Cache
 
 MAX_ENTRIES = 64
@@ -62,8 +62,6 @@ def remember(name: str, target: str, strict: bool, path: Path, sha256: str, warn
     memo = dict(list(memo.items())[-MAX_ENTRIES:])
     try:
         memo_path.parent.mkdir(exist_ok=True)
-        tmp = memo_path.with_name(f".hits.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(memo))
-        os.replace(tmp, memo_path)
+        atomic.write(memo_path, json.dumps(memo))
     except OSError:
         pass

@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo import card, catalog, settings
+from zoo import atomic, card, catalog, settings
 from zoo.cache import Cache
 from zoo.errors import ChecksumMismatch, ZooError
 from zoo.resolver import obtain
@@ -168,7 +168,5 @@ def to_directory(p: Plan, folder: Path) -> Path:
     index["files"] = [e for e in index["files"] if e["model"] != p.manifest.name] + [
         {"model": p.manifest.name, "artifact": u.artifact, "file": f"{p.manifest.name}/{u.path_in_repo}", "size": u.size,
          "sha256": u.sha256} for u in p.uploads if u.artifact]
-    tmp = folder / ".index.json.tmp"
-    tmp.write_text(json.dumps(index, indent=2) + "\n")
-    os.replace(tmp, index_path)
+    atomic.write(index_path, json.dumps(index, indent=2) + "\n")
     return index_path

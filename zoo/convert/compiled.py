@@ -18,7 +18,6 @@ from zoo.convert import record
 from zoo.convert.compilers import vela
 from zoo.convert.record import Built, Check
 from zoo.cache import Cache
-from zoo.choice import compiled_parent
 from zoo.errors import BuildFailed, ChecksumMismatch, ZooError
 from zoo.resolver import obtain
 from zoo.manifest import Artifact, Manifest

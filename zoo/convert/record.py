@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zoo import atomic
 from zoo.manifest import Artifact
 
 
@@ -44,7 +44,5 @@ class Built:
 
 def write_record(path: Path, record: dict) -> Path:
     """Write `<output>.build.json` atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    atomic.write(path, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
     return path
