@@ -205,3 +205,71 @@ def test_one_bad_mirror_never_stops_the_next(zoo_env, server, monkeypatch, bad):
     write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
     with pytest.warns(ZooWarning, match="/mirror/m/tiny.tflite failed: "):
         assert zoo.resolve("m", target="cpu").path.read_bytes() == DATA
+
+
+# Warm hits: zoo.resolve remembers a resolution in the process and answers it again, without the catalog or the
+# choice, only while everything it relied on holds (zoo/hit.py).
+
+def test_a_warm_hit_skips_the_catalog_and_the_choice(zoo_env, server, monkeypatch):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    first = zoo.resolve("m", target="cpu")
+
+    def refuse(*a, **k):
+        raise AssertionError("a warm hit must not load the catalog")
+
+    monkeypatch.setattr("zoo.catalog.load", refuse)
+    again = zoo.resolve("m", target="cpu")
+    assert (again.path, again.sha256, again.artifact.id) == (first.path, SHA, "cpu-int8")
+    with pytest.raises(AssertionError, match="must not load the catalog"):
+        zoo.resolve("m", target="cpu", strict=True)  # different arguments: not the remembered resolution
+
+
+def test_a_warm_hit_sees_manifest_edits_new_files_and_changed_cache(zoo_env, server, tmp_path):
+    other = os.urandom(3000)
+    path = write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    assert zoo.resolve("m", target="cpu").sha256 == SHA
+    write_model(zoo_env, "m", [pinned(other, sources=[server.add("/o.tflite", other)])])  # edited in place
+    assert zoo.resolve("m", target="cpu").path.read_bytes() == other
+    path.unlink()
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.url("/m.tflite")])])  # back: the first pin
+    assert zoo.resolve("m", target="cpu").path.read_bytes() == DATA
+    later = tmp_path / "later"
+    later.mkdir()
+    write_model(later, "m", [pinned(other, sources=[server.url("/o.tflite")])])
+    os.environ["ZOO_MANIFESTS"] = f"{zoo_env}{os.pathsep}{later}"  # (zoo_env's monkeypatch restores it)
+    assert zoo.resolve("m", target="cpu").path.read_bytes() == other  # a later folder overrides
+    (later / "m.yaml").rename(later / "m.yml.off")
+    served = zoo.resolve("m", target="cpu")  # a file removed from a folder
+    assert served.path.read_bytes() == DATA
+    os.chmod(served.path, 0o644)
+    with open(served.path, "r+b") as f:
+        f.write(b"XX")
+    assert zoo.resolve("m", target="cpu").path.read_bytes() == DATA  # the cached file changed: verified again
+
+
+def test_a_rebuildable_artifact_cached_meanwhile_is_chosen_by_warm_and_cold_hits(zoo_env, server, tmp_path):
+    """Without --build an unhosted imx93 artifact falls back to cpu; once its pinned bytes are in the cache (built by
+    another process), both remembered hits must give way to it."""
+    import subprocess
+    import sys
+
+    from zoo.cache import Cache
+    from zoo.hashes import Digest
+
+    compiled = os.urandom(5000)
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)]),
+                               {**pinned(compiled, id="u65", target="imx93", file="m_vela.tflite"), "sources": [],
+                                "unpublished": "built from cpu-int8", "build": True, "parent": "cpu-int8"}])
+
+    def cold():
+        return subprocess.run([sys.executable, "-m", "zoo", "fetch", "m", "-t", "imx93"], capture_output=True, text=True,
+                              timeout=120).stdout.strip()
+
+    with pytest.warns(ZooWarning, match="is not published yet"):
+        assert zoo.resolve("m", target="imx93").artifact.id == "cpu-int8"
+    assert cold().endswith("tiny.tflite")
+    tmp = tmp_path / "built.part"
+    tmp.write_bytes(compiled)
+    Cache(tmp_path / "cache").install(tmp, Digest(len(compiled), hashlib.sha256(compiled).hexdigest()), "m", "u65", "m_vela.tflite")
+    assert zoo.resolve("m", target="imx93").artifact.id == "u65"
+    assert cold().endswith("m_vela.tflite")

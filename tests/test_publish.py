@@ -180,7 +180,7 @@ def test_damaged_bundles_are_refused_and_nothing_installed(zoo_env, server, tmp_
     bundle.create("b", tmp_path / "b.tar")
     bad = tmp_path / "bad.tar"
     if damage == "tamper":
-        rewrite(tmp_path / "b.tar", bad, lambda n, d: d[:-1] + b"X" if n.startswith("files/") else d)
+        rewrite(tmp_path / "b.tar", bad, lambda n, d: d[:-1] + bytes([d[-1] ^ 1]) if n.startswith("files/") else d)
     elif damage == "truncate":
         bad.write_bytes((tmp_path / "b.tar").read_bytes()[:30_000])
     else:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from zoo import atomic
 from zoo.errors import CacheError
-from zoo.hashes import Digest, file_digest
+from zoo.hashes import Digest, file_digest, stat_key
 
 TAG = "CACHEDIR.TAG"
 LAYOUT = {"blobs", "models", "pins", "tmp", "locks", TAG}
@@ -77,7 +77,7 @@ class Cache:
         written when it was): a hit without re-hashing. Plain strings: this is the hot path of every hit."""
         record_path = os.path.join(os.fspath(self.root), "blobs", "sha256", sha256 + ".stat")
         record = _read_record(record_path)
-        if record is None or _stat_key(view) != record:
+        if record is None or stat_key(view) != record:
             return False
         _touch(record_path)
         return True
@@ -91,7 +91,7 @@ class Cache:
         blob = self.blob(sha256)
         if not _regular(blob):
             return None
-        if record is None or _stat_key(blob) != record:
+        if record is None or stat_key(blob) != record:
             if file_digest(blob).sha256 != sha256:
                 self._remove_blob(sha256)
                 return None
@@ -191,7 +191,7 @@ class Cache:
             raise _unwritable(self.root, e) from None
 
     def _write_record(self, sha256: str) -> None:
-        atomic.write(self._record(sha256), " ".join(map(str, _stat_key(self.blob(sha256)))))
+        atomic.write(self._record(sha256), " ".join(map(str, stat_key(self.blob(sha256)))))
 
     def _link(self, blob: Path, view: Path) -> Path:
         view.parent.mkdir(parents=True, exist_ok=True)
@@ -321,15 +321,6 @@ class Cache:
         finally:
             shutil.rmtree(trash, ignore_errors=True)
         return entries
-
-
-def _stat_key(path: str | Path) -> tuple[int, int, int] | None:
-    """What must not change for a cached file to be trusted without re-hashing: size, mtime, inode."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns, st.st_ino
 
 
 def _read_record(path: str) -> tuple[int, ...] | None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import fnmatch
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo import atomic, manifest, settings
 from zoo import manifest_sources
-from zoo.manifest_sources import StatKey, bundled_dir
+from zoo.manifest_sources import bundled_dir
 from zoo.errors import ManifestInvalid, ModelNotFound
+from zoo.hashes import StatKey
 from zoo.manifest import Manifest
 
 def manifest_files(path: Path) -> list[Path]:
@@ -51,6 +51,7 @@ class Catalog:
     aliases: dict[str, str] = field(default_factory=dict)
     problems: list[ManifestInvalid] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    fingerprint: manifest_sources.Fingerprint = ()  # the manifest files it was loaded from, by stat
 
     def entry(self, name: str) -> Entry:
         """The entry for a name or alias; ModelNotFound lists what exists."""
@@ -96,12 +97,11 @@ def load(extra: list[Path] | None = None) -> Catalog:
 
     The result is reused while no manifest file was added, removed or changed (checked by stat each call).
     """
-    scans = [(root, kind, manifest_sources.scan(root)) for root, kind in manifest_sources.sources(extra)]
-    fingerprint = [(os.fspath(root), scan) for root, _, scan in scans]
-    if _last[0] == fingerprint:
+    roots = manifest_sources.sources(extra)
+    if _last[0] == roots and manifest_sources.current(_last[1].fingerprint):
         return _last[1]
-    catalog = Catalog()
-    for root, kind, scan in scans:
+    catalog = Catalog(fingerprint=manifest_sources.fingerprint([root for root, _ in roots]))
+    for (root, kind), (_, _, scan) in zip(roots, catalog.fingerprint):
         if scan is None:
             if kind == "user":
                 catalog.warnings.append(f"{root}: manifest path does not exist")
@@ -112,7 +112,7 @@ def load(extra: list[Path] | None = None) -> Catalog:
                 catalog._add(_load_file(path, key), path, kind == "bundled", quiet=kind == "records")
             except ManifestInvalid as e:
                 catalog.problems.append(e)
-    _last[:] = [fingerprint, catalog]
+    _last[:] = [roots, catalog]
     return catalog
 
 

@@ -67,12 +67,12 @@ def _is_char_device(path: Path) -> bool:
 
 def _find_lib(root: Path, names: tuple[str, ...]) -> Path | None:
     arch = platform.machine()
-    dirs = [*LIB_DIRS, f"usr/lib/{arch}-linux-gnu", f"lib/{arch}-linux-gnu"]
-    for d in dirs:
+    top = os.fspath(root)
+    for d in (*LIB_DIRS, f"usr/lib/{arch}-linux-gnu", f"lib/{arch}-linux-gnu"):
         for name in names:
-            candidate = root / d / name
-            if candidate.exists():
-                return candidate
+            candidate = os.path.join(top, d, name)  # strings, not Paths: this runs on every auto resolve
+            if os.path.exists(candidate):
+                return Path(candidate)
     return None
 
 

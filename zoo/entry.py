@@ -42,10 +42,9 @@ def main() -> None:
         except (ZooError, OSError, ValueError):
             found = None  # the full path reports whatever is wrong
         if found is not None:
-            path, warnings = found
-            for warning in warnings:
+            for warning in found.warnings:
                 sys.stderr.write(f"warning: {warning}\n")
-            sys.stdout.write(path + "\n")
+            sys.stdout.write(found.path + "\n")
             return
     from zoo.cli import main as cli
 

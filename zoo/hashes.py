@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import threading
 from dataclasses import dataclass
@@ -11,6 +12,16 @@ from pathlib import Path
 from zoo.errors import ChecksumMismatch
 
 CHUNK = 1 << 20
+StatKey = tuple[int, int, int]
+
+
+def stat_key(path: str | Path) -> StatKey | None:
+    """What must not change for a file to be trusted without re-reading it: size, mtime and inode (None if absent)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from zoo import settings
+from zoo.hashes import StatKey, stat_key
 
 _SUFFIXES = (".yaml", ".yml")
 
@@ -23,14 +24,9 @@ def bundled_dir() -> Path:
     return packaged if packaged.is_dir() else here.parent / "manifests"
 
 
-StatKey = tuple[int, int, int]
-
-
 def scan(root: Path) -> list[tuple[str, StatKey]] | None:
-    """Manifest files under `root` (a folder or one file) with their stat keys; None if it does not exist.
-
-    Plain strings, not Paths: this runs on every resolve() and must stay cheap.
-    """
+    """Manifest files under `root` (a folder or one file) with their stat keys, as plain strings; None if it does not
+    exist."""
     top = os.fspath(root)
     try:
         with os.scandir(top) as it:
@@ -42,7 +38,6 @@ def scan(root: Path) -> list[tuple[str, StatKey]] | None:
     return [(path, (st.st_size, st.st_mtime_ns, st.st_ino)) for path, st in found]
 
 
-
 def sources(extra: list[Path] | None = None) -> list[tuple[Path, str]]:
     """(folder or file, kind) in loading order; later ones override earlier ones. kind: bundled, records or user."""
     found = [(bundled_dir(), "bundled")]
@@ -51,6 +46,25 @@ def sources(extra: list[Path] | None = None) -> list[tuple[Path, str]]:
     return found + [(p, "user") for p in extra]
 
 
-def fingerprint() -> list:
-    """Every manifest file zoo would load, with its stat key: equal fingerprints, equal catalogs."""
-    return [[os.fspath(root), scan(root)] for root, _ in sources()]
+Fingerprint = tuple  # ((root, its StatKey or None, scan(root)), ...)
+
+
+def fingerprint(roots: list[Path] | None = None) -> Fingerprint:
+    """Every manifest file under `roots` (default: all sources) with its stat key, and each root's own key (a folder's
+    changes when a file in it is added, removed or renamed): equal fingerprints, equal catalogs."""
+    out = []
+    for root in [r for r, _ in sources()] if roots is None else roots:
+        top = os.fspath(root)
+        out.append((top, stat_key(top), scan(top)))  # the root first: a file added meanwhile changes its key
+    return tuple(out)
+
+
+def current(fp: Fingerprint) -> bool:
+    """True while nothing in `fp` changed, by stat alone (no directory listing): cheap enough for every warm hit."""
+    for top, key, files in fp:
+        if stat_key(top) != key:
+            return False
+        for path, file_key in files or ():
+            if stat_key(path) != file_key:
+                return False
+    return True

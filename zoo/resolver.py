@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from zoo import catalog, hashes, settings
+from zoo import catalog, hashes, hit, settings
 from zoo.cache import Cache
-from zoo.detect import detect
 from zoo.errors import CacheError, ChecksumMismatch, DownloadError, FetchFailed, OfflineMiss
 from zoo.manifest import Artifact, Manifest, PinnedFile
 from zoo.progress import Progress, StderrProgress
@@ -30,8 +29,8 @@ class Resolved:
     delegate: str | None
     artifact: Artifact
     manifest: Manifest
-    explanation: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    explanation: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     def __fspath__(self) -> str:
         return os.fspath(self.path)
@@ -46,7 +45,7 @@ class Resolved:
             "size": self.size,
             "delegate": self.delegate,
             "file": self.artifact.file,
-            "explanation": self.explanation,
+            "explanation": list(self.explanation),
         }
 
 
@@ -67,28 +66,43 @@ def resolve(
     ZOO_TARGET overrides 'auto'; ZOO_OFFLINE=1 (or offline=True) never touches the network. With `build`, a pinned
     artifact nobody hosts yet is compiled from its published parent and admitted only if it matches its pin.
     """
-    m = catalog.get(name)
+    decided, detected = hit.requested(target, root)
+    key = hit.key(name, target, decided, detected, strict, build, cache_dir)
     progress = progress or (StderrProgress(bar=False) if explain else Progress())
-    reasons = []
-    if target == "auto" and settings.target():
-        target = settings.target()
-        reasons.append(f"ZOO_TARGET={target} overrides auto")
-    cache = Cache(Path(cache_dir) if cache_dir else settings.cache_dir())
-    rebuilt = frozenset(a.id for a in m.artifacts if rebuildable(m, a) and (build or _cached(m.name, a, cache)))
-    choice = choose(m, target, detect(root).targets if target == "auto" else [], strict, rebuilt)
-    reasons += choice.reasons
+    resolved = hit.warm(key)
+    if resolved is None:
+        reasons = [f"ZOO_TARGET={decided} overrides auto"] if decided != target else []
+        cache = Cache(Path(cache_dir) if cache_dir else settings.cache_dir())
+        resolved = _resolve(key, name, decided, detected, cache, strict, build, reasons,
+                            settings.offline() if offline is None else offline, progress)
+    else:
+        for warning in resolved.warnings:
+            progress.message(warning)
+    if explain:
+        for line in resolved.explanation:
+            progress.note(f"explain: {line}")
+    return resolved
+
+
+def _resolve(key: tuple, name: str, target: str, detected: list[str], cache: Cache, strict: bool, build: bool,
+             reasons: list[str], offline: bool, progress: Progress) -> Resolved:
+    """The full path: load the catalog, choose, obtain or rebuild; then remember the hit."""
+    manifests = catalog.load()
+    m = manifests.get(name)
+    candidates = [a for a in m.artifacts if rebuildable(m, a)]
+    rebuilt = frozenset(a.id for a in candidates if build or _cached(m.name, a, cache))
+    choice = choose(m, target, detected, strict, rebuilt)
     for warning in choice.warnings:
         progress.message(warning)
-    offline = settings.offline() if offline is None else offline
     if choice.artifact.published:
         path, sha256 = obtain(m.name, choice.artifact, cache, offline=offline, progress=progress)
     else:
         path, sha256 = _cached(m.name, choice.artifact, cache) or _rebuild(m, choice.artifact, cache, progress)
     resolved = Resolved(path, sha256, choice.artifact.size or path.stat().st_size, choice.target, choice.artifact.delegate,
-                        choice.artifact, m, reasons, list(choice.warnings))
-    if explain:
-        for line in reasons:
-            progress.note(f"explain: {line}")
+                        choice.artifact, m, (*reasons, *choice.reasons), tuple(choice.warnings))
+    absent = tuple(os.fspath(p) for a in candidates if a.id not in rebuilt
+                   for p in (cache.view(m.name, a.id, a.file), cache.blob(a.sha256)))
+    hit.remember(key, hit.Hit(os.fspath(path), sha256, resolved.warnings, manifests.fingerprint, absent), resolved, cache)
     return resolved
 
 

@@ -54,6 +54,16 @@ def _platform_dir(kind: str, xdg: str | None, home: str | None) -> Path:
     return Path({"data": platformdirs.user_data_dir, "cache": platformdirs.user_cache_dir}[kind]("zoo", appauthor=False))
 
 
+# Besides a resolution's arguments and ZOO_TARGET: where the cache is and where manifests are read from.
+_DECIDING = ("ZOO_CACHE_DIR", "XDG_CACHE_HOME", "ZOO_MANIFESTS", "ZOO_RECORDS_DIR", "XDG_DATA_HOME", "HOME")
+
+
+def deciding() -> tuple[str | None, ...]:
+    """The environment variables that decide a resolution besides its arguments and ZOO_TARGET, as a key for
+    remembered hits (read raw: no Path is built on a warm hit)."""
+    return tuple(map(os.environ.get, _DECIDING))
+
+
 def debug() -> bool:
     """ZOO_DEBUG=1 shows tracebacks for known errors."""
     return _flag("ZOO_DEBUG")

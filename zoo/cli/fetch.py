@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from zoo import hit, present, settings
+from zoo import present, settings
 from zoo.cli._app import (
     JsonOpt,
     QuietOpt,
@@ -43,7 +43,6 @@ def fetch(
     progress = _progress(quiet)
     resolved = resolve(name, target, offline=offline or None, strict=strict, explain=explain and not quiet, progress=progress,
                        build=build)
-    hit.remember(name, target, strict, resolved.path, resolved.sha256, resolved.warnings)
     copied = export(resolved, _output(output, resolved.artifact.file)) if output else None
     if as_json:
         _json({**resolved.to_dict(), "output": str(copied) if copied else None})
