@@ -260,6 +260,7 @@ def test_ctrl_c_keeps_the_partial_and_the_next_fetch_resumes_it(zoo_env, server,
     first.send_signal(signal.SIGINT)
     _, err = first.communicate(timeout=30)
     assert first.returncode == 130, (first.returncode, err)
+    assert err.splitlines()[-1] == "interrupted (a download picks up where it stopped when run again)"
     kept = partial.stat().st_size
     assert 0 < kept < len(DATA)
     server.plans["/m.tflite"] = ["ok"]

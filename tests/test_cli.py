@@ -104,6 +104,39 @@ def test_help_explains_commands():
         assert command in proc.stdout
 
 
+def typer_help(columns: int) -> str:
+    import os
+
+    proc = subprocess.run([sys.executable, "-c", "from zoo.cli import main; main()", "--help"], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "COLUMNS": str(columns)})
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_the_fast_top_level_help_is_what_typer_prints():
+    from zoo.entry import HELP_COLUMNS, HELP_FILE
+
+    assert Path(HELP_FILE).read_text() == typer_help(HELP_COLUMNS), (
+        "zoo/cli/help.txt is out of date; regenerate it with: "
+        "COLUMNS=80 python -c 'from zoo.cli import main; main()' --help > zoo/cli/help.txt")
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_top_level_help_is_answered_before_typer_loads_and_only_where_it_fits(flag):
+    import os
+
+    probe = ("import sys; sys.argv = ['zoo', %r]\nfrom zoo.entry import main\ntry: main()\nexcept SystemExit: pass\n"
+             "print('TYPER=' + str('typer' in sys.modules))" % flag)
+
+    def run(columns: int) -> list[str]:
+        env = {**os.environ, "COLUMNS": str(columns)}
+        return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env).stdout.splitlines()
+
+    wide, narrow = run(120), run(60)
+    assert wide == [*typer_help(120).splitlines(), "TYPER=False"]
+    assert narrow == [*typer_help(60).splitlines(), "TYPER=True"] and narrow != wide  # typer wraps it narrower
+
+
 @pytest.mark.parametrize("code", [
     "import zoo; zoo.models(); zoo.get('deeplabv3')",
     "import sys; sys.argv = ['zoo', 'list']; import zoo.cli\ntry: zoo.cli.main()\nexcept SystemExit: pass",

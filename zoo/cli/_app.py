@@ -13,13 +13,26 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from zoo import catalog, settings
 from zoo.cli._errors import explain
 from zoo.errors import printable
 from zoo.targets import TARGETS
 
+class _Commands(TyperGroup):
+    """Says so on stderr when Ctrl-C stops a command (typer itself exits 130 without a word)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            _err("interrupted (a download picks up where it stopped when run again)")
+            raise
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="zoo: fetch the right, verified model file for your accelerator.",
     no_args_is_help=True,
     add_completion=False,
@@ -103,9 +116,6 @@ def main() -> None:
     an unknown one is a bug and keeps its traceback, as does everything with ZOO_DEBUG=1."""
     try:
         app(prog_name="zoo")
-    except KeyboardInterrupt:
-        _err("interrupted")
-        sys.exit(130)
     except Exception as e:
         text = explain(e)
         if text is None or settings.debug():
