@@ -68,8 +68,8 @@ def env(**extra: str) -> dict:
     return {**os.environ, **extra}
 
 
-def report(title: str, rows: list[tuple[str, float, str]], ratio_name: str, ratio: float, target: str) -> None:
+def report(title: str, rows: list[tuple[str, float, str]], ratio_name: str, ratio: float, target: str | None) -> None:
     print(f"\n{title}")
     for label, value, unit in rows:
-        print(f"  {label:<44} {value:10.3f} {unit}")
-    print(f"  {ratio_name:<44} {ratio:10.2f}x   (target {target})")
+        print(f"  {label:<48} {value:10.3f} {unit}")
+    print(f"  {ratio_name:<48} {ratio:10.2f}x" + (f"   (target {target})" if target else ""))

@@ -54,7 +54,7 @@ def main() -> None:
     report("warm cache hit in a running process (median of 200)",
            [("hf_hub_download(local_files_only=True)", warm_hf * 1e3, "ms"), ("zoo.resolve(target='cpu')", warm_zoo * 1e3, "ms")],
            "huggingface_hub time / zoo time", warm_hf / warm_zoo, ">= 2")
-    print(f"  {'zoo.resolve() (auto: detects every call)':<44} {warm_auto * 1e3:10.3f} ms   (no target)")
+    print(f"  {'zoo.resolve() (auto: detects every call)':<48} {warm_auto * 1e3:10.3f} ms   (no target)")
 
     hf_bin = str(Path(sys.executable).with_name("hf"))
     cold_zoo = median_of(15, lambda: run([*ZOO, "fetch", "payload", "--target", "cpu", "--offline", "--quiet"], env()))
