@@ -68,7 +68,7 @@ def remember(k: tuple, hit: Hit, resolved: object, cache: Cache) -> None:
     _memory.pop(k, None)
     _memory[k] = (hit, resolved, cache)
     while len(_memory) > MAX_ENTRIES:
-        del _memory[next(iter(_memory))]
+        _memory.pop(next(iter(_memory)), None)
     memo_path = _memo(cache)
     memo = _read(memo_path)
     text = json.dumps(k)
