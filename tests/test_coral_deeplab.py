@@ -191,8 +191,8 @@ def google_weights(variant: str, folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def google(tmp_path_factory):
-    """variant -> Google's trained weights in the upstream layout, made once per module."""
+def google(data, tmp_path_factory):
+    """variant -> Google's trained weights in the upstream layout, made once per module (skips without ../shared)."""
     made = {}
 
     def get(variant: str) -> Path:
