@@ -18,9 +18,13 @@ StatKey = tuple[int, int, int]
 def stat_key(path: str | Path) -> StatKey | None:
     """What must not change for a file to be trusted without re-reading it: size, mtime and inode (None if absent)."""
     try:
-        st = os.stat(path)
+        return key_of(os.stat(path))
     except OSError:
         return None
+
+
+def key_of(st: os.stat_result) -> StatKey:
+    """The stat key of a stat result already at hand (a directory listing's)."""
     return st.st_size, st.st_mtime_ns, st.st_ino
 
 

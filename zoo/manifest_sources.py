@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from zoo import settings
-from zoo.hashes import StatKey, stat_key
+from zoo.hashes import StatKey, key_of, stat_key
 
 _SUFFIXES = (".yaml", ".yml")
 
@@ -35,7 +35,7 @@ def scan(root: Path) -> list[tuple[str, StatKey]] | None:
         found = [(top, os.stat(top))]
     except FileNotFoundError:
         return None
-    return [(path, (st.st_size, st.st_mtime_ns, st.st_ino)) for path, st in found]
+    return [(path, key_of(st)) for path, st in found]
 
 
 def sources(extra: list[Path] | None = None) -> list[tuple[Path, str]]:
@@ -49,11 +49,11 @@ def sources(extra: list[Path] | None = None) -> list[tuple[Path, str]]:
 Fingerprint = tuple  # ((root, its StatKey or None, scan(root)), ...)
 
 
-def fingerprint(roots: list[Path] | None = None) -> Fingerprint:
-    """Every manifest file under `roots` (default: all sources) with its stat key, and each root's own key (a folder's
-    changes when a file in it is added, removed or renamed): equal fingerprints, equal catalogs."""
+def fingerprint(roots: list[Path]) -> Fingerprint:
+    """Every manifest file under `roots` with its stat key, and each root's own key (a folder's changes when a file in
+    it is added, removed or renamed): equal fingerprints, equal catalogs."""
     out = []
-    for root in [r for r, _ in sources()] if roots is None else roots:
+    for root in roots:
         top = os.fspath(root)
         out.append((top, stat_key(top), scan(top)))  # the root first: a file added meanwhile changes its key
     return tuple(out)
