@@ -15,7 +15,13 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do
   shift
 done
 if [ "${1:-}" = "--" ]; then shift; fi
-if command -v zoo >/dev/null 2>&1; then
-  exec zoo build "$name" ${args[@]+"${args[@]}"} "$@"
-fi
-exec python3 -m zoo build "$name" ${args[@]+"${args[@]}"} "$@"
+# This checkout's own virtualenv first (no need to activate it), then an installed zoo.
+here=$(cd "$(dirname "$0")" && pwd)
+for zoo in "$here/.venv/bin/zoo" "$(command -v zoo || true)"; do
+  if [ -n "$zoo" ] && [ -x "$zoo" ]; then
+    exec "$zoo" build "$name" ${args[@]+"${args[@]}"} "$@"
+  fi
+done
+echo "recipe.sh: zoo is not installed here. Set it up once with:" >&2
+echo "  python3 -m venv $here/.venv && $here/.venv/bin/pip install -e '$here[build,run]'" >&2
+exit 1

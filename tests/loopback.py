@@ -1,7 +1,7 @@
 """A real HTTP server on 127.0.0.1 that serves files and injects faults, for tests and benchmarks.
 
 Each path has a list of behaviours consumed one per request (the last one repeats):
-  ok          serve the file (honours Range)
+  ok          serve the file with an ETag (honours Range, If-Range; 416 past the end)
   corrupt     serve it with one byte flipped
   drop        send the headers and half the body, then close the connection
   status:N    answer HTTP N (e.g. status:503, with Retry-After: 0); status:N:V sends Retry-After: V
@@ -16,11 +16,13 @@ Each path has a list of behaviours consumed one per request (the last one repeat
   badgzip     send a body labelled Content-Encoding: gzip that is not gzip
   slow:S      serve it, sleeping S seconds between 64 KiB chunks
   hold        serve it once the test sets s.release (a threading.Event), at most 60 s later
+  endless     a body that never ends (no Content-Length), until the client hangs up
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import threading
 import time
@@ -148,6 +150,15 @@ def _handler(server: Server):
             elif kind == "hold":
                 server.release.wait(60)
                 self._serve(data, path)
+            elif kind == "endless":
+                self.send_response(200)
+                self.send_header("Connection", "close")
+                self.end_headers()
+                try:
+                    while True:
+                        self.wfile.write(b"{" * 65536)
+                except OSError:
+                    self.close_connection = True
             else:
                 raise ValueError(how)
 
@@ -168,12 +179,21 @@ def _handler(server: Server):
         def _serve(self, data: bytes, path: str, ranges: bool = True, delay: float = 0.0) -> None:
             start = 0
             rng = self.headers.get("Range")
-            if ranges and rng and rng.startswith("bytes=") and rng.endswith("-"):
+            etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
+            if_range = self.headers.get("If-Range")
+            if ranges and rng and rng.startswith("bytes=") and rng.endswith("-") and if_range in (None, etag):
                 start = int(rng[6:-1])
+                if start >= len(data):
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{len(data)}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self.send_response(206)
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
             else:
                 self.send_response(200)
+            self.send_header("ETag", etag)
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(len(data) - start))
             self.end_headers()
@@ -190,6 +210,7 @@ def _handler(server: Server):
 
         def _partial(self, data: bytes, stall: float) -> None:
             self.send_response(200)
+            self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()[:16]}"')
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data[: len(data) // 2])

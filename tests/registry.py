@@ -20,9 +20,12 @@ def free_port() -> int:
 
 
 class Registry:
-    """`with Registry(folder, users={"alice": "pw"}) as r:` serves r.address (host:port) until the block ends."""
+    """`with Registry(folder, users={"alice": "pw"}) as r:` serves r.address (host:port) until the block ends.
 
-    def __init__(self, folder: Path, users: dict[str, str] | None = None):
+    `host` sets the registry's own idea of its URL (`http.host`), from which it builds the Location of uploads: a
+    registry behind a TLS-terminating proxy configured with http:// here sends clients to plain http."""
+
+    def __init__(self, folder: Path, users: dict[str, str] | None = None, host: str | None = None):
         self.folder, self.port = folder, free_port()
         folder.mkdir(parents=True, exist_ok=True)
         self.storage = folder / "storage"
@@ -45,7 +48,7 @@ storage:
 http:
   addr: 127.0.0.1:{self.port}
   secret: zoo-tests
-{auth}""")
+{f"  host: {host}" + chr(10) if host else ""}{auth}""")
 
     @property
     def address(self) -> str:
@@ -75,3 +78,139 @@ http:
         """Where the filesystem driver keeps a blob's bytes (docker/distribution's storage layout)."""
         algorithm, hexdigest = digest.split(":")
         return self.storage / "docker/registry/v2/blobs" / algorithm / hexdigest[:2] / hexdigest / "data"
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """(certificate, key) for 127.0.0.1, made with the openssl command."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+class TLSProxy:
+    """A TLS-terminating proxy on 127.0.0.1 in front of a plain-http backend, like the one a registry sits behind.
+
+    A connection that does not start a TLS handshake is not forwarded: its first bytes are kept in `plaintext` (what
+    a client sent in clear, credentials included) and it is closed."""
+
+    def __init__(self, backend_port: int, cert: Path, key: str | Path, port: int = 0):
+        import socket as _socket
+        import ssl
+        import threading
+
+        self.backend_port, self.plaintext, self.connections = backend_port, [], 0
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(str(cert), str(key))
+        self.listener = _socket.create_server(("127.0.0.1", port))
+        self.port = self.listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._stop = False
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop = True
+        self.listener.close()
+
+    def _serve(self) -> None:
+        import threading
+
+        while not self._stop:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn) -> None:
+        import socket as _socket
+        import threading
+
+        try:
+            first = conn.recv(1, _socket.MSG_PEEK)
+            if first != b"\x16":
+                conn.settimeout(2)
+                data = b""
+                try:
+                    while len(data) < 65536 and (chunk := conn.recv(65536)):
+                        data += chunk
+                        if b"\r\n\r\n" in data:
+                            break
+                except OSError:
+                    pass
+                self.plaintext.append(data)
+                conn.close()
+                return
+            tls = self.context.wrap_socket(conn, server_side=True)
+            self.connections += 1
+            backend = _socket.create_connection(("127.0.0.1", self.backend_port))
+        except OSError:
+            conn.close()
+            return
+
+        def pump(src, dst):
+            try:
+                while chunk := src.recv(65536):
+                    dst.sendall(chunk)
+            except OSError:
+                pass
+            finally:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(_socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        threading.Thread(target=pump, args=(backend, tls), daemon=True).start()
+        pump(tls, backend)
+
+
+class BearerChallenge:
+    """A stand-in for a registry whose login is a bearer token (GHCR, Docker Hub): every /v2/ request is answered 401
+    with a challenge naming `realm`, as the distribution spec says. Debian's registry cannot do token auth without a
+    token service of its own, and the tests only need what zoo does with the challenge and the token answer."""
+
+    def __init__(self, realm: str):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+        self.realm, self.requests = realm, []
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _answer(self) -> None:
+                outer.requests.append((self.command, self.path, dict(self.headers)))
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", f'Bearer realm="{outer.realm}",service="zoo-tests"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_HEAD = _answer
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()

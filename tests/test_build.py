@@ -153,9 +153,10 @@ def test_build_record_says_how_it_was_made(frozen):
     r = frozen["results"]["npu"]
     rec = json.loads(r.record_path.read_text())
     assert rec["sha256"] == r.sha256 and rec["size"] == r.size and rec["smoke"] is False
-    assert rec["upstream"]["sha256"] == frozen["upstream_sha256"] and rec["upstream"]["pinned_by"] == "sha256"
+    assert rec["made_from"]["sha256"] == frozen["upstream_sha256"] and rec["made_from"]["pinned_by"] == "sha256"
     assert rec["calibration"]["count"] == 6 and len(rec["calibration"]["sha256"]) == 64
-    assert rec["converter"]["inference_input_type"] == "float32" and rec["converter"]["tensorflow"] == tf.__version__
+    assert rec["tool"]["inference_input_type"] == "float32" and rec["tool"]["version"] == tf.__version__
+    assert rec["tool"]["name"] == "tensorflow"
     assert rec["recipe"]["name"] == "deeplab_frozen_graph"
     assert (rec["recipe"]["input_tensor"], rec["recipe"]["output_tensor"]) == ("sub_7", "ResizeBilinear_3")
     assert {c["name"] for c in rec["checks"]} == {"io", "integer-only", "agreement"}
@@ -224,7 +225,7 @@ def test_keras_recipe_loads_md5_pinned_h5_and_builds(zoo_env, server, keras_weig
     assert (i.dtype, i.shape, o.dtype, o.shape) == ("float32", [1, 65, 65, 3], "float32", [1, 5, 5, 21])
     assert r.smoke and [c.name for c in r.checks] == ["io", "integer-only", "agreement"] and all(c.passed for c in r.checks)
     rec = json.loads(r.record_path.read_text())
-    assert rec["upstream"]["pinned_by"] == "md5" and rec["calibration"]["source"].startswith("random")
+    assert rec["made_from"]["pinned_by"] == "md5" and rec["calibration"]["source"].startswith("random")
     assert rec["recipe"]["parameters"] == model.count_params()
 
 

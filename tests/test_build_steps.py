@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -240,17 +242,63 @@ def test_smoke_builds_are_never_recorded(zoo_env, server, tmp_path):
     assert proc.returncode == 1 and "build step 'record' failed: a smoke build" in proc.stderr
 
 
-def test_recipe_sh_is_a_thin_wrapper():
+def test_recipe_sh_runs_the_checkouts_venv_without_activation_or_says_how_to_set_it_up(tmp_path):
     proc = subprocess.run([str(REPO / "recipe.sh")], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.startswith("usage: ./recipe.sh NAME [TARGET...]")
-    text = (REPO / "recipe.sh").read_text()
-    assert 'zoo build "$name"' in text and "--target" in text
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    shutil.copy(REPO / "recipe.sh", checkout / "recipe.sh")
+    bare = {"PATH": "/usr/bin:/bin"}  # no venv activated, no zoo on PATH
+    proc = subprocess.run([str(checkout / "recipe.sh"), "deeplabv3", "imx93", "--", "--check"], capture_output=True,
+                          text=True, env=bare)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == ["recipe.sh: zoo is not installed here. Set it up once with:",
+                                        f"  python3 -m venv {checkout}/.venv && {checkout}/.venv/bin/pip install -e "
+                                        f"'{checkout}[build,run]'"]
+    (checkout / ".venv/bin").mkdir(parents=True)
+    fake = checkout / ".venv/bin/zoo"
+    fake.write_text('#!/bin/sh\necho "zoo $*"\n')
+    fake.chmod(0o755)
+    proc = subprocess.run([str(checkout / "recipe.sh"), "deeplabv3", "imx93", "--", "--check"], capture_output=True,
+                          text=True, env=bare)
+    assert proc.returncode == 0 and proc.stdout == "zoo build deeplabv3 --target imx93 --check\n"
 
 
-def test_inspect_maps_a_file_larger_than_memory(coral, tmp_path):
-    """A sparse 64 GiB file (more than this machine's memory) starting with Google's model: mapped, not read."""
+def test_inspect_maps_a_file_rather_than_reading_it(coral, tmp_path):
+    """A sparse file of the largest size a flatbuffer can have, starting with Google's model: mapped, not read."""
     big = tmp_path / "big.tflite"
     big.write_bytes((coral / "deeplabv3_mnv2_dm05_pascal_quant.tflite").read_bytes())
-    os.truncate(big, 64 << 30)
+    os.truncate(big, (1 << 31) - 1)
     info = inspect(big)
-    assert info.size == 64 << 30 and info.histogram == inspect(coral / "deeplabv3_mnv2_dm05_pascal_quant.tflite").histogram
+    assert info.size == (1 << 31) - 1 and info.histogram == inspect(coral / "deeplabv3_mnv2_dm05_pascal_quant.tflite").histogram
+
+
+def _inspect_limited(path: Path, limit: int) -> subprocess.CompletedProcess:
+    """`zoo inspect PATH` in a process whose address space is capped at `limit` bytes."""
+    import resource
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return subprocess.run([sys.executable, "-m", "zoo", "inspect", str(path)], capture_output=True, text=True,
+                          preexec_fn=cap, timeout=120)
+
+
+def test_inspect_refuses_files_no_flatbuffer_can_be_and_says_when_mapping_fails(coral, tmp_path):
+    big = tmp_path / "huge.tflite"
+    big.write_bytes((coral / "deeplabv3_mnv2_dm05_pascal_quant.tflite").read_bytes())
+    os.truncate(big, 2 << 30)  # 2 GiB: one byte past what a flatbuffer can address
+    proc = _inspect_limited(big, 1 << 30)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == [f"error: {big} is not a TFLite model: it is 2,147,483,648 bytes, and a TFLite "
+                                        "flatbuffer is at most 2,147,483,647"]
+    os.truncate(big, 1536 << 20)  # a size a flatbuffer can have, but more than the process may map
+    proc = _inspect_limited(big, 1 << 30)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(f"error: {big} cannot be mapped into memory to be read (Cannot allocate memory)")
+
+
+def test_inspect_says_what_a_file_is_not(coral, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "zoo", "inspect", str(coral / "bird.bmp")], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr == f"error: {coral / 'bird.bmp'} is not a TFLite model (no TFL3 identifier; it looks like a BMP image)\n"

@@ -124,7 +124,11 @@ def test_record_never_edits_an_installed_package(tmp_path, monkeypatch):
     update_manifest(path, artifacts={"imx93": {"recipe": "recorded by a test"}})
     cat = catalog.load()
     assert cat.entry("deeplabv3").path == path and cat.get("deeplabv3").artifact("imx93").recipe == "recorded by a test"
-    assert cat.warnings == [] and (package / "deeplabv3.yaml").read_bytes() == original
+    assert (package / "deeplabv3.yaml").read_bytes() == original
+    # the edited copy overrides the bundled file, and says so (a records copy is never silent)
+    assert cat.warnings == cat.overrides("deeplabv3") == [
+        f"{path}: model 'deeplabv3' overrides the one in {package / 'deeplabv3.yaml'} (the copy --record keeps for an "
+        "installed package)"]
 
 
 def test_a_checkout_records_into_its_own_files(monkeypatch):

@@ -153,7 +153,8 @@ def test_ci_runs_exactly_the_readme_test_command():
 
     readme = (REPO / "README.md").read_text().split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
     assert len(readme) == 2 and readme[1].endswith("pytest")
-    assert readme[1] in (REPO / ".ci" / "run").read_text().splitlines()
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    assert [line for line in ci if readme[1] in line] == [f"( {readme[1]} ) | tee \"$log\""]
 
 
 # One boundary for errors: every known failure is one line and exit 1, whatever raised it.
@@ -220,3 +221,39 @@ def test_version_help_and_target_usage_errors(tmp_path):
 @pytest.mark.parametrize("command", ["fetch", "build", "inspect", "bench", "eval", "predict", "publish", "bundle"])
 def test_every_command_that_reports_progress_takes_q(command):
     assert "-q, --quiet" in zoo(command, "-h").stdout
+
+
+@pytest.mark.parametrize("command", ["fetch", "inspect", "build", "publish", "validate", "predict", "eval", "bench",
+                                     "cache rm", "bundle", "import", "card", "info", "detect"])
+def test_usage_lines_and_options_read_like_click(command):
+    """No `{NAME}`, `<list[str]>` or `[[PATH]...]...`: arguments by name, options by their metavar."""
+    proc = zoo(*command.split(), "-h")
+    assert proc.returncode == 0, proc.stderr
+    usage = proc.stdout.splitlines()[0]
+    assert "{" not in usage and "[[" not in usage and "<" not in proc.stdout, proc.stdout
+    assert usage.startswith(f"Usage: zoo {command} [OPTIONS]")
+
+
+def test_usage_lines_name_their_arguments():
+    assert zoo("fetch", "-h").stdout.splitlines()[0] == "Usage: zoo fetch [OPTIONS] NAME"
+    assert zoo("validate", "-h").stdout.splitlines()[0] == "Usage: zoo validate [OPTIONS] [PATH]..."
+    assert zoo("predict", "-h").stdout.splitlines()[0] == "Usage: zoo predict [OPTIONS] NAME_OR_FILE IMAGE"
+    inspect = " ".join(zoo("inspect", "-h").stdout.split())
+    assert "-t, --target TARGET For a model name: whose artifact to inspect (default cpu; auto detects)." in inspect
+
+
+BLOCKED = ("import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None  # as if the extra were not installed\n"
+           "sys.argv = ['zoo', *{args!r}]\nfrom zoo.entry import main\nmain()\n")
+
+
+@pytest.mark.parametrize(("args", "extra"), [
+    (["predict", "deeplabv3", "bird.bmp"], "run"), (["bench", "deeplabv3"], "run"), (["eval", "deeplabv3", "--data", "."], "run"),
+    (["build", "deeplabv3", "--target", "imx93"], "run"), (["build", "coral-deeplabv3", "--calibration", "random"], "run")])
+def test_a_missing_extra_is_one_line_naming_it(args, extra, tmp_path):
+    """As in a virtualenv made with the README's first line (pip install .): no numpy, pillow, LiteRT or TensorFlow."""
+    blocked = ["numpy", "PIL", "ai_edge_litert", "tflite_runtime", "tensorflow", "ruamel"]
+    proc = subprocess.run([sys.executable, "-c", BLOCKED.format(blocked=blocked, args=args)], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"error: this command needs the {extra} extra (") and f"pip install '.[{extra}]'" in line, line

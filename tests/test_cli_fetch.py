@@ -125,6 +125,66 @@ def test_cache_commands_never_touch_a_folder_zoo_did_not_make(tmp_path, monkeypa
     assert sorted(p.name for p in precious.iterdir()) == ["thesis.tex"]
 
 
+def test_a_folder_with_zoos_top_level_names_but_not_its_layout_is_never_adopted(tmp_path, monkeypatch):
+    """models/ and tmp/ holding a user's own files look like a cache by their names alone; zoo adopts only its own
+    layout (blobs by sha256 with their stat records, views linked to them, temp files of its making)."""
+    mine = tmp_path / "mine"
+    (mine / "models").mkdir(parents=True)
+    (mine / "models" / "resnet.onnx").write_bytes(b"weights I trained for a week")
+    (mine / "tmp").mkdir()
+    (mine / "tmp" / "notes.txt").write_text("experiment log")
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(mine))
+    for args in (("clear", "--yes"), ("prune", "--yes"), ("rm", "resnet.onnx", "--yes")):
+        proc = zoo("cache", *args)
+        assert proc.returncode == 1 and "not a zoo cache; nothing was removed" in proc.stderr, (args, proc.stderr)
+        assert len(proc.stderr.splitlines()) == 1
+    fetch = zoo("fetch", "deeplabv3", "--target", "cpu")
+    assert fetch.returncode == 1 and "holds files zoo did not put there" in fetch.stderr
+    assert (mine / "models" / "resnet.onnx").read_bytes() == b"weights I trained for a week"
+    assert (mine / "tmp" / "notes.txt").read_text() == "experiment log"
+
+
+def test_prune_with_nothing_to_do_succeeds_and_rm_of_nothing_fails(zoo_env, server):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    assert zoo("fetch", "m", "-q").returncode == 0
+    proc = subprocess.run([sys.executable, "-m", "zoo", "cache", "prune"], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=60)  # no terminal, no --yes: nothing to ask about
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "nothing to remove\n")
+    proc = zoo("cache", "rm", "nosuch", "--yes")
+    assert proc.returncode == 1
+    assert proc.stderr == "error: nothing cached matches nosuch (see what is cached with `zoo cache list`)\n"
+
+
+def test_fetch_with_output_prints_the_copy_last_on_stdout(zoo_env, server, tmp_path):
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    proc = zoo("fetch", "m", "-t", "cpu", "-o", f"{tmp_path}/out/")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"{tmp_path / 'out' / 'tiny.tflite'}\n"
+    assert (tmp_path / "out" / "tiny.tflite").read_bytes() == DATA
+    assert "copied from the cache at " in proc.stderr
+
+
+def test_a_user_manifest_overriding_another_is_warned_about_on_fetch(zoo_env, server, tmp_path, monkeypatch):
+    import warnings
+
+    import zoo as library
+
+    from conftest import REPO
+
+    text = (REPO / "manifests" / "deeplabv3.yaml").read_text().replace("DeepLab v3 semantic", "My DeepLab v3 semantic")
+    (zoo_env / "deeplabv3.yaml").write_text(text)
+    proc = zoo("fetch", "deeplabv3", "-t", "cpu", "--offline")
+    assert f"warning: {zoo_env / 'deeplabv3.yaml'}: model 'deeplabv3' overrides the one in " in proc.stderr
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            library.resolve("deeplabv3", target="cpu", offline=True)
+        except library.ZooError:
+            pass
+    (override,) = [w for w in caught if "overrides the one in" in str(w.message)]
+    assert override.filename == __file__  # the warning points at the caller's line, not at zoo's
+
+
 def test_cache_hit_imports_neither_requests_nor_rich_nor_tensorflow(zoo_env, server):
     write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
     zoo("fetch", "m", "-q")

@@ -22,8 +22,15 @@ def _fast(monkeypatch):
     monkeypatch.setenv("ZOO_READ_TIMEOUT", "1")
 
 
-def get(server, tmp_path, path, size=len(DATA), **kw):
+def fresh(tmp_path):
+    """The path a download writes: a fresh download creates its file, never writing into an existing one."""
     dest = tmp_path / "out.part"
+    dest.unlink(missing_ok=True)
+    return dest
+
+
+def get(server, tmp_path, path, size=len(DATA), **kw):
+    dest = fresh(tmp_path)
     digest = download.transfer(download.Fetch(server.url(path), dest, size, **kw), download.session(), Progress())
     return digest, dest
 
@@ -184,13 +191,13 @@ def test_retry_after_nan_falls_back_to_backoff(server, tmp_path):
 @pytest.mark.parametrize("url", ["http://[::1/x", "http://bad host/x", "nothing://x/y", "http://a..b/x"])
 def test_invalid_url_is_one_error(tmp_path, url):
     with pytest.raises(DownloadError):
-        download.transfer(download.Fetch(url, tmp_path / "out.part", 10), download.session(), Progress())
+        download.transfer(download.Fetch(url, fresh(tmp_path), 10), download.session(), Progress())
 
 
 def test_tls_error_is_not_retried(server, tmp_path):
     url = server.url("/f").replace("http://", "https://")
     with pytest.raises(DownloadError, match="SSLError") as info:
-        download.transfer(download.Fetch(url, tmp_path / "out.part", 10, retries=50), download.session(), Progress())
+        download.transfer(download.Fetch(url, fresh(tmp_path), 10, retries=50), download.session(), Progress())
     assert "giving up" not in str(info.value)
 
 
@@ -199,7 +206,7 @@ def test_proxy_error_is_not_retried(server, tmp_path, monkeypatch):
     monkeypatch.setenv("NO_PROXY", "")
     monkeypatch.delenv("no_proxy", raising=False)
     with pytest.raises(DownloadError, match="ProxyError") as info:
-        download.transfer(download.Fetch("http://example.invalid/f", tmp_path / "out.part", 10, retries=50),
+        download.transfer(download.Fetch("http://example.invalid/f", fresh(tmp_path), 10, retries=50),
                        download.session(), Progress())
     assert "giving up" not in str(info.value)
 
@@ -210,7 +217,7 @@ def test_credentials_in_urls_and_escapes_from_servers_are_never_printed(server, 
     for path in ("/f", "/h"):
         url = server.url(path).replace("http://", "http://alice:hunter2@")
         with pytest.raises(DownloadError) as info:
-            download.transfer(download.Fetch(url, tmp_path / "out.part", len(DATA)), download.session(), Progress())
+            download.transfer(download.Fetch(url, fresh(tmp_path), len(DATA)), download.session(), Progress())
         text = str(info.value)
         assert "hunter2" not in text and "\x1b" not in text and "\x07" not in text and "alice:" not in text
         assert "http://***@127.0.0.1" in text
@@ -237,7 +244,7 @@ def test_a_refused_connection_or_unknown_host_fails_at_once_with_the_way_out(tmp
                      ("http://no-such-host.invalid/f", "cannot resolve host no-such-host.invalid")):
         start = time.monotonic()
         with pytest.raises(DownloadError, match=why) as info:
-            download.transfer(download.Fetch(url, tmp_path / "out.part", 10, retries=5), download.session(), Progress())
+            download.transfer(download.Fetch(url, fresh(tmp_path), 10, retries=5), download.session(), Progress())
         assert time.monotonic() - start < 5 and "giving up" not in str(info.value)
         assert "ZOO_MIRRORS" in info.value.hint and "zoo import" in info.value.hint and "--offline" in info.value.hint
 
@@ -250,6 +257,6 @@ def test_the_bar_shows_an_eta_and_retries_are_said(server, tmp_path, capsys):
     bar.advance(250)
     assert "ETA 0:0" in capsys.readouterr().err
     server.add("/f", DATA, "status:503", "ok")
-    download.transfer(download.Fetch(server.url("/f"), tmp_path / "out.part", len(DATA), label="f.tflite"), download.session(),
+    download.transfer(download.Fetch(server.url("/f"), fresh(tmp_path), len(DATA), label="f.tflite"), download.session(),
                    StderrProgress(bar=False))
     assert "f.tflite: HTTP 503; retry 1 of 5 in 0.0 s" in capsys.readouterr().err

@@ -24,8 +24,9 @@ DATA = os.urandom(300_000)
 SHA = hashlib.sha256(DATA).hexdigest()
 
 
-def zoo_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, timeout=120, env=os.environ)
+def zoo_cli(*args: str, env_mirrors: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **({"ZOO_MIRRORS": env_mirrors} if env_mirrors is not None else {})}
+    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, timeout=120, env=env)
 
 
 @pytest.fixture
@@ -159,3 +160,109 @@ def test_deeplabv3_published_to_a_registry_then_fetched_from_it_alone(coral, zoo
         fetched = zoo_cli("fetch", "deeplabv3", "--target", "cpu")
     assert fetched.returncode == 0, fetched.stderr
     assert hashlib.sha256(open(fetched.stdout.strip(), "rb").read()).hexdigest() == cpu["sha256"]
+
+
+def test_an_https_registry_sending_uploads_to_plain_http_gets_no_credentials_in_clear(model, tmp_path, monkeypatch):
+    """The real registry behind a TLS-terminating proxy, but configured as served at http:// (a common mistake): its
+    upload Location points at plain http on the proxy's own host and port. zoo reaches loopback registries over http,
+    so the client is pointed at the proxy's https address explicitly."""
+    from registry import TLSProxy, free_port, self_signed
+
+    from zoo.progress import Progress
+    from zoo.publish import plan
+
+    cert, key = self_signed(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    port = free_port()
+    ref = oci.parse(f"127.0.0.1:{port}/zoo/m")
+    monkeypatch.setenv("ZOO_REGISTRY_HOST", ref.registry)
+    monkeypatch.setenv("ZOO_REGISTRY_USERNAME", "alice")
+    monkeypatch.setenv("ZOO_REGISTRY_PASSWORD", "s3cret-pw")
+    with Registry(tmp_path / "reg", users={"alice": "s3cret-pw"}, host=f"http://127.0.0.1:{port}") as reg, \
+            TLSProxy(reg.port, cert, key, port=port) as proxy:
+        with pytest.raises(zoo.ZooError, match=rf"sent zoo to 'http://127\.0\.0\.1:{port}/v2/zoo/m/blobs/uploads/.*plain http"):
+            oci.push(ref, plan("m"), Progress(), base=f"https://{ref.registry}")
+        assert proxy.plaintext == []  # nothing reached the https port in clear, so no password either
+        assert proxy.connections > 0  # the client did talk to the registry, over TLS
+
+
+@pytest.mark.parametrize("answer", ["dead", "html", "list", "endless", "no-token"])
+def test_a_bad_token_service_is_one_failed_source(answer, zoo_env, server, tmp_path, monkeypatch):
+    """Whatever the token service does (down, an HTML page, a JSON list, a body without end, no token in it), the
+    registry is one failed source and the next source serves the file."""
+    from registry import BearerChallenge, free_port
+
+    bodies = {"html": (b"<html><body>sign in</body></html>", "html"), "list": (b"[1, 2, 3]", "ok"),
+              "endless": (b"", "endless"), "no-token": (b'{"token": 5}', "ok")}
+    realm = f"http://127.0.0.1:{free_port()}/token" if answer == "dead" else server.add("/token", *bodies[answer])
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    with BearerChallenge(realm) as reg:
+        monkeypatch.setenv("ZOO_MIRRORS", f"oci://{reg.address}/zoo")
+        proc = zoo_cli("fetch", "m", "-t", "cpu")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert open(proc.stdout.strip(), "rb").read() == DATA
+    (warning,) = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
+    assert f"token service" in warning and "oci://" in warning
+
+
+def test_passwords_go_to_the_named_registry_alone_and_never_to_a_token_service_on_another_host(zoo_env, server,
+                                                                                             monkeypatch):
+    from registry import BearerChallenge
+
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    realm = server.add("/token", b'{"token": "anonymous-token"}').replace("127.0.0.1", "localhost")
+    monkeypatch.setenv("ZOO_REGISTRY_USERNAME", "alice")
+    monkeypatch.setenv("ZOO_REGISTRY_PASSWORD", "s3cret-pw")
+    with BearerChallenge(realm) as reg:
+        monkeypatch.setenv("ZOO_MIRRORS", f"oci://{reg.address}/zoo")
+        unscoped = zoo_cli("fetch", "m", "-t", "cpu")
+        assert unscoped.returncode == 1 and unscoped.stderr.splitlines() == [
+            "error: ZOO_REGISTRY_USERNAME and ZOO_REGISTRY_PASSWORD are set but ZOO_REGISTRY_HOST is not (set "
+            "ZOO_REGISTRY_HOST to the registry (host[:port]) they are for: they are sent to it alone)"]
+        monkeypatch.setenv("ZOO_REGISTRY_HOST", reg.address)
+        scoped = zoo_cli("fetch", "m", "-t", "cpu")
+        assert scoped.returncode == 0, scoped.stderr
+        token_requests = [h for p, h in server.requests if p.startswith("/token")]
+        assert token_requests and all("Authorization" not in h and "authorization" not in h for h in token_requests)
+        assert all(h.get("Authorization") in (None, "Bearer anonymous-token") for _, _, h in reg.requests)
+
+
+@pytest.mark.parametrize(("mirrors", "says"), [
+    ("oci://ghcr.io/Acme/zoo", "is not oci://REGISTRY/PATH with a lowercase path"),
+    ("oci://alice:pw@registry.example/zoo", "carries credentials, which zoo never takes from a URL")])
+def test_bad_oci_mirror_prefixes_are_one_line_naming_the_variable(mirrors, says, zoo_env):
+    proc = zoo_cli("fetch", "deeplabv3", "-t", "cpu", env_mirrors=mirrors)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "pw" not in proc.stderr.replace("ZOO_REGISTRY_PASSWORD", "")
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("error: ZOO_MIRRORS entry ") and says in line
+
+
+def test_an_unreadable_docker_config_is_no_credentials(model, tmp_path, monkeypatch):
+    with Registry(tmp_path / "reg", users={"alice": "s3cret-pw"}) as reg:
+        (tmp_path / "docker").mkdir()
+        monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+        for config in ('{"auths": []}', '{"auths": {"%s": []}}' % reg.address, "[", '{"auths": {"%s": {"auth": 5}}}' % reg.address):
+            (tmp_path / "docker" / "config.json").write_text(config)
+            proc = zoo_cli("publish", "m", "--oci", f"{reg.address}/zoo/m")
+            assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+            assert proc.stderr.startswith(f"error: registry {reg.address} needs a login")
+
+
+def test_a_rejected_password_says_so_and_publish_prints_what_to_paste(model, tmp_path, monkeypatch):
+    with Registry(tmp_path / "reg", users={"alice": "s3cret-pw"}) as reg:
+        monkeypatch.setenv("ZOO_REGISTRY_HOST", reg.address)
+        monkeypatch.setenv("ZOO_REGISTRY_USERNAME", "alice")
+        monkeypatch.setenv("ZOO_REGISTRY_PASSWORD", "wrong")
+        proc = zoo_cli("publish", "m", "--oci", f"{reg.address}/zoo/m")
+        assert proc.returncode == 1 and "wrong" not in proc.stderr
+        assert proc.stderr.startswith(f"error: registry {reg.address} rejected the credentials of alice")
+        monkeypatch.setenv("ZOO_REGISTRY_PASSWORD", "s3cret-pw")
+        proc = zoo_cli("publish", "m", "--oci", f"{reg.address}/zoo/m")
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == f"oci://{reg.address}/zoo\n"
+        assert f"{reg.address}/zoo/m:cpu-int8: sent 4 blob(s) and 1 manifest(s) the registry did not have" in proc.stderr
+        assert f"to fetch through this registry first: ZOO_MIRRORS=oci://{reg.address}/zoo" in proc.stderr
+        monkeypatch.setenv("ZOO_MIRRORS", proc.stdout.strip())  # pasted as printed
+        monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "fresh"))
+        write_model(model.parent, "m", [pinned(DATA, sources=["https://nowhere.invalid/m.tflite"])])
+        assert zoo.resolve("m", target="cpu").path.read_bytes() == DATA

@@ -42,7 +42,7 @@ def built_model(folder, server, out):
     out.mkdir()
     (out / "tiny_npu.tflite").write_bytes(BUILT)
     record = {"sha256": hashlib.sha256(BUILT).hexdigest(), "size": len(BUILT), "smoke": False,
-              "converter": {"tensorflow": "2.21.0"}, "calibration": {"count": 100, "source": "VOC2012/JPEGImages"},
+              "tool": {"name": "tensorflow", "version": "2.21.0"}, "calibration": {"count": 100, "source": "VOC2012/JPEGImages"},
               "checks": [{"name": "agreement", "passed": True, "detail": "0.97"}]}
     (out / "tiny_npu.tflite.build.json").write_text(json.dumps(record))
     return path
@@ -56,7 +56,7 @@ def test_plan_has_verified_artifacts_records_manifest_and_card(zoo_env, server, 
     assert files["tiny.tflite"].sha256 == hashlib.sha256(DATA).hexdigest() and files["tiny.tflite"].local.read_bytes() == DATA
     assert files["tiny_npu.tflite"].sha256 == hashlib.sha256(BUILT).hexdigest() and files["tiny_npu.tflite"].artifact == "npu"
     assert files["README.md"].data.decode() == p.card
-    assert "build record: TensorFlow 2.21.0, calibration 100 image(s) (VOC2012/JPEGImages), checks: agreement ok" in p.card
+    assert "build record: tensorflow 2.21.0, calibration 100 image(s) (VOC2012/JPEGImages), checks: agreement ok" in p.card
 
 
 def test_a_tampered_build_stops_the_publish(zoo_env, server, tmp_path):
@@ -208,3 +208,24 @@ def test_cli_publish_to_folder_and_bundle_import(zoo_env, server, tmp_path):
     assert run("bundle", "b", "-o", str(tmp_path / "b.tar")).returncode == 0
     imported = run("import", str(tmp_path / "b.tar"), "--json")
     assert imported.returncode == 0 and json.loads(imported.stdout)[0]["sha256"] == hashlib.sha256(DATA).hexdigest()
+
+
+def test_a_password_in_the_mirror_url_is_never_recorded(zoo_env, server, tmp_path):
+    import subprocess
+    import sys
+
+    path = write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    before = path.read_bytes()
+    proc = subprocess.run([sys.executable, "-m", "zoo", "publish", "m", "--to", str(tmp_path / "mirror"), "--url",
+                           "https://alice:hunter2@mirror.example/zoo", "--record"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "hunter2" not in proc.stdout + proc.stderr
+    assert proc.stderr.splitlines() == [
+        "error: --url carries a user name or password, which zoo never records into a manifest (give the URL without "
+        "them and put the credentials in ~/.netrc (machine HOST login USER password PASSWORD), which zoo's downloads "
+        "use for that host only)"]
+    assert path.read_bytes() == before and not (tmp_path / "mirror").exists()
+    proc = subprocess.run([sys.executable, "-m", "zoo", "publish", "m", "--to", str(tmp_path / "mirror"), "--url",
+                           "https://mirror.example/zoo", "--record"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"recorded the new source in {path}" in proc.stderr
+    assert yaml.safe_load(path.read_text())["artifacts"][0]["sources"][0] == "https://mirror.example/zoo/m/tiny.tflite"

@@ -58,5 +58,5 @@ def test_edgetpu_without_libedgetpu_falls_back_to_cpu(coral_model):
 def test_no_interpreter_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
     monkeypatch.setitem(sys.modules, "tflite_runtime", None)
-    with pytest.raises(RuntimeMissing, match=r"no LiteRT interpreter is installed \(pip install 'edge-model-zoo\[run\]'"):
+    with pytest.raises(RuntimeMissing, match=r"no LiteRT interpreter is installed \(pip install '\.\[run\]' in zoo's checkout"):
         zoo.load("deeplabv3", target="cpu")

@@ -92,10 +92,20 @@ def test_build_from_a_fresh_cache_reproduces_the_pin_and_check_says_identical(mi
     pinned = catalog.load(extra=[]).get("deeplabv3").artifact("imx93")
     assert built["sha256"] == pinned.sha256 and built["compile_stats"]["macs"] == 879_288_864
     rec = json.loads((tmp_path / "out" / f"{pinned.file}.build.json").read_text())
-    assert rec["compile"]["options"] == vela.OPTIONS and rec["parent"]["sha256"] == catalog.load(extra=[]).get(
+    assert rec["compile"]["options"] == vela.OPTIONS and rec["made_from"]["sha256"] == catalog.load(extra=[]).get(
         "deeplabv3").artifact("cpu-uint8").sha256
     check = zoo_cli("build", "deeplabv3", "--target", "imx93", "--check", "--out", str(tmp_path / "check"))
     assert check.returncode == 0 and "same-bytes: ok (identical bytes to the pinned file)" in check.stdout
+    # what Vela built publishes like anything else: the same record shape as a TensorFlow build
+    published = zoo_cli("publish", "deeplabv3", "--target", "imx93", "--from", str(tmp_path / "out"), "--to",
+                        str(tmp_path / "mirror"))
+    assert published.returncode == 0, published.stderr
+    assert (tmp_path / "mirror" / "deeplabv3" / pinned.file).read_bytes() == (tmp_path / "out" / pinned.file).read_bytes()
+    card = zoo_cli("publish", "deeplabv3", "--target", "imx93", "--from", str(tmp_path / "out"), "--repo", "me/deeplabv3",
+                   "--dry-run")
+    assert card.returncode == 0, card.stderr
+    assert "- **imx93** (parent: cpu-uint8): `zoo build deeplabv3 --target imx93`; build record: vela 5.2.0, checks: sram ok, " \
+           "cpu-ops ok, macs ok" in card.stdout
 
 
 @needs_vela
@@ -146,7 +156,7 @@ def test_without_build_an_unpublished_rebuildable_artifact_says_how(monkeypatch)
     from zoo.choice import choose
 
     m = catalog.load(extra=[]).get("deeplabv3")
-    with pytest.raises(ArtifactUnavailable, match="zoo fetch deeplabv3 --target imx93 --build \\(needs vela: pip install 'edge-model-zoo\\[imx93\\]'\\)"):
+    with pytest.raises(ArtifactUnavailable, match="zoo fetch deeplabv3 --target imx93 --build \\(needs vela: pip install '\\.\\[imx93\\]' in zoo's checkout"):
         choose(m, "imx93", [], strict=True)
     assert choose(m, "imx93", [], rebuilt=frozenset({"imx93"})).artifact.id == "imx93"
     assert choose(m, "auto", ["imx93"]).artifact.id == "cpu-uint8"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tarfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from zoo.errors import UnsafeArchive
@@ -25,6 +26,13 @@ def check_member(member: tarfile.TarInfo, archive: Path) -> None:
 def extract(archive: Path, dest: Path) -> Path:
     """Extract a tar(.gz) into `dest` after checking every member; returns `dest`."""
     dest.mkdir(parents=True, exist_ok=True)
+    try:
+        return _extract(archive, dest)
+    except (tarfile.TarError, EOFError, zlib.error) as e:
+        raise UnsafeArchive(f"{archive} is not a readable tar archive ({type(e).__name__}: {e})") from None
+
+
+def _extract(archive: Path, dest: Path) -> Path:
     with tarfile.open(archive) as tar:
         members = tar.getmembers()
         for m in members:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.detect import detect
+from zoo.devices import detect
 from zoo.runtime import Opened
 
 

@@ -10,7 +10,6 @@ import contextlib
 import gzip
 import io
 import json
-import os
 import re
 import tarfile
 import zlib
@@ -20,7 +19,7 @@ from pathlib import Path
 from zoo import atomic, catalog, hashes, manifest, settings
 from zoo.cache import Cache
 from zoo.errors import BadBundle, CacheError, ChecksumMismatch, ManifestInvalid, ZooError, shown
-from zoo.resolver import obtain
+from zoo.obtain import obtain_cached
 from zoo.manifest import Artifact, Manifest
 from zoo.progress import Progress
 
@@ -49,20 +48,18 @@ def create(name: str, out: Path, targets: list[str] | None = None, progress: Pro
     progress = progress or Progress()
     entry = catalog.load().entry(name)
     m: Manifest = entry.manifest
-    cache = Cache(settings.cache_dir())
     chosen = [a for a in m.artifacts if a.published and (not targets or a.target in targets)]
     if not chosen:
         raise ZooError(f"{m.name} has no published artifact for {', '.join(targets or ['any target'])}",
                        f"published targets: {', '.join(m.published_targets) or 'none'}")
     files = []
     for a in chosen:
-        path, sha256 = obtain(m.name, a, cache, offline=settings.offline(), progress=progress)
+        path, sha256 = obtain_cached(m.name, a, progress)
         files.append({"artifact": a.id, "target": a.target, "file": a.file, "member": f"files/{sha256}", "path": path,
                       "size": path.stat().st_size, "sha256": sha256})
     index = {"format": FORMAT, "model": m.name, "license": m.license, "homepage": m.homepage,
              "files": [{k: v for k, v in f.items() if k != "path"} for f in files]}
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
+    with atomic.replacing(out) as tmp:
         with tarfile.open(tmp, "w") as tar:
             _add(tar, "bundle.json", json.dumps(index, indent=2).encode())
             _add(tar, "SHA256SUMS", "".join(f"{f['sha256']}  {f['file']}\n" for f in files).encode())
@@ -70,9 +67,6 @@ def create(name: str, out: Path, targets: list[str] | None = None, progress: Pro
             _add(tar, "LICENSE", f"{m.name}: {m.license}\nSee {m.homepage} for the license text and terms.\n".encode())
             for f in files:
                 tar.add(f["path"], arcname=f["member"])
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return index
 
 
@@ -148,7 +142,7 @@ def _stage(bundle: Path, tar: tarfile.TarFile, member: tarfile.TarInfo, a: Artif
     tmp = cache.temp()
     try:
         hasher = hashes.Hasher(md5=a.md5 is not None)
-        with tar.extractfile(member) as src, open(tmp, "wb") as dst:
+        with tar.extractfile(member) as src, atomic.exclusive(tmp) as dst:
             while chunk := src.read(hashes.CHUNK):
                 dst.write(chunk)
                 hasher.update(chunk)

@@ -5,8 +5,9 @@ Layout under the cache root:
     blobs/sha256/<hash>.stat         record "size mtime_ns inode" for re-hash-free hits; its mtime = last use
     models/<model>/<artifact>/<file> a hard link (or symlink) to the blob
     pins/md5/<md5>                   sha256 observed at the first download of an md5-only file
-    tmp/                             downloads in progress
+    tmp/                             downloads in progress (<pin>.part and the <pin>.origin record of its source)
     locks/                           inter-process locks (saves duplicate work; rename is the guarantee)
+    index/hits.json                  remembered resolutions (zoo/hit.py)
 
     CACHEDIR.TAG                     marks the folder as a cache zoo made (the Cache Directory Tagging standard,
                                      which backup tools honour); clear, prune and rm act only on marked folders
@@ -18,6 +19,7 @@ A blob is only ever a regular file (never a directory or a symlink); a read-only
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import time
@@ -30,7 +32,8 @@ from zoo.errors import CacheError
 from zoo.hashes import Digest, file_digest, stat_key
 
 TAG = "CACHEDIR.TAG"
-LAYOUT = {"blobs", "models", "pins", "tmp", "locks", TAG}
+LAYOUT = {"blobs", "models", "pins", "tmp", "locks", "index", TAG}
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 TAG_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
             "# This file is a cache directory tag created by zoo (model artifacts); see https://bford.info/cachedir/\n")
 
@@ -55,6 +58,11 @@ class Problem:
 class Cache:
     def __init__(self, root: Path):
         self.root = Path(root)
+        self._discarded: set[str] = set()
+
+    def discarded(self, sha256: str | None) -> bool:
+        """True if this object removed the blob `sha256` because its bytes no longer matched."""
+        return sha256 in self._discarded
 
     def blob(self, sha256: str) -> Path:
         return self.root / "blobs" / "sha256" / sha256
@@ -94,6 +102,7 @@ class Cache:
         if record is None or stat_key(blob) != record:
             if file_digest(blob).sha256 != sha256:
                 self._remove_blob(sha256)
+                self._discarded.add(sha256)
                 return None
             try:
                 self._write_record(sha256)
@@ -109,7 +118,7 @@ class Cache:
         folder = self.root / name
         try:
             if not self.marked():
-                if not self._layout_only():
+                if not self._adoptable():
                     raise CacheError(f"{self.root} holds files zoo did not put there, so zoo will not use it as its cache",
                                      "point ZOO_CACHE_DIR at an empty or new folder")
                 self.root.mkdir(parents=True, exist_ok=True)
@@ -129,23 +138,45 @@ class Cache:
             return False
         return text.startswith(TAG_TEXT.splitlines()[0]) and "zoo" in text
 
-    def _layout_only(self) -> bool:
-        """Absent, empty, or holding nothing but zoo's own layout (a cache made before zoo marked its caches)."""
+    def _adoptable(self) -> bool:
+        """Absent, empty, or a cache zoo made before it marked its caches: nothing but zoo's layout, with verified
+        blobs by sha256 (each with its stat record), and every model view and temp file of zoo's making. Top-level
+        names alone prove nothing: a folder of someone's own with models/ and tmp/ is not adopted."""
         try:
-            return all(e in LAYOUT or e.startswith(".clearing-") for e in os.listdir(self.root))
+            names = os.listdir(self.root)
         except FileNotFoundError:
             return True
         except OSError:
             return False
+        names = [n for n in names if not n.startswith(".clearing-")]
+        if not names:
+            return True
+        if not set(names) <= LAYOUT or not (self.root / "blobs").is_dir():
+            return False
+        blobs = self._blobs()
+        if not blobs or os.listdir(self.root / "blobs") != ["sha256"]:
+            return False
+        if not all(_HEX64.fullmatch(b.name) and _regular(b) and _regular(self._record(b.name)) for b in blobs):
+            return False
+        inodes = {b.lstat().st_ino for b in blobs}
+        for view in self._views():
+            if not (view.lstat().st_ino in inodes or self._blob_of(view, inodes)):
+                return False
+        tmp = self.root / "tmp"
+        return not tmp.is_dir() or all(p.suffix in (".part", ".origin") or p.name.startswith("compile-") for p in tmp.iterdir())
 
     def _owned(self) -> bool:
         """Whether destructive commands may act: an absent or empty folder has nothing to lose; else it must be zoo's."""
         if not self.root.exists() or (self.root.is_dir() and not any(self.root.iterdir())):
             return False
-        if not (self.marked() or self._layout_only()):
-            raise CacheError(f"{self.root} has no CACHEDIR.TAG written by zoo, so it is not a zoo cache; nothing was removed",
-                             "check ZOO_CACHE_DIR; zoo only deletes inside folders it created")
+        if not (self.marked() or self._adoptable()):
+            raise CacheError(f"{self.root} has no CACHEDIR.TAG written by zoo and is not laid out like one, so it is not a zoo "
+                             "cache; nothing was removed", "check ZOO_CACHE_DIR; zoo only deletes inside folders it created")
         return True
+
+    def folder(self, name: str) -> Path:
+        """A top-level folder of the cache (e.g. index/), created if needed and marking a new cache as zoo's."""
+        return self._folder(name)
 
     def temp(self) -> Path:
         """A fresh path under tmp/ on the cache's filesystem, so the final rename is atomic."""
@@ -160,7 +191,10 @@ class Cache:
         `timeout` s. The lock only saves duplicate work: the rename is what keeps the cache correct."""
         from filelock import FileLock, Timeout
 
-        lock = FileLock(str(self._folder("locks") / f"{key}.lock"))
+        path = self._folder("locks") / f"{key}.lock"
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            _discard(path)  # a planted link: older filelock versions open the lock file with O_TRUNC through it
+        lock = FileLock(str(path))
         try:
             lock.acquire(timeout=timeout)
         except Timeout:
@@ -194,13 +228,22 @@ class Cache:
         atomic.write(self._record(sha256), " ".join(map(str, stat_key(self.blob(sha256)))))
 
     def _link(self, blob: Path, view: Path) -> Path:
+        """A readable link to `blob` at `view`, or the blob itself when the view cannot be made (its path is a folder,
+        or leads out of the cache): the bytes are verified either way, and no temporary link is left behind."""
         view.parent.mkdir(parents=True, exist_ok=True)
+        if not os.path.realpath(view.parent).startswith(os.path.realpath(self.root) + os.sep):
+            return blob
         tmp = view.parent / f".{uuid.uuid4().hex}.link"
         try:
-            os.link(blob, tmp)
-        except OSError:
-            os.symlink(blob, tmp)
-        os.replace(tmp, view)
+            try:
+                os.link(blob, tmp)
+            except OSError:
+                os.symlink(blob, tmp)
+            os.replace(tmp, view)
+        except IsADirectoryError:
+            return blob
+        finally:
+            tmp.unlink(missing_ok=True)
         return view
 
     def _blobs(self) -> list[Path]:
@@ -222,7 +265,7 @@ class Cache:
             out.append(Entry(view.parent.parent.name, view.parent.name, view.name, view, sha, view.stat().st_size, last))
         return out
 
-    def _blob_of(self, view: Path) -> str | None:
+    def _blob_of(self, view: Path, inodes: set[int] | None = None) -> str | None:
         """The sha256 of the regular blob `view` links to (hard link, or symlink into blobs/), else None."""
         if view.is_symlink():
             target = Path(os.path.realpath(view))
@@ -231,6 +274,8 @@ class Cache:
         try:
             ino = view.lstat().st_ino
         except OSError:
+            return None
+        if inodes is not None and ino not in inodes:
             return None
         return next((blob.name for blob in self._blobs() if _regular(blob) and blob.lstat().st_ino == ino), None)
 
@@ -274,7 +319,8 @@ class Cache:
         linked = {self._blob_of(v) for v in self._views()}
         cutoff = time.time() - stale_after
         removed = [b for b in self._blobs() if b.name not in linked]
-        removed += [p for p in (self.root / "tmp").glob("*.part") if p.stat().st_mtime < cutoff]
+        removed += [p for p in (self.root / "tmp").glob("*") if p.suffix in (".part", ".origin")
+                    and p.lstat().st_mtime < cutoff]
         if not dry_run:
             for path in removed:
                 if path.parent.name == "sha256":
@@ -325,7 +371,7 @@ class Cache:
 
 def _read_record(path: str) -> tuple[int, ...] | None:
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
@@ -360,9 +406,9 @@ def _discard(path: Path) -> None:
 
 
 def _touch(path: str) -> None:
-    """Mark a record as used; a read-only cache simply keeps the old time."""
+    """Mark a record as used (never through a link); a read-only cache simply keeps the old time."""
     try:
-        os.utime(path)
+        os.utime(path, follow_symlinks=False)
     except OSError:
         pass
 

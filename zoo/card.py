@@ -74,7 +74,8 @@ def render(m: Manifest, repo: str | None = None, records: dict[str, dict] | None
         lines += [f"{b.latency_ms:g} ms | {b.device} | {b.accelerator} | {b.threads or '-'} | {b.runtime} | "
                   f"{b.input_size[0]}x{b.input_size[1]} | "
                   f"{b.citation if b.source == 'upstream' else f'{b.source} {b.date}: `{b.command}`'}" for b in m.benchmarks]
-    lines += ["", "## Download and run", "", "```bash", "pip install edge-model-zoo   # the distribution; the command and the import are zoo", f"zoo fetch {m.name}            # the right file for this machine",
+    lines += ["", "## Download and run", "", "```bash", "pip install ./zoo   # a checkout of zoo's repository (or a wheel built there with `pip wheel .`): "
+              "edge-model-zoo is not on PyPI yet", f"zoo fetch {m.name}            # the right file for this machine",
               *(f"zoo fetch {m.name} --target {t}" for t in m.targets), "```", "", "```python", "import zoo",
               f'model = zoo.resolve("{m.name}")      # verified local path, offline once cached',
               f'interpreter = zoo.load("{m.name}", num_threads=4)  # LiteRT with the target\'s delegate', "```"]
@@ -84,12 +85,18 @@ def render(m: Manifest, repo: str | None = None, records: dict[str, dict] | None
     for a in m.artifacts:
         rec = records.get(a.id)
         made = f"`{a.recipe}`" if a.build else a.recipe
-        lines.append(f"- **{a.id}** (parent: {a.parent or 'upstream'}): {made}"
-                     + (f"; build record: TensorFlow {rec['converter']['tensorflow']}, calibration {rec['calibration']['count']} "
-                        f"image(s) ({rec['calibration']['source']}), checks: "
-                        + ", ".join(f"{c['name']} {'ok' if c['passed'] else 'failed'}" for c in rec["checks"]) if rec else ""))
+        lines.append(f"- **{a.id}** (parent: {a.parent or 'upstream'}): {made}" + (f"; build record: {_made(rec)}" if rec else ""))
     lines += ["", "## References", "", *(f"- [{p.title}]({p.url})" for p in m.papers), f"- Homepage: {m.homepage}", ""]
     return "\n".join(lines)
+
+
+def _made(rec: dict) -> str:
+    """One line from a build record (zoo/convert/record.py's shape): the tool, calibration if any, the checks."""
+    tool, calibration = rec["tool"], rec.get("calibration")
+    text = f"{tool['name']} {tool.get('version', '')}".rstrip()
+    if calibration:
+        text += f", calibration {calibration['count']} image(s) ({calibration['source']})"
+    return text + ", checks: " + ", ".join(f"{c['name']} {'ok' if c['passed'] else 'failed'}" for c in rec["checks"])
 
 
 def validate(text: str) -> None:

@@ -52,6 +52,11 @@ class Catalog:
     problems: list[ManifestInvalid] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     fingerprint: manifest_sources.Fingerprint = ()  # the manifest files it was loaded from, by stat
+    _overrides: dict[str, list[str]] = field(default_factory=dict)
+
+    def overrides(self, name: str) -> list[str]:
+        """The warnings that `name` (a real name, not an alias) is defined by a file overriding another one."""
+        return self._overrides.get(name, [])
 
     def entry(self, name: str) -> Entry:
         """The entry for a name or alias; ModelNotFound lists what exists."""
@@ -77,13 +82,16 @@ class Catalog:
             out = [n for n in out if not fnmatch.fnmatchcase(n, exclude)]
         return out
 
-    def _add(self, m: Manifest, path: Path, bundled: bool, quiet: bool = False) -> None:
+    def _add(self, m: Manifest, path: Path, kind: str) -> None:
         old = self.entries.get(m.name)
-        if old is not None and not quiet and old.manifest != m:
-            self.warnings.append(f"{path}: model {m.name!r} overrides the one in {old.path}")
+        if old is not None and old.manifest != m:
+            why = " (the copy --record keeps for an installed package)" if kind == "records" else ""
+            warning = f"{path}: model {m.name!r} overrides the one in {old.path}{why}"
+            self.warnings.append(warning)
+            self._overrides.setdefault(m.name, []).append(warning)
         if old is not None:
             self.aliases = {a: n for a, n in self.aliases.items() if n != m.name}
-        self.entries[m.name] = Entry(m, path, bundled)
+        self.entries[m.name] = Entry(m, path, kind == "bundled")
         for alias in m.aliases:
             owner = self.aliases.get(alias, alias if alias in self.entries and alias != m.name else None)
             if owner is not None and owner != m.name:
@@ -109,7 +117,7 @@ def load(extra: list[Path] | None = None) -> Catalog:
         for name, key in scan:
             path = Path(name)
             try:
-                catalog._add(_load_file(path, key), path, kind == "bundled", quiet=kind == "records")
+                catalog._add(_load_file(path, key), path, kind)
             except ManifestInvalid as e:
                 catalog.problems.append(e)
     _last[:] = [roots, catalog]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from zoo.errors import ArtifactUnavailable
+from zoo.errors import install_extra, ArtifactUnavailable
 from zoo.manifest import Artifact, Manifest
 from zoo.targets import get_target
 
@@ -34,7 +34,7 @@ def rebuildable(m: Manifest, a: Artifact) -> bool:
 def rebuild_hint(m: Manifest, a: Artifact) -> str:
     target = get_target(a.target)
     return (f"it can be built here from its published parent {a.parent!r} and checked against its pin: "
-            f"zoo fetch {m.name} --target {a.target} --build (needs {target.compiler}: pip install 'edge-model-zoo[{a.target}]')")
+            f"zoo fetch {m.name} --target {a.target} --build (needs {target.compiler}: {install_extra(a.target)})")
 
 
 def published_artifact(m: Manifest, target: str) -> Artifact | None:

@@ -1,9 +1,10 @@
-"""Bytes over HTTP: timeouts, retries with backoff, resume with Range, size caps, one-pass hashing.
+"""Bytes over HTTP: timeouts, retries with backoff, resume with Range and If-Range, size caps, one-pass hashing.
 
-HTTP failures are mapped to zoo errors here and nowhere else. Plain http:// is accepted for a manifest's
-own sources because every file is checked against a pinned hash before it is used. Everything a server
-says is untrusted: redirects are followed by hand, only to https (or http on a loopback address), and
-headers given for a source (credentials) go only to that source's own scheme, host and port.
+A file download's HTTP failures are mapped to zoo errors here (registries map their own in oci.py, the command
+line maps the Hub's). Plain http:// is accepted for a manifest's own sources because every file is checked against
+a pinned hash before it is used. Everything a server says is untrusted: redirects are followed by hand, only to
+https (or http on a loopback address), and headers given for a source (credentials) go only to that source's own
+scheme, host and port.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import email.utils
 import html
 import ipaddress
 import itertools
+import json
 import math
+import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +26,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import requests
 import urllib3
 
-from zoo import settings
+from zoo import atomic, settings
 from zoo.errors import CacheError, DownloadError, redact
 from zoo.hashes import CHUNK, BackgroundHasher, Digest
 from zoo.progress import Progress
@@ -68,7 +72,13 @@ class Fetch:
     headers: dict[str, str] | None = None
     retries: int = 5
     label: str = ""
-    resume: bool = False  # dest holds the first bytes from an interrupted earlier attempt: continue after them
+    resume: str | None = None  # dest holds the first bytes of an earlier attempt: continue them If-Range this validator
+    origin: Path | None = None  # where to record the source and validator of a download that starts at byte 0
+    source: str = ""  # the manifest's name for where the bytes come from, as recorded in `origin`
+
+
+class RangeRefused(DownloadError):
+    """The server answered 416 to a ranged request: the bytes kept are not a prefix of what it serves."""
 
 
 def session() -> requests.Session:
@@ -91,7 +101,7 @@ def _retry_after(response: requests.Response, fallback: float) -> float:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER) if math.isfinite(seconds) else fallback
 
 
-def _origin(url: str) -> tuple[str, str | None, int | None]:
+def origin(url: str) -> tuple[str, str | None, int | None]:
     """(scheme, host, port): what credentials are scoped to. DownloadError if `url` does not parse."""
     try:
         parts = urlsplit(url)
@@ -113,7 +123,7 @@ def loopback(host: str | None) -> bool:
 def followable(url: str) -> bool:
     """Whether zoo may follow a URL a server handed it (a redirect, a page's link, a token realm): https, or http
     to a loopback address. DownloadError if it does not parse."""
-    scheme, host, _ = _origin(url)
+    scheme, host, _ = origin(url)
     return scheme == "https" or (scheme == "http" and loopback(host))
 
 
@@ -148,11 +158,21 @@ def _html_error(url: str, page: str) -> DownloadError:
 
 
 class _Sink:
-    """The temp file being written: a full or failing disk is a CacheError, never mistaken for the network's fault."""
+    """The temp file being written: a full or failing disk is a CacheError, never mistaken for the network's fault.
+
+    It is opened without following links and must be a regular file: a link planted at its path is never written
+    through. A fresh file is created exclusively; only a resumed one already exists."""
 
     def __init__(self, path: Path, resume: bool = False):
         self.path = path
-        self._file = _disk(path, lambda: open(path, "r+b" if resume and path.exists() else "wb"))
+        if not resume:
+            self._file = _disk(path, lambda: atomic.exclusive(path))
+            return
+        fd = _disk(path, lambda: os.open(path, os.O_RDWR | os.O_NOFOLLOW))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise CacheError(f"{path} is not a regular file, so zoo will not write to it", "remove it and run the command again")
+        self._file = os.fdopen(fd, "r+b")
 
     def write(self, chunk: bytes) -> None:
         _disk(self.path, lambda: self._file.write(chunk))
@@ -188,9 +208,9 @@ def transfer(job: Fetch, http: requests.Session, progress: Progress) -> Digest:
     hasher = BackgroundHasher(job.md5)
     progress.start(job.label or job.dest.name, job.size)
     try:
-        out = _Sink(job.dest, job.resume)
+        out = _Sink(job.dest, job.resume is not None)
         try:
-            if job.resume:
+            if job.resume is not None:
                 out.replay(hasher, progress)
             _receive(job, http, progress, hasher, out)
         finally:
@@ -203,12 +223,14 @@ def transfer(job: Fetch, http: requests.Session, progress: Progress) -> Digest:
 
 def _receive(job: Fetch, http: requests.Session, progress: Progress, hasher: BackgroundHasher, out: _Sink) -> None:
     limit = job.size if job.size is not None else settings.max_unsized_download()
-    url, confirmed, failures, hops = job.url, False, 0, 0
-    home = _origin(job.url)
+    url, confirmed, failures, hops, validator = job.url, False, 0, 0, job.resume
+    home = origin(job.url)
     while True:
-        headers = dict(job.headers or {}) if _origin(url) == home else {}
+        headers = dict(job.headers or {}) if origin(url) == home else {}
         if hasher.size:
             headers["Range"] = f"bytes={hasher.size}-"
+            if validator:
+                headers["If-Range"] = validator
         try:
             with http.get(url, stream=True, headers=headers, timeout=settings.timeouts(), allow_redirects=False) as r:
                 if r.status_code in REDIRECT_STATUS and r.headers.get("Location"):
@@ -220,12 +242,19 @@ def _receive(job: Fetch, http: requests.Session, progress: Progress, hasher: Bac
                 if r.status_code in RETRY_STATUS:
                     failures = _wait(job, failures, f"HTTP {r.status_code}", _retry_after(r, _backoff(failures)), progress)
                     continue
+                if r.status_code == 416 and hasher.size:
+                    raise RangeRefused(f"{job.url} cannot continue after {hasher.size:,} bytes (HTTP 416: it serves "
+                                       "something else now); the kept bytes were discarded")
                 if r.status_code >= 400:
                     raise DownloadError(f"HTTP {r.status_code} {r.reason} from {job.url}")
                 if hasher.size and not _resumes_at(r, hasher.size):
                     out.truncate()
                     hasher.reset()
                     progress.restart()
+                if not hasher.size:
+                    validator = _validator(r)
+                    if job.origin is not None:
+                        _record_origin(job, validator)
                 total = _declared_total(r, hasher.size)
                 if total is not None and total > limit:
                     raise DownloadError(f"{job.url} declares {total} bytes but at most {limit} are expected")
@@ -304,6 +333,23 @@ def _wait(job: Fetch, failures: int, why: str, delay: float, progress: Progress)
     progress.note(f"{job.label or job.url}: {why}; retry {failures + 1} of {job.retries} in {delay:.1f} s")
     time.sleep(delay)
     return failures + 1
+
+
+def _record_origin(job: Fetch, validator: str | None) -> None:
+    """Note which source wrote the file from byte 0, and its validator, so a later attempt may continue it; without
+    the note a later attempt starts over, so a failure to write it is no failure of the download."""
+    try:
+        atomic.write(job.origin, json.dumps({"source": job.source, "validator": validator or ""}))
+    except OSError:
+        pass
+
+
+def _validator(r: requests.Response) -> str | None:
+    """What proves a later ranged request gets the same object (If-Range): a strong ETag, else Last-Modified."""
+    etag = r.headers.get("ETag", "")
+    if etag.startswith('"'):
+        return etag
+    return r.headers.get("Last-Modified") or None
 
 
 def _resumes_at(r: requests.Response, offset: int) -> bool:

@@ -53,7 +53,7 @@ def main() -> None:
     request = _plain_fetch(sys.argv[1:])
     if request is not None:
         from zoo import hit
-        from zoo.errors import ZooError
+        from zoo.errors import ZooError, printable
 
         try:
             found = hit.lookup(*request)
@@ -61,7 +61,7 @@ def main() -> None:
             found = None  # the full path reports whatever is wrong
         if found is not None:
             for warning in found.warnings:
-                sys.stderr.write(f"warning: {warning}\n")
+                sys.stderr.write(f"warning: {printable(warning)}\n")
             sys.stdout.write(found.path + "\n")
             return
     from zoo.cli import main as cli

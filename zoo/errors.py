@@ -11,6 +11,11 @@ _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+def install_extra(extra: str) -> str:
+    """How to install one of zoo's extras: edge-model-zoo is not on PyPI yet, so from zoo's checkout (or a wheel)."""
+    return f"pip install '.[{extra}]' in zoo's checkout (the {extra} extra of edge-model-zoo)"
+
+
 def redact(text: str) -> str:
     """Hide the user:password part of every URL in `text`."""
     return _USERINFO.sub(r"\1***@", text)

@@ -97,6 +97,11 @@ class BackgroundHasher:
         return self._hasher.digest()
 
 
+def sha256_of(data: bytes) -> str:
+    """The sha256 of bytes in memory (a manifest, a card, a build record)."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def file_digest(path: Path, md5: bool = False) -> Digest:
     """Hash a file in one pass with a reused buffer."""
     hasher, buf = Hasher(md5), bytearray(CHUNK)

@@ -1,7 +1,7 @@
 """Remembered resolutions: a cache hit answered again without the catalog, the choice or pydantic.
 
 A resolution is remembered under everything that decided it (the name as asked, the target, strictness, --build,
-the cache folder, the environment settings.deciding() names and, for 'auto', the detected targets) together with
+the cache folder, the environment settings.deciding() names and, for 'auto', the detected targets: a Request) together with
 what it relied on: the manifest files (by stat), the chosen file (by the stat record the cache wrote when it
 verified the bytes) and the cache paths of rebuildable artifacts that would count had they been cached. It is
 answered again only while all of that holds, so a remembered hit is exactly the hit the full path would find.
@@ -12,6 +12,7 @@ the `zoo fetch` fast path of a fresh process reads before anything heavy is impo
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -36,61 +37,76 @@ class Hit:
                 and not any(map(os.path.lexists, self.absent)))
 
 
-_memory: dict[tuple, tuple[Hit, object, Cache]] = {}  # key -> (hit, what resolve returned, the cache)
+@dataclass(frozen=True)
+class Request:
+    """Everything that decides a resolution besides the files it relies on: the name and target as asked, the target
+    decided (ZOO_TARGET overrides 'auto'), the targets detected for 'auto', strictness, --build, the cache folder asked
+    for, and the environment settings.deciding() names. Its key is what a resolution is remembered under."""
+
+    name: str
+    asked: str
+    target: str
+    detected: tuple[str, ...]
+    strict: bool = False
+    build: bool = False
+    cache_dir: str | None = None
+    environment: tuple[str | None, ...] = ()
+
+    @classmethod
+    def of(cls, name: str, target: str = "auto", *, strict: bool = False, build: bool = False,
+           cache_dir: str | os.PathLike | None = None, root: str | os.PathLike = "/") -> Request:
+        decided = settings.target() or "auto" if target == "auto" else target
+        detected: tuple[str, ...] = ()
+        if decided == "auto":
+            from zoo.devices import detect  # only here: a named target's cold hit never needs it
+
+            detected = tuple(detect(root).targets)
+        return cls(name, target, decided, detected, strict, build, None if cache_dir is None else os.fspath(cache_dir),
+                   settings.deciding())
+
+    @functools.cached_property
+    def key(self) -> str:
+        return json.dumps([self.name, self.asked, self.target, self.detected, self.strict, self.build, self.cache_dir,
+                           self.environment])
 
 
-def requested(target: str, root: str | os.PathLike = "/") -> tuple[str, list[str]]:
-    """The target a resolution is for (ZOO_TARGET overrides 'auto') and, for 'auto', the targets detected under root."""
-    if target == "auto":
-        target = settings.target() or "auto"
-    if target != "auto":
-        return target, []
-    from zoo.detect import detect  # only here: a named target's cold hit never needs it
-
-    return target, detect(root).targets
+_memory: dict[str, tuple[Hit, object, Cache]] = {}  # key -> (hit, what resolve returned, the cache)
 
 
-def key(name: str, asked: str, target: str, detected: list[str], strict: bool, build: bool,
-        cache_dir: str | os.PathLike | None) -> tuple:
-    """Everything that decides a resolution besides the files it relied on (the cache folder included)."""
-    return (name, asked, target, tuple(detected), strict, build, cache_dir if cache_dir is None else os.fspath(cache_dir),
-            settings.deciding())
-
-
-def warm(k: tuple):
-    """What zoo.resolve returned for `k` in this process, if its hit still holds."""
-    found = _memory.get(k)
+def warm(request: Request):
+    """What zoo.resolve returned for `request` in this process, if its hit still holds."""
+    found = _memory.get(request.key)
     return found[1] if found is not None and found[0].holds(found[2]) else None
 
 
-def remember(k: tuple, hit: Hit, resolved: object, cache: Cache) -> None:
-    """Keep a finished resolution here and in the cache's memo (the newest MAX_ENTRIES); a read-only cache skips it."""
+def remember(request: Request, hit: Hit, resolved: object, cache: Cache) -> None:
+    """Keep a finished resolution here and in the cache's memo (the newest MAX_ENTRIES); a read-only cache skips it.
+    A memo zoo cannot read is replaced."""
+    k = request.key
     _memory.pop(k, None)
     _memory[k] = (hit, resolved, cache)
     while len(_memory) > MAX_ENTRIES:
         _memory.pop(next(iter(_memory)), None)
-    memo_path = _memo(cache)
-    memo = _read(memo_path)
-    text = json.dumps(k)
-    memo.pop(text, None)
-    memo[text] = {"path": hit.path, "sha256": hit.sha256, "warnings": hit.warnings, "manifests": hit.manifests,
-                  "absent": hit.absent}
+    memo = _read(_memo(cache))
+    memo.pop(k, None)
+    memo[k] = {"path": hit.path, "sha256": hit.sha256, "warnings": hit.warnings, "manifests": hit.manifests,
+               "absent": hit.absent}
     try:
-        memo_path.parent.mkdir(exist_ok=True)
-        atomic.write(memo_path, json.dumps(dict(list(memo.items())[-MAX_ENTRIES:])))
+        cache.folder("index")
+        atomic.write(_memo(cache), json.dumps(dict(list(memo.items())[-MAX_ENTRIES:])))
     except OSError:
         pass
 
 
 def lookup(name: str, target: str = "auto") -> Hit | None:
     """The remembered hit of a plain `zoo fetch NAME [-t TARGET]` in a fresh process, if it still holds."""
+    settings.offline()  # a value the full path would refuse is not answered here either
     cache = Cache(settings.cache_dir())
-    decided, detected = requested(target)
-    entry = _read(_memo(cache)).get(json.dumps(key(name, target, decided, detected, False, False, None)))
+    entry = _read(_memo(cache)).get(Request.of(name, target).key)
     try:
         hit = Hit(entry["path"], entry["sha256"], tuple(entry["warnings"]), _fingerprint(entry["manifests"]),
                   tuple(entry["absent"]))
-    except (TypeError, KeyError, ValueError):
+    except (TypeError, KeyError, ValueError, OverflowError):
         return None  # no entry, or not one this version wrote
     if not all(isinstance(s, str) for s in (hit.path, hit.sha256, *hit.warnings, *hit.absent)):
         return None
@@ -110,9 +126,15 @@ def _memo(cache: Cache) -> Path:
     return cache.root / "index" / "hits.json"
 
 
+MAX_MEMO_BYTES = 1 << 20
+
+
 def _read(path: Path) -> dict:
+    """The memo, or {} when it is missing, too large, not JSON, nested too deep or not an object."""
     try:
-        memo = json.loads(path.read_text())
-    except (OSError, ValueError):
+        with open(path, "rb") as f:
+            data = f.read(MAX_MEMO_BYTES + 1)
+        memo = json.loads(data) if len(data) <= MAX_MEMO_BYTES else None
+    except (OSError, ValueError, RecursionError):
         return {}
     return memo if isinstance(memo, dict) else {}

@@ -84,7 +84,7 @@ def _source(value: str) -> str:
         parse_hf(value)
         return value
     if value.startswith("oci://"):
-        from zoo.oci import parse as parse_oci
+        from zoo.oci_ref import parse as parse_oci
 
         if parse_oci(value).tag is not None:
             raise ValueError(f"an oci:// source names a repository, not a tag: {shown(value)}")

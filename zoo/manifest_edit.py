@@ -3,10 +3,10 @@ text, so the diff is only the changed fields; the result is validated before it 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
+from zoo import atomic
 from zoo.errors import ZooError
 
 
@@ -51,15 +51,10 @@ def update_manifest(path: Path, *, artifacts: dict[str, dict] | None = None, ups
                     entries[ident].pop(key, None)
                 else:
                     entries[ident][key] = value
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        y.dump(doc, f)
-    try:
+    with atomic.replacing(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            y.dump(doc, f)
         manifest.load(tmp)
-    except ZooError:
-        tmp.unlink()
-        raise
-    os.replace(tmp, path)
 
 
 def append_measured(model: str, key: str, entry: dict) -> Path:

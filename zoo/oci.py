@@ -8,15 +8,17 @@ model file as a raw weight layer, the zoo manifest and the model card as raw doc
 its file name (`org.opencontainers.image.title`, which ORAS uses on pull, and ModelPack's `org.cncf.model.filepath`).
 One tag per artifact, named after it: stable and readable.
 
-Credentials: ZOO_REGISTRY_USERNAME / ZOO_REGISTRY_PASSWORD, else Docker's config.json (DOCKER_CONFIG, written by
-`docker login` or `oras login`; `auth` or `username`/`password` entries, not credential helpers). They go to the
-registry and to the token service its challenge names (https only), never anywhere else.
+Credentials: ZOO_REGISTRY_USERNAME / ZOO_REGISTRY_PASSWORD for the one registry ZOO_REGISTRY_HOST names, else
+Docker's config.json (DOCKER_CONFIG, written by `docker login` or `oras login`; `auth` or `username`/`password`
+entries, not credential helpers). They go to the registry's own scheme, host and port, and to a token service its
+challenge names on the same host over https; never over plain http when the registry is https, never elsewhere.
+Everything a registry or token service answers is untrusted: bodies are size-capped, and a bad answer is one failed
+source, never a traceback.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import re
@@ -26,41 +28,18 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 from zoo import settings
 from zoo.errors import DownloadError, ZooError, shown
+from zoo.hashes import sha256_of
+from zoo.oci_ref import Reference, parse
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 ARTIFACT_TYPE = "application/vnd.cncf.model.manifest.v1+json"
 CONFIG_TYPE = "application/vnd.cncf.model.config.v1+json"
 WEIGHT_TYPE = "application/vnd.cncf.model.weight.v1.raw"
 DOC_TYPE = "application/vnd.cncf.model.doc.v1.raw"
-_REPOSITORY = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
-_REGISTRY = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::\d{1,5})?")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
-LOGIN_HINT = "log in with `docker login {registry}` or `oras login {registry}`, or set ZOO_REGISTRY_USERNAME and ZOO_REGISTRY_PASSWORD"
-
-
-@dataclass(frozen=True)
-class Reference:
-    registry: str
-    repository: str
-    tag: str | None = None
-
-    @property
-    def source(self) -> str:
-        return f"oci://{self.registry}/{self.repository}"
-
-
-def parse(text: str) -> Reference:
-    """REGISTRY/REPOSITORY[:TAG] or oci://REGISTRY/REPOSITORY, validated by the distribution spec's grammar."""
-    rest = text.removeprefix("oci://")
-    registry, _, path = rest.partition("/")
-    repository, tag = path, None
-    if ":" in path.rsplit("/", 1)[-1]:
-        repository, tag = path.rsplit(":", 1)
-    if not (_REGISTRY.fullmatch(registry) and _REPOSITORY.fullmatch(repository) and (tag is None or _TAG.fullmatch(tag))):
-        raise ValueError(f"{shown(text)} is not REGISTRY/REPOSITORY[:TAG] (lowercase repository path, e.g. "
-                         "ghcr.io/acme/zoo/deeplabv3 or 127.0.0.1:5000/zoo/deeplabv3)")
-    return Reference(registry, repository, tag)
+LOGIN_HINT = ("log in with `docker login {registry}` or `oras login {registry}`, or set ZOO_REGISTRY_HOST={registry}, "
+              "ZOO_REGISTRY_USERNAME and ZOO_REGISTRY_PASSWORD")
+MAX_TOKEN_BYTES = 64 * 1024
 
 
 def base_url(registry: str) -> str:
@@ -73,42 +52,55 @@ def base_url(registry: str) -> str:
 
 
 def credentials(registry: str) -> tuple[str, str] | None:
-    """(username, password) for `registry`: the environment first, then Docker's config.json."""
-    user, password = os.environ.get("ZOO_REGISTRY_USERNAME"), os.environ.get("ZOO_REGISTRY_PASSWORD")
-    if user and password:
-        return user, password
+    """(username, password) for `registry`: the environment's (for ZOO_REGISTRY_HOST only), then Docker's config.json.
+    A config.json zoo cannot read is no credentials, never an error."""
+    found = settings.registry_login(registry)
+    if found:
+        return found
     path = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
     try:
-        auths = json.loads(path.read_text()).get("auths", {})
-    except (OSError, ValueError, AttributeError):
+        auths = json.loads(path.read_bytes()[:1 << 20]).get("auths", {})
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None
-    entry = next((v for k, v in auths.items() if k.removeprefix("https://").removeprefix("http://").rstrip("/") == registry), None)
+    if not isinstance(auths, dict):
+        return None
+    entry = next((v for k, v in auths.items() if str(k).removeprefix("https://").removeprefix("http://").rstrip("/") == registry), None)
     if not isinstance(entry, dict):
         return None
     if entry.get("auth"):
         try:
-            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            user, _, password = base64.b64decode(str(entry["auth"])).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             return None
         return (user, password) if user else None
-    return (entry["username"], entry["password"]) if entry.get("username") and entry.get("password") else None
+    user, password = entry.get("username"), entry.get("password")
+    return (user, password) if isinstance(user, str) and isinstance(password, str) and user and password else None
 
 
 class Client:
     """Requests to one repository of one registry, answering its auth challenge once when it asks."""
 
-    def __init__(self, ref: Reference, actions: str = "pull"):
+    def __init__(self, ref: Reference, actions: str = "pull", base: str | None = None):
         from zoo import download
 
-        self.ref, self.actions, self.base = ref, actions, base_url(ref.registry)
+        self.ref, self.actions, self.base = ref, actions, base or base_url(ref.registry)
         self.http = download.session()
         self.auth: dict[str, str] = {}
+        self.login: str | None = None  # whose credentials self.auth carries
 
     def request(self, method: str, path_or_url: str, **kwargs):
+        """One request; credentials only to the registry's own scheme, host and port, and never from https to http."""
         import requests
 
+        from zoo.download import origin
+
         url = urljoin(self.base, path_or_url)
-        same = urlsplit(url).netloc == urlsplit(self.base).netloc
+        here, home = origin(url), origin(self.base)
+        if home[0] == "https" and here[0] != "https":
+            raise DownloadError(f"registry {self.ref.registry} sent zoo to {shown(url, 80)}, plain http; refused: nothing "
+                                "is sent to a registry over http once it answered over https",
+                                "its proxy or its configured URL (e.g. REGISTRY_HTTP_HOST) is probably wrong")
+        same = here == home
         extra = kwargs.pop("headers", {})
         for attempt in (1, 2):
             try:
@@ -117,6 +109,9 @@ class Client:
             except requests.RequestException as e:
                 raise DownloadError(f"registry {self.ref.registry} did not answer ({type(e).__name__})",
                                     "check the address, or whether it serves plain http (ZOO_OCI_INSECURE)") from None
+            if r.status_code == 401 and same and self.login is not None and (attempt == 2 or "data" in kwargs):
+                raise DownloadError(f"registry {self.ref.registry} rejected the credentials of {self.login}",
+                                    LOGIN_HINT.format(registry=self.ref.registry))
             # A body is sent once: uploads come after a HEAD that already answered the challenge.
             if r.status_code != 401 or attempt == 2 or not same or "data" in kwargs:
                 return r
@@ -128,21 +123,44 @@ class Client:
         if scheme == "basic":
             if creds is None:
                 raise DownloadError(f"registry {self.ref.registry} needs a login", LOGIN_HINT.format(registry=self.ref.registry))
+            self.login = creds[0]
             return {"Authorization": "Basic " + base64.b64encode(":".join(creds).encode()).decode()}
-        from zoo.download import followable
+        from zoo.download import followable, origin
 
         params = dict(_CHALLENGE.findall(challenge))
         realm = params.get("realm", "")
         if scheme != "bearer" or not followable(realm):
             raise DownloadError(f"registry {self.ref.registry} asks for an unsupported or insecure login ({shown(challenge, 80)})")
+        if origin(realm)[1] != origin(self.base)[1]:
+            creds = None  # a token service on another host gets no password; an anonymous token still serves public images
         query = {"service": params.get("service", ""), "scope": f"repository:{self.ref.repository}:{self.actions}"}
-        r = self.http.get(f"{realm}?{urlencode(query)}", auth=creds, timeout=settings.timeouts(), allow_redirects=False)
-        if r.status_code != 200:
-            raise DownloadError(f"registry {self.ref.registry}'s token service refused (HTTP {r.status_code})",
-                                LOGIN_HINT.format(registry=self.ref.registry))
-        answer = r.json()
-        token = answer.get("token") or answer.get("access_token")
+        token = self._token(f"{realm}?{urlencode(query)}", creds)
+        self.login = creds[0] if creds else None
         return {"Authorization": f"Bearer {token}"}
+
+    def _token(self, url: str, creds: tuple[str, str] | None) -> str:
+        """The bearer token a token service hands out; any answer that is not one is a DownloadError (one failed source)."""
+        import requests
+
+        where = f"registry {self.ref.registry}'s token service"
+        try:
+            with self.http.get(url, auth=creds, timeout=settings.timeouts(), allow_redirects=False, stream=True) as r:
+                if r.status_code in (401, 403) and creds:
+                    raise DownloadError(f"{where} rejected the credentials of {creds[0]}", LOGIN_HINT.format(registry=self.ref.registry))
+                if r.status_code != 200:
+                    raise DownloadError(f"{where} refused (HTTP {r.status_code})", LOGIN_HINT.format(registry=self.ref.registry))
+                body = r.raw.read(MAX_TOKEN_BYTES + 1, decode_content=True)
+        except requests.RequestException as e:
+            raise DownloadError(f"{where} did not answer ({type(e).__name__})") from None
+        try:
+            answer = json.loads(body) if len(body) <= MAX_TOKEN_BYTES else None
+        except (ValueError, RecursionError):
+            answer = None
+        token = (answer.get("token") or answer.get("access_token")) if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not token or any(c in token for c in "\r\n"):
+            raise DownloadError(f"{where} answered something that is not a token (over {MAX_TOKEN_BYTES:,} bytes, not JSON, "
+                                "or no token in it)")
+        return token
 
 
 def blob_request(source: str, sha256: str) -> tuple[str, dict[str, str]]:
@@ -174,13 +192,14 @@ class Layer:
 
 
 def _bytes(media_type: str, name: str, data: bytes) -> Layer:
-    return Layer(media_type, name, len(data), "sha256:" + hashlib.sha256(data).hexdigest(), data=data)
+    return Layer(media_type, name, len(data), "sha256:" + sha256_of(data), data=data)
 
 
-def push(ref: Reference, plan, progress) -> list[dict]:
+def push(ref: Reference, plan, progress, base: str | None = None) -> list[dict]:
     """Push each artifact of a verified publish plan as an OCI artifact tagged after it; blobs and manifests the
-    registry already has are not sent again. Returns one entry per tag."""
-    client = Client(ref, "pull,push")
+    registry already has are not sent again. Returns one entry per tag. `base`: the registry's URL when it is not
+    base_url(ref.registry)."""
+    client = Client(ref, "pull,push", base)
     m = plan.manifest
     docs = [_bytes(DOC_TYPE, u.path_in_repo.rsplit("/", 1)[-1], u.data) for u in plan.uploads
             if u.artifact is None and u.path_in_repo in ("README.md", f"zoo/{m.name}.yaml")]
@@ -202,7 +221,7 @@ def push(ref: Reference, plan, progress) -> list[dict]:
         }, sort_keys=True).encode()
         pushed = [layer.name for layer in (weight, config, *docs) if _upload(client, layer, progress)]
         tag = f"{ref.tag}-{a.id}" if ref.tag else a.id
-        digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+        digest = "sha256:" + sha256_of(manifest)
         head = client.request("HEAD", f"/v2/{ref.repository}/manifests/{tag}", headers={"Accept": MANIFEST_TYPE})
         if head.headers.get("Docker-Content-Digest") != digest:
             r = client.request("PUT", f"/v2/{ref.repository}/manifests/{tag}", data=manifest,

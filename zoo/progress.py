@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
@@ -25,10 +26,21 @@ class Progress:
         pass
 
     def message(self, text: str) -> None:
-        warnings.warn(text, ZooWarning, stacklevel=3)
+        warnings.warn(text, ZooWarning, stacklevel=_caller_level())
 
     def note(self, text: str) -> None:
         pass
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _caller_level() -> int:
+    """The stacklevel of the first frame outside zoo's own code, so a ZooWarning names the line that called zoo."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class StderrProgress(Progress):

@@ -5,17 +5,13 @@ Every file is verified (manifest sha256 and size, or its build record) before an
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo import atomic, card, catalog, settings
-from zoo.cache import Cache
+from zoo import atomic, card, catalog, hashes
 from zoo.errors import ChecksumMismatch, ZooError
-from zoo.resolver import obtain
+from zoo.obtain import obtain_cached
 from zoo.manifest import Artifact, Manifest
 from zoo.progress import Progress
 
@@ -43,13 +39,13 @@ class Plan:
 
 
 def _blob(path: str, data: bytes, artifact: str | None = None) -> Upload:
-    return Upload(path, data, None, len(data), hashlib.sha256(data).hexdigest(), artifact)
+    return Upload(path, data, None, len(data), hashes.sha256_of(data), artifact)
 
 
 def _verified(a: Artifact, path: Path, record: dict | None) -> Upload:
     """The artifact file as an upload, after checking it against the manifest or, if it has none yet, its build record."""
-    data = path.read_bytes()
-    sha256, size = hashlib.sha256(data).hexdigest(), len(data)
+    digest = hashes.file_digest(path)
+    sha256, size = digest.sha256, digest.size
     want_sha = a.sha256 or (record or {}).get("sha256")
     want_size = a.size or (record or {}).get("size")
     if want_sha is None:
@@ -88,7 +84,7 @@ def plan(name: str, targets: list[str] | None = None, from_dir: Path | None = No
                 records[a.id] = record
                 uploads.append(_blob(f"zoo/{record_path.name}", record_path.read_bytes()))
         elif a.published:
-            path, _ = obtain(m.name, a, Cache(settings.cache_dir()), offline=settings.offline(), progress=progress)
+            path, _ = obtain_cached(m.name, a, progress)
             uploads.append(_verified(a, path, None))
         elif targets and a.target in targets:
             raise ZooError(f"{m.name}/{a.id} is neither built in {from_dir or '(no --from folder)'} nor published",
@@ -114,10 +110,13 @@ def publish(p: Plan, *, repo: str | None = None, oci=None, folder: Path | None =
         from zoo.oci import push as oci_push
 
         result["oci"] = oci_push(oci, p, progress)
+        result["mirror"] = mirror_prefix(oci.source, p.manifest.name)
         source = lambda file: oci.source  # noqa: E731
     elif folder is not None:
         if record and not url:
             raise ZooError("recording a mirror folder needs the URL it is served at", "pass --url https://...")
+        if url is not None:
+            mirror_url(url)
         result["index"] = str(to_directory(p, folder))
         source = lambda file: f"{url.rstrip('/')}/{p.manifest.name}/{file}"  # noqa: E731
     else:
@@ -127,17 +126,42 @@ def publish(p: Plan, *, repo: str | None = None, oci=None, folder: Path | None =
         result["commit"] = commit
         source = lambda file: hf_source(repo, commit, file)  # noqa: E731
     if record:
-        record_sources(p, source)
+        result["recorded"] = str(record_sources(p, source))
     return result
+
+
+def mirror_url(url: str) -> str:
+    """A URL a mirror folder is served at, as it may be recorded: http(s), and no credentials (they would be written
+    into the manifest, then packed into bundles and uploaded with it)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ZooError(f"--url {url!r} is not an http(s):// URL", "give the address the folder is served at")
+    if parts.username is not None or parts.password is not None:
+        raise ZooError("--url carries a user name or password, which zoo never records into a manifest",
+                       "give the URL without them and put the credentials in ~/.netrc (machine HOST login USER password "
+                       "PASSWORD), which zoo's downloads use for that host only")
+    return url
+
+
+def mirror_prefix(source: str, model: str) -> str | None:
+    """What to set ZOO_MIRRORS to for a registry repository `source` (oci://REGISTRY/PATH/MODEL): oci://REGISTRY/PATH,
+    since zoo looks up <prefix>/<model>; None when the repository does not end with the model's name."""
+    head, _, last = source.rpartition("/")
+    return head if last == model and head.count("/") >= 3 else None
 
 
 def hf_source(repo: str, commit: str, file: str) -> str:
     return f"hf://{repo}@{commit}/{file}"
 
 
-def record_sources(p: Plan, new_source) -> None:
+def record_sources(p: Plan, new_source) -> Path:
     """Put each uploaded artifact's new source first in the manifest (older entries for the same place dropped),
-    keep the other mirrors after it, and fill in size and sha256."""
+    keep the other mirrors after it, and fill in size and sha256; returns the manifest file edited."""
     from zoo.manifest_edit import update_manifest
 
     changes = {}
@@ -149,7 +173,9 @@ def record_sources(p: Plan, new_source) -> None:
         prefix = first.split("@")[0] + "@" if first.startswith("hf://") else first
         rest = [s for s in a.sources if not s.startswith(prefix)]
         changes[a.id] = {"sources": [first, *rest], "unpublished": None, "size": u.size, "sha256": u.sha256}
-    update_manifest(catalog.record_path(p.manifest.name), artifacts=changes)
+    path = catalog.record_path(p.manifest.name)
+    update_manifest(path, artifacts=changes)
+    return path
 
 
 def to_directory(p: Plan, folder: Path) -> Path:
@@ -157,15 +183,16 @@ def to_directory(p: Plan, folder: Path) -> Path:
     model_dir = folder / p.manifest.name
     model_dir.mkdir(parents=True, exist_ok=True)
     for u in p.uploads:
-        if u.artifact is None:
-            continue
-        tmp = model_dir / f".{u.path_in_repo}.tmp"
-        shutil.copyfile(u.local, tmp)
-        os.replace(tmp, model_dir / u.path_in_repo)
-    (model_dir / f"{p.manifest.name}.yaml").write_bytes(p.manifest_path.read_bytes())
+        if u.artifact is not None:
+            atomic.copy(u.local, model_dir / u.path_in_repo)
+    atomic.write(model_dir / f"{p.manifest.name}.yaml", p.manifest_path.read_bytes())
     index_path = folder / "index.json"
-    index = json.loads(index_path.read_text()) if index_path.is_file() else {"files": []}
-    index["files"] = [e for e in index["files"] if e["model"] != p.manifest.name] + [
+    try:
+        index = json.loads(index_path.read_text()) if index_path.is_file() else {"files": []}
+        kept = [e for e in index["files"] if e["model"] != p.manifest.name]
+    except (ValueError, TypeError, KeyError, RecursionError):
+        raise ZooError(f"{index_path} is not a zoo mirror index", "publish into an empty folder or one zoo wrote") from None
+    index["files"] = kept + [
         {"model": p.manifest.name, "artifact": u.artifact, "file": f"{p.manifest.name}/{u.path_in_repo}", "size": u.size,
          "sha256": u.sha256} for u in p.uploads if u.artifact]
     atomic.write(index_path, json.dumps(index, indent=2) + "\n")

@@ -11,8 +11,15 @@ from urllib.parse import urlsplit
 from zoo.errors import SettingInvalid, shown
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
+
+
 def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+    """A yes/no variable; any other value is SettingInvalid naming it (ZOO_OFFLINE=maybe is not silently online)."""
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in _TRUE or raw in _FALSE:
+        return raw in _TRUE
+    raise SettingInvalid(f"{name}={shown(raw, 40)} is neither yes nor no", f"set {name}=1 (or 0), or unset it")
 
 
 def _float(name: str, default: float, unit: str, minimum: float = 0.0) -> float:
@@ -65,8 +72,12 @@ def deciding() -> tuple[str | None, ...]:
 
 
 def debug() -> bool:
-    """ZOO_DEBUG=1 shows tracebacks for known errors."""
-    return _flag("ZOO_DEBUG")
+    """ZOO_DEBUG=1 shows tracebacks for known errors (a value that is neither yes nor no counts as yes: it is asked
+    while an error is being reported, and a debugging switch should not hide the traceback it was set for)."""
+    try:
+        return _flag("ZOO_DEBUG")
+    except SettingInvalid:
+        return True
 
 
 def cache_dir() -> Path:
@@ -97,12 +108,48 @@ def mirrors() -> list[str]:
     as <prefix>/<model>/<file>, or oci://REGISTRY/PATH, fetched as the blob of the file's sha256 in <PATH>/<model>."""
     out = []
     for prefix in os.environ.get("ZOO_MIRRORS", "").split():
-        parts = urlsplit(prefix)
-        if parts.scheme not in ("http", "https", "oci") or not parts.hostname:
+        try:
+            parts = urlsplit(prefix)
+            parts.port  # noqa: B018  (raises ValueError on a bad port)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https", "oci") or not parts.hostname:
             raise SettingInvalid(f"ZOO_MIRRORS entry {shown(prefix, 80)} is not an http(s):// or oci:// prefix",
                                  "separate prefixes with spaces, e.g. ZOO_MIRRORS='https://mirror.example/zoo oci://registry.example/zoo'")
+        if parts.scheme == "oci":
+            _oci_prefix(prefix)
         out.append(prefix.rstrip("/"))
     return out
+
+
+def _oci_prefix(prefix: str) -> None:
+    """An oci:// mirror prefix is a registry and a repository path the distribution spec accepts, without credentials."""
+    from zoo.oci_ref import parse
+
+    if "@" in prefix.partition("//")[2].partition("/")[0]:
+        raise SettingInvalid(f"ZOO_MIRRORS entry {shown(prefix, 80)} carries credentials, which zoo never takes from a URL",
+                             "log in with `docker login REGISTRY` (DOCKER_CONFIG) or set ZOO_REGISTRY_HOST, "
+                             "ZOO_REGISTRY_USERNAME and ZOO_REGISTRY_PASSWORD")
+    try:
+        ref = parse(prefix.rstrip("/") + "/model")
+    except ValueError:
+        ref = None
+    if ref is None or ref.tag is not None:
+        raise SettingInvalid(f"ZOO_MIRRORS entry {shown(prefix, 80)} is not oci://REGISTRY/PATH with a lowercase path",
+                             "registries require lowercase repository names (GHCR lowercases organisations: "
+                             "use oci://ghcr.io/acme/zoo for github.com/Acme)")
+
+
+def registry_login(registry: str) -> tuple[str, str] | None:
+    """ZOO_REGISTRY_USERNAME / ZOO_REGISTRY_PASSWORD, offered only to the registry named in ZOO_REGISTRY_HOST."""
+    user, password = os.environ.get("ZOO_REGISTRY_USERNAME"), os.environ.get("ZOO_REGISTRY_PASSWORD")
+    if not (user and password):
+        return None
+    host = os.environ.get("ZOO_REGISTRY_HOST", "").strip()
+    if not host:
+        raise SettingInvalid("ZOO_REGISTRY_USERNAME and ZOO_REGISTRY_PASSWORD are set but ZOO_REGISTRY_HOST is not",
+                             "set ZOO_REGISTRY_HOST to the registry (host[:port]) they are for: they are sent to it alone")
+    return (user, password) if host == registry else None
 
 
 def oci_insecure() -> set[str]:

@@ -7,6 +7,7 @@ OperatorCode). `tflite_ops.txt` lists the BuiltinOperator names by code (index =
 from __future__ import annotations
 
 import mmap
+import os
 import struct
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -153,18 +154,41 @@ def _op_name(code: _Table) -> str:
     return names[builtin]
 
 
+MAX_FLATBUFFER = (1 << 31) - 1
+"""A FlatBuffer addresses at most 2 GiB - 1 bytes, so no .tflite file is larger."""
+_KINDS = {b"BM": "a BMP image", b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+          b"PK\x03\x04": "a zip archive", b"\x1f\x8b": "a gzip file", b"\x89HDF": "an HDF5 file (Keras weights?)",
+          b"<": "text or HTML", b"{": "JSON text"}
+
+
 def inspect(path: str | Path) -> ModelInfo:
     """Parse a .tflite file (mapped, not read: a file may be larger than memory); InvalidModel if it is not one."""
-    try:
-        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return _parse(path, data)
-    except ValueError:  # mmap of an empty file
-        raise InvalidModel(f"{path} is not a TFLite model (it is empty)") from None
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(8)
+        _identify(path, size, head)
+        try:
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError as e:
+            raise InvalidModel(f"{path} cannot be mapped into memory to be read ({e.strerror})",
+                               "raise the process's address-space limit (ulimit -v)") from None
+    with data:
+        return _parse(path, data)
+
+
+def _identify(path: str | Path, size: int, head: bytes) -> None:
+    """InvalidModel saying what the file is not (and what it looks like) before anything is mapped."""
+    if size == 0:
+        raise InvalidModel(f"{path} is not a TFLite model (it is empty)")
+    if size > MAX_FLATBUFFER:
+        raise InvalidModel(f"{path} is not a TFLite model: it is {size:,} bytes, and a TFLite flatbuffer is at most "
+                           f"{MAX_FLATBUFFER:,}")
+    if len(head) < 8 or head[4:8] != b"TFL3":
+        kind = next((k for magic, k in _KINDS.items() if head.startswith(magic)), None)
+        raise InvalidModel(f"{path} is not a TFLite model (no TFL3 identifier{f'; it looks like {kind}' if kind else ''})")
 
 
 def _parse(path: str | Path, data) -> ModelInfo:
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise InvalidModel(f"{path} is not a TFLite model (no TFL3 identifier)")
     try:
         model = _Table(data, struct.unpack_from("<I", data, 0)[0])
         codes = [_op_name(c) for c in model.tables(1)]

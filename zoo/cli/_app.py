@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from zoo import catalog, settings
 from zoo.cli._errors import explain
@@ -31,7 +31,28 @@ class _Commands(TyperGroup):
             raise
 
 
-app = typer.Typer(
+class _Command(TyperCommand):
+    """Usage lines and help in plain click style: `zoo fetch [OPTIONS] NAME`, `[PATH]...`, an option's metavar in
+    place of a Python type (`-t, --target TARGET`, not `<list[str]>`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if param.param_type_name == "argument":
+                name = param.metavar or param.name.upper()
+                shown = (name if param.required else f"[{name}]") + ("..." if param.nargs != 1 else "")
+                param._usage_display_name = lambda shown=shown: shown
+                param.display_type_rich = lambda ctx: None
+            elif param.metavar is None and not param.is_flag:
+                param.metavar = param.name.upper()
+
+
+class _Typer(typer.Typer):
+    def command(self, *args, cls=None, **kwargs):
+        return super().command(*args, cls=cls or _Command, **kwargs)
+
+
+app = _Typer(
     cls=_Commands,
     help="zoo: fetch the right, verified model file for your accelerator.",
     no_args_is_help=True,
@@ -68,7 +89,7 @@ NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Model name or alia
 TargetOpt = Annotated[str, typer.Option("--target", "-t", metavar="TARGET", callback=_target,
                                         help=f"auto (detect; ZOO_TARGET overrides) or one of: {', '.join(TARGETS)}.")]
 ModelArg = Annotated[str, typer.Argument(metavar="NAME_OR_FILE", help="A model name (its artifact for --target is fetched) or a .tflite file.")]
-LikeOpt = Annotated[Optional[str], typer.Option(help="For a file no manifest lists: the model whose preprocessing and classes it uses.")]
+LikeOpt = Annotated[Optional[str], typer.Option(metavar="NAME", help="For a file no manifest lists: the model whose preprocessing and classes it uses.")]
 RecordOpt = Annotated[bool, typer.Option(help="Append the result to the manifest as a measured figure (never replacing upstream ones).")]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import sys
 
-from zoo.errors import ZooError
+from zoo.errors import install_extra, ZooError
 
 _OS_HINTS = {
     errno.ENOSPC: "free some space, or write somewhere else",
@@ -24,10 +24,19 @@ _OS_HINTS = {
 }
 
 
+# Third-party modules zoo imports only for commands that need them, and the extra that installs each.
+EXTRAS = {"numpy": "run", "PIL": "run", "ai_edge_litert": "run", "ruamel": "run", "tensorflow": "build", "keras": "build",
+          "h5py": "build", "ethosu": "imx93", "ai_edge_quantizer": "quantize"}
+
+
 def explain(e: BaseException) -> str | None:
     """The lines to print for a known failure, or None for a bug."""
     if isinstance(e, ZooError):
         return str(e)
+    if isinstance(e, ModuleNotFoundError) and (e.name or "").partition(".")[0] in EXTRAS:
+        extra = EXTRAS[e.name.partition(".")[0]]
+        return (f"this command needs the {extra} extra ({e.name} is not installed) "
+                f"({install_extra(extra)})")
     if isinstance(e, OSError) and e.errno in _OS_HINTS:
         where = f": {e.filename}" if e.filename else ""
         return f"{e.strerror}{where} ({_OS_HINTS[e.errno]})"

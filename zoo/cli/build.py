@@ -10,7 +10,7 @@ import typer
 
 from zoo import present
 from zoo.errors import ZooError
-from zoo.cli._app import JsonOpt, NameArg, QuietOpt, TargetOpt, _json, _out, _progress, app
+from zoo.cli._app import JsonOpt, NameArg, QuietOpt, _json, _out, _progress, _target, app
 
 
 @app.command()
@@ -19,20 +19,20 @@ def build(
     target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Build only these targets (repeatable; default: every artifact zoo builds).")] = None,
     out: Annotated[Path, typer.Option("--output", "-o", "--out", metavar="DIR",
                                       help="Output folder for the .tflite files and their .build.json records.")] = Path("build"),
-    calibration: Annotated[Optional[str], typer.Option(help="Folder of real images (e.g. VOC2012/JPEGImages), or 'random' for a smoke build.")] = None,
-    samples: Annotated[Optional[int], typer.Option(help="Calibration images to use (default: the manifest's calibration_samples, 100).")] = None,
-    input_size: Annotated[Optional[int], typer.Option(help="Square input size (Keras recipes; a smoke build unless it is the manifest's).")] = None,
-    weights: Annotated[str, typer.Option(help="pretrained (the manifest's upstream), random (smoke build), or a weights file path.")] = "pretrained",
+    calibration: Annotated[Optional[str], typer.Option(metavar="DIR|random", help="Folder of real images (e.g. VOC2012/JPEGImages), or 'random' for a smoke build.")] = None,
+    samples: Annotated[Optional[int], typer.Option(metavar="N", help="Calibration images to use (default: the manifest's calibration_samples, 100).")] = None,
+    input_size: Annotated[Optional[int], typer.Option(metavar="N", help="Square input size (Keras recipes; a smoke build unless it is the manifest's).")] = None,
+    weights: Annotated[str, typer.Option(metavar="pretrained|random|PATH", help="pretrained (the manifest's upstream), random (smoke build), or a weights file path.")] = "pretrained",
     trust_upstream: Annotated[bool, typer.Option(help="Accept an upstream with no pinned checksum; prints its sha256.")] = False,
     record: Annotated[bool, typer.Option(help="Write size, sha256, parent, recipe and compile stats into the manifest.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Rebuild and compare with the published artifact by behaviour (I/O, ops, argmax agreement) and bytes.")] = False,
-    compile_timeout: Annotated[int, typer.Option(help="Seconds edgetpu_compiler may take.")] = 600,
+    compile_timeout: Annotated[int, typer.Option(metavar="SECONDS", help="Seconds edgetpu_compiler may take.")] = 600,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Rebuild a model's artifacts: upstream, int8 with float (or uint8) I/O, checks, Edge TPU compile, record.
 
-    Needs the build extra (pip install 'edge-model-zoo[build]'): TensorFlow is imported here only.
+    Needs the build extra (pip install '.[build]' in zoo's checkout): TensorFlow is imported here only.
     """
     from zoo.convert.runner import Options
     from zoo.convert.runner import build as run_build
@@ -61,7 +61,8 @@ def build(
 @app.command()
 def inspect(
     model: Annotated[str, typer.Argument(metavar="FILE_OR_NAME", help="A .tflite file, or a model name (its artifact for --target is fetched).")],
-    target: TargetOpt = "cpu",
+    target: Annotated[str, typer.Option("--target", "-t", metavar="TARGET", callback=_target,
+                                        help="For a model name: whose artifact to inspect (default cpu; auto detects).")] = "cpu",
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:

@@ -35,7 +35,7 @@ def info(name: NameArg, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def validate(
-    paths: Annotated[Optional[list[Path]], typer.Argument(metavar="[PATH]...", help="Manifest files or folders (default: the whole catalog).")] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(metavar="PATH", help="Manifest files or folders (default: the whole catalog).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Validate manifests; one line per problem as `path: field: message`, exit 1 if any."""
@@ -74,10 +74,10 @@ def targets(as_json: JsonOpt = False) -> None:
 @app.command()
 def detect(
     as_json: JsonOpt = False,
-    root: Annotated[Path, typer.Option(help="Read /sys, /dev, /proc and /usr under this directory instead of /.")] = Path("/"),
+    root: Annotated[Path, typer.Option(metavar="DIR", help="Read /sys, /dev, /proc and /usr under this directory instead of /.")] = Path("/"),
 ) -> None:
     """Detect accelerators and runtimes from files (no model is run); list usable targets, best first."""
-    from zoo.detect import detect as run_detect
+    from zoo.devices import detect as run_detect
 
     found = run_detect(root)
     if as_json:

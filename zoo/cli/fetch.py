@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from zoo import present, settings
+from zoo.errors import ZooError
 from zoo.cli._app import (
     JsonOpt,
     QuietOpt,
@@ -19,6 +20,7 @@ from zoo.cli._app import (
     _out,
     _output,
     _progress,
+    _Typer,
     app,
 )
 
@@ -33,11 +35,12 @@ def fetch(
     strict: Annotated[bool, typer.Option(help="Fail instead of falling back when the target's artifact is unpublished.")] = False,
     explain: Annotated[bool, typer.Option(help="Say why this artifact was chosen (on stderr).")] = False,
     build: Annotated[bool, typer.Option("--build", help="If the target's artifact is pinned but not hosted, compile it here "
-                                        "from its published parent and keep it only if it matches the pin (i.MX 93: needs edge-model-zoo[imx93]).")] = False,
+                                        "from its published parent and keep it only if it matches the pin (i.MX 93 needs the imx93 extra).")] = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fetch a model's artifact for this machine (or --target), verified and cached; print its path last."""
+    """Fetch a model's artifact for this machine (or --target), verified and cached; print its path (or, with -o,
+    the copy's) last."""
     from zoo.resolver import export, resolve
 
     progress = _progress(quiet)
@@ -46,13 +49,15 @@ def fetch(
     copied = export(resolved, _output(output, resolved.artifact.file)) if output else None
     if as_json:
         _json({**resolved.to_dict(), "output": str(copied) if copied else None})
+    elif copied:
+        if not quiet:
+            _err(f"copied from the cache at {resolved.path}")
+        _out(str(copied))
     else:
-        if copied:
-            _err(f"copied to {copied}")
         _out(str(resolved.path))
 
 
-cache_app = typer.Typer(help="Inspect and maintain the local artifact cache.", no_args_is_help=True)
+cache_app = _Typer(help="Inspect and maintain the local artifact cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 
 
@@ -106,7 +111,7 @@ def _removal(paths: list[Path], dry_run: bool, as_json: bool) -> None:
         return
     for p in paths:
         _out(f"{'would remove' if dry_run else 'removed'} {p}")
-    _err(f"{len(paths)} path(s) {'would be ' if dry_run else ''}removed")
+    _err(f"{len(paths)} path(s) {'would be ' if dry_run else ''}removed" if paths else "nothing to remove")
 
 
 def _confirm(cache, what: str, yes: bool, dry_run: bool) -> None:
@@ -121,9 +126,10 @@ def _confirm(cache, what: str, yes: bool, dry_run: bool) -> None:
 @cache_app.command("prune")
 def cache_prune(dry_run: DryRunOpt = False, yes: YesOpt = False, as_json: JsonOpt = False) -> None:
     """Remove cached files no model view links to any more (superseded or orphaned) and stale partial downloads.
-    Decided by the cache alone, never by which manifests are loaded right now."""
+    Decided by the cache alone, never by which manifests are loaded right now. Nothing to remove is success."""
     cache = _cache()
-    _confirm(cache, "unlinked files", yes, dry_run)
+    if cache.prune(dry_run=True):
+        _confirm(cache, "unlinked files", yes, dry_run)
     _removal(cache.prune(dry_run=dry_run), dry_run, as_json)
 
 
@@ -137,6 +143,8 @@ def cache_rm(
     """Remove a model's (or one artifact's) cached files; files other models share stay."""
     cache = _cache()
     model, _, artifact = what.partition("/")
+    if not cache.remove(model, artifact or None, dry_run=True):
+        raise ZooError(f"nothing cached matches {what}", "see what is cached with `zoo cache list`")
     _confirm(cache, what, yes, dry_run)
     _removal(cache.remove(model, artifact or None, dry_run=dry_run), dry_run, as_json)
 

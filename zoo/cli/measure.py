@@ -42,7 +42,7 @@ def _append_to_manifest(opened, key: str, entry: dict) -> None:
 def bench_(
     model: ModelArg,
     target: TargetOpt = "auto",
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for LiteRT (default: LiteRT's choice).")] = None,
+    threads: Annotated[Optional[int], typer.Option(metavar="N", help="CPU threads for LiteRT (default: LiteRT's choice).")] = None,
     runs: Annotated[int, typer.Option(min=1, metavar="N", help="Timed runs after warm-up.")] = 50,
     warmup: Annotated[int, typer.Option(min=0, metavar="N", help="Untimed runs after the first one.")] = 5,
     like: LikeOpt = None,
@@ -77,11 +77,11 @@ def bench_(
 @app.command("eval")
 def eval_(
     model: ModelArg,
-    data: Annotated[Path, typer.Option("--data", help="PASCAL VOC 2012 folder (JPEGImages/, SegmentationClass/, ImageSets/), or images/ + masks/.")],
-    split: Annotated[str, typer.Option(help="ImageSets/Segmentation/<split>.txt for VOC layouts.")] = "val",
+    data: Annotated[Path, typer.Option("--data", metavar="DIR", help="PASCAL VOC 2012 folder (JPEGImages/, SegmentationClass/, ImageSets/), or images/ + masks/.")],
+    split: Annotated[str, typer.Option(help="ImageSets/Segmentation/SPLIT.txt for VOC layouts.")] = "val",
     limit: Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Only the first N images.")] = None,
     target: TargetOpt = "auto",
-    dataset: Annotated[Optional[str], typer.Option(help="Dataset name for --record (default: PASCAL VOC 2012 for VOC layouts).")] = None,
+    dataset: Annotated[Optional[str], typer.Option(metavar="NAME", help="Dataset name for --record (default: PASCAL VOC 2012 for VOC layouts).")] = None,
     like: LikeOpt = None,
     record: RecordOpt = False,
     allow_small: Annotated[bool, typer.Option(help="With --record: record even an evaluation on fewer than 100 images.")] = False,

@@ -24,16 +24,16 @@ from zoo.cli._app import (
 @app.command()
 def publish(
     name: NameArg,
-    repo: Annotated[Optional[str], typer.Option(help="Hugging Face repo OWNER/REPO to upload to in one commit.")] = None,
-    to: Annotated[Optional[Path], typer.Option(help="Write a static mirror folder instead (any file server can serve it).")] = None,
+    repo: Annotated[Optional[str], typer.Option(metavar="OWNER/REPO", help="Hugging Face repo OWNER/REPO to upload to in one commit.")] = None,
+    to: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Write a static mirror folder instead (any file server can serve it).")] = None,
     oci: Annotated[Optional[str], typer.Option("--oci", metavar="REGISTRY/REPOSITORY[:TAG]",
                                                help="Push to an OCI registry instead: one artifact per tag (the artifact id, "
                                                     "or TAG-id), the blob digest being its sha256.")] = None,
     url: Annotated[Optional[str], typer.Option(help="With --to --record: the URL the folder is served at.")] = None,
     target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Only these targets (repeatable).")] = None,
-    from_dir: Annotated[Optional[Path], typer.Option("--from", help="A `zoo build --out` folder (else published files from the cache).")] = None,
+    from_dir: Annotated[Optional[Path], typer.Option("--from", metavar="DIR", help="A `zoo build --out` folder (else published files from the cache).")] = None,
     private: Annotated[bool, typer.Option(help="Create the Hub repo as private.")] = False,
-    revision: Annotated[Optional[str], typer.Option(help="Branch to commit to (created if needed).")] = None,
+    revision: Annotated[Optional[str], typer.Option(metavar="BRANCH", help="Branch to commit to (created if needed).")] = None,
     dry_run: Annotated[bool, typer.Option(help="Print what would be uploaded and the model card; no network.")] = False,
     record: Annotated[bool, typer.Option(help="Put the new source first in the manifest (pinned to the commit).")] = False,
     quiet: QuietOpt = False,
@@ -46,7 +46,7 @@ def publish(
         raise typer.BadParameter("give exactly one of --repo OWNER/REPO, --oci REGISTRY/REPOSITORY or --to DIR")
     ref = None
     if oci is not None:
-        from zoo.oci import parse
+        from zoo.oci_ref import parse
 
         try:
             ref = parse(oci)
@@ -68,10 +68,19 @@ def publish(
                          progress=_progress(quiet))
     if as_json:
         _json(result)
-    else:
-        for pushed in result.get("oci", []) if not quiet else []:
-            _err(f"{pushed['reference']}: {len(pushed['pushed'])} new (blob {pushed['blob']})")
-        _out(result.get("index") or (ref.source if oci else f"https://huggingface.co/{repo}/tree/{result['commit']}"))
+        return
+    for pushed in result.get("oci", []) if not quiet else []:
+        sent = pushed["pushed"]
+        blobs, manifests = sum(not x.startswith("manifest:") for x in sent), sum(x.startswith("manifest:") for x in sent)
+        _err(f"{pushed['reference']}: sent {blobs} blob(s) and {manifests} manifest(s) the registry did not have "
+             f"(model blob {pushed['blob']})")
+    if "recorded" in result:
+        _err(f"recorded the new source in {result['recorded']}")
+    if oci is not None and not quiet:
+        _err(f"to fetch through this registry first: ZOO_MIRRORS={result['mirror']}" if result["mirror"] else
+             f"this repository does not end with /{p.manifest.name}, so it cannot serve as a ZOO_MIRRORS prefix; "
+             "record it as a source with --record instead")
+    _out(result.get("index") or (result["mirror"] or ref.source if oci else f"https://huggingface.co/{repo}/tree/{result['commit']}"))
 
 
 @app.command()
@@ -117,7 +126,7 @@ def bundle(
 @app.command("import")
 def import_(
     path: Annotated[Path, typer.Argument(metavar="FILE.tar", help="A bundle made by `zoo bundle`.")],
-    manifests: Annotated[Optional[Path], typer.Option(help="Also write the bundle's manifest into this folder (for ZOO_MANIFESTS).")] = None,
+    manifests: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Also write the bundle's manifest into this folder (for ZOO_MANIFESTS).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Verify every file of a bundle, then install them into the cache so `zoo fetch --offline` works."""

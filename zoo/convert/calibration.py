@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from zoo.errors import ZooError
+from zoo.hashes import Hasher, file_digest, sha256_of
 from zoo.manifest import Preprocessing
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -30,21 +30,23 @@ class Calibration:
 
 def from_directory(folder: Path, pre: Preprocessing, size: int, limit: int) -> Calibration:
     """Up to `limit` images from `folder` (sorted by name; searched recursively), preprocessed to size x size."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     from zoo.preprocess import prepare
 
     files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
     if not files:
         raise ZooError(f"no images (.jpg, .png, .bmp) under {folder}", "point --calibration at e.g. VOC2012/JPEGImages")
-    digest = hashlib.sha256()
+    digest = Hasher()
     samples = []
     for f in files:
-        data = f.read_bytes()
-        digest.update(f.name.encode() + b"\0" + hashlib.sha256(data).digest())
-        with Image.open(f) as image:
-            samples.append(prepare(image, pre, size, size).array)
-    return Calibration(samples, str(folder), digest.hexdigest())
+        digest.update(f.name.encode() + b"\0" + bytes.fromhex(file_digest(f).sha256))
+        try:
+            with Image.open(f) as image:
+                samples.append(prepare(image, pre, size, size).array)
+        except (UnidentifiedImageError, OSError) as e:
+            raise ZooError(f"calibration image {f} cannot be read ({type(e).__name__})", "remove it or convert it") from None
+    return Calibration(samples, str(folder), digest.digest().sha256)
 
 
 def random_noise(pre: Preprocessing, size: int, count: int, seed: int = 0) -> Calibration:
@@ -52,4 +54,4 @@ def random_noise(pre: Preprocessing, size: int, count: int, seed: int = 0) -> Ca
     rng = np.random.default_rng(seed)
     mean, scale = np.asarray(pre.mean, np.float32), np.asarray(pre.scale, np.float32)
     samples = [((rng.integers(0, 256, (size, size, 3)).astype(np.float32) - mean) * scale) for _ in range(count)]
-    return Calibration(samples, f"random (seed {seed})", hashlib.sha256(f"random:{seed}:{size}:{count}".encode()).hexdigest())
+    return Calibration(samples, f"random (seed {seed})", sha256_of(f"random:{seed}:{size}:{count}".encode()))

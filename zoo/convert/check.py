@@ -48,7 +48,7 @@ def classes(batch: np.ndarray) -> np.ndarray:
 def tflite_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     """A function from one float input (H, W, C) to the model's batch output, quantizing the input if needed."""
     from zoo.preprocess import as_input
-    from zoo.runtime import allocated
+    from zoo.litert import allocated
 
     interpreter = allocated(path)
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]

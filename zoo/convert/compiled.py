@@ -1,6 +1,6 @@
 """Artifacts compiled from another published artifact of the same model, e.g. i.MX 93 files: Vela on the int8 parent.
 
-No TensorFlow is involved: the parent is fetched and verified through the resolver, then compiled. The compile is
+No TensorFlow is involved: the caller fetches and verifies the parent (zoo.obtain), then it is compiled here. The compile is
 deterministic (the same bytes for the same parent, compiler version and options), so such an artifact can be pinned
 and rebuilt anywhere instead of downloaded: `zoo fetch --build` admits the product only if it matches the same pin
 a download would have to match.
@@ -13,13 +13,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from zoo import hashes, settings
+from zoo import hashes
 from zoo.convert import record
 from zoo.convert.compilers import vela
 from zoo.convert.record import Built, Check
 from zoo.cache import Cache
 from zoo.errors import BuildFailed, ChecksumMismatch, ZooError
-from zoo.resolver import obtain
 from zoo.manifest import Artifact, Manifest
 from zoo.progress import Progress
 from zoo.targets import get_target
@@ -28,16 +27,10 @@ COMPILERS = {"vela": vela}
 MACS_TOLERANCE = 0.05
 
 
-def _compile(m: Manifest, a: Artifact, work: Path, progress: Progress) -> tuple[Path, vela.VelaReport, dict, list[Check]]:
-    """Fetch and verify the parent, compile it, and check the report; BuildFailed names the step that failed."""
+def _compile(m: Manifest, a: Artifact, parent_path: Path, parent_sha: str, work: Path,
+             progress: Progress) -> tuple[Path, vela.VelaReport, dict, list[Check]]:
+    """Compile the verified parent and check the report; BuildFailed names the step that failed."""
     parent = m.artifact(a.parent)
-    if not parent.published:
-        raise BuildFailed("parent", f"{m.name}/{a.id} compiles {parent.id!r}, which is not published")
-    try:
-        parent_path, parent_sha = obtain(m.name, parent, Cache(settings.cache_dir()), offline=settings.offline(),
-                                         progress=progress)
-    except ZooError as e:
-        raise BuildFailed("parent", e.message, e.hint) from e
     name = get_target(a.target).compiler
     compiler = COMPILERS[name]
     progress.note(f"compiling {parent.file} for {a.target} with {name}")
@@ -71,11 +64,11 @@ def gates(m: Manifest, report: vela.VelaReport) -> list[Check]:
     return checks
 
 
-def build(m: Manifest, a: Artifact, out: Path, check: bool, progress: Progress) -> Built:
-    """`zoo build` for one compiled artifact: the file and its `.build.json` in `out`; with `check`, whether the
-    bytes are the pinned ones."""
+def build(m: Manifest, a: Artifact, parent_path: Path, parent_sha: str, out: Path, check: bool, progress: Progress) -> Built:
+    """`zoo build` for one compiled artifact from its verified parent: the file and its `.build.json` in `out`; with
+    `check`, whether the bytes are the pinned ones."""
     with tempfile.TemporaryDirectory(prefix="zoo-compile-") as tmp:
-        product, report, parent, checks = _compile(m, a, Path(tmp), progress)
+        product, report, parent, checks = _compile(m, a, parent_path, parent_sha, Path(tmp), progress)
         out.mkdir(parents=True, exist_ok=True)
         dest = out / a.file
         shutil.copyfile(product, dest)
@@ -86,9 +79,9 @@ def build(m: Manifest, a: Artifact, out: Path, check: bool, progress: Progress) 
                             else f"sha256 {digest.sha256}, pinned {a.sha256 or 'nothing'}"))
         if not same:
             raise BuildFailed("compare", checks[-1].detail, "a different compiler version or options give other bytes")
-    rec = {"model": m.name, "artifact": a.id, "target": a.target, "file": a.file, "sha256": digest.sha256,
-           "size": digest.size, "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-           "parent": parent, "compile": report.to_dict(), "checks": [c.to_dict() for c in checks]}
+    rec = record.make(m, a, digest.sha256, digest.size, made_from={"kind": "artifact", **parent},
+                      tool={"name": "vela", "version": report.vela_version, "options": report.options},
+                      checks=checks, compile=report.to_dict())
     path = record.write_record(dest.with_name(dest.name + ".build.json"), rec)
     return Built(a, dest, digest.sha256, digest.size, checks, path, smoke=False, compile_stats=report.to_dict())
 
@@ -104,13 +97,14 @@ def estimate(m: Manifest, built: Built) -> dict:
             "note": f"{report['cycles']:,} NPU cycles at 1 GHz; the {report['cpu_ops']} operator(s) left on the CPU are not included"}
 
 
-def rebuild_into_cache(m: Manifest, a: Artifact, cache: Cache, progress: Progress) -> tuple[Path, str]:
+def rebuild_into_cache(m: Manifest, a: Artifact, parent_path: Path, parent_sha: str, cache: Cache,
+                       progress: Progress) -> tuple[Path, str]:
     """Build `a` from its verified parent and admit it to the cache only if it matches its pin, like a download."""
     if a.sha256 is None:
         raise BuildFailed("select", f"{m.name}/{a.id} has no pinned sha256, so a rebuild could not be verified")
     work = Path(tempfile.mkdtemp(prefix="compile-", dir=cache.temp().parent))
     try:
-        product, report, _, _ = _compile(m, a, work, progress)
+        product, report, _, _ = _compile(m, a, parent_path, parent_sha, work, progress)
         digest = hashes.file_digest(product)
         try:
             hashes.check(digest, f"{a.file} rebuilt with vela {report.vela_version}", sha256=a.sha256, md5=None, size=a.size)

@@ -23,6 +23,6 @@ def to_int8(make_converter: Callable[[], object], calibration: Calibration, io_d
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.representative_dataset = lambda: ([sample[None]] for sample in calibration.samples)
     converter.inference_input_type = converter.inference_output_type = getattr(tf, io_dtype)
-    settings = {"tensorflow": tf.__version__, "converter": type(converter).__name__, "settings": SETTINGS_DOC,
+    settings = {"version": tf.__version__, "converter": type(converter).__name__, "settings": SETTINGS_DOC,
                 "inference_input_type": io_dtype, "inference_output_type": io_dtype}
     return converter.convert(), settings

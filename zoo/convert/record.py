@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo import atomic
-from zoo.manifest import Artifact
+from zoo.manifest import Artifact, Manifest
 
 
 @dataclass
@@ -40,6 +41,18 @@ class Built:
                 "sha256": self.sha256, "size": self.size, "smoke": self.smoke, "record": str(self.record_path),
                 "inputs": [vars(t) for t in info.inputs], "outputs": [vars(t) for t in info.outputs],
                 "checks": [c.to_dict() for c in self.checks], "notes": self.notes, "compile_stats": self.compile_stats}
+
+
+def make(m: Manifest, a: Artifact, sha256: str, size: int, *, made_from: dict, tool: dict, checks: list[Check],
+         smoke: bool = False, calibration: dict | None = None, compile: dict | None = None, notes: list[str] | None = None,
+         **extra) -> dict:
+    """The one shape of a build record, whatever made the file: what it was made from (an upstream input or a parent
+    artifact, with its sha256), the tool (name, version, settings), calibration and compile report where there were
+    any, and the checks it passed."""
+    return {"model": m.name, "artifact": a.id, "target": a.target, "file": a.file, "sha256": sha256, "size": size,
+            "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "smoke": smoke,
+            "made_from": made_from, "tool": tool, "calibration": calibration, "compile": compile,
+            "checks": [c.to_dict() for c in checks], "notes": list(notes or []), **extra}
 
 
 def write_record(path: Path, record: dict) -> Path:

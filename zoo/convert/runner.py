@@ -5,27 +5,23 @@ Every failure names its step. Nothing here runs on the fetch path (TensorFlow is
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import importlib.util
 import os
-import shutil
 import sys
 import tempfile
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo import archive, catalog, manifest_edit, settings
+from zoo import archive, atomic, catalog, hashes, manifest_edit
 from zoo.convert import calibration, check, compiled, quantize, record
 from zoo.convert.compilers import edgetpu
 from zoo.tflite import inspect
 from zoo.choice import compiled_parent
 from zoo.convert.record import Built
 from zoo.convert.recipes import Context, recipe_module
-from zoo.cache import Cache
-from zoo.errors import BuildFailed, ZooError
-from zoo.resolver import obtain
+from zoo.errors import install_extra, BuildFailed, ZooError
+from zoo.obtain import obtain_cached
 from zoo.manifest import Artifact, Manifest
 from zoo.progress import Progress
 
@@ -47,15 +43,28 @@ class Options:
 
 @contextmanager
 def _step(name: str):
-    """Report any failure inside a step as BuildFailed naming the step (ZOO_DEBUG=1 shows the cause)."""
+    """Report a zoo error inside a step as BuildFailed naming the step (ZOO_DEBUG=1 shows the cause)."""
     try:
         yield
     except BuildFailed:
         raise
     except ZooError as e:
         raise BuildFailed(name, e.message, e.hint) from e
-    except Exception as e:  # TensorFlow's converter and recipes raise many kinds; the step name is what helps
-        raise BuildFailed(name, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
+
+
+@contextmanager
+def _foreign(name: str):
+    """Around a recipe's or TensorFlow's own code only, which raise many kinds of errors for bad input: any of them
+    is BuildFailed naming the step. zoo's own bugs outside these calls keep their tracebacks."""
+    try:
+        yield
+    except (BuildFailed, KeyboardInterrupt):
+        raise
+    except ZooError as e:
+        raise BuildFailed(name, e.message, e.hint) from e
+    except Exception as e:
+        raise BuildFailed(name, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}",
+                          "TensorFlow's own output is in the build log named above") from e
 
 
 def buildable(m: Manifest, targets: list[str]) -> list[Artifact]:
@@ -75,13 +84,12 @@ def _upstream(m: Manifest, opts: Options, work: Path, progress: Progress) -> tup
         local = Path(opts.weights)
         if not local.is_file():
             raise BuildFailed("upstream", f"weights file {local} does not exist")
-        return local, {"weights": str(local), "sha256": hashlib.sha256(local.read_bytes()).hexdigest()}
+        return local, {"weights": str(local), "sha256": hashes.file_digest(local).sha256}
     up = next(u for u in m.upstream if u.id == m.build.upstream)
     if up.pin is None and not opts.trust_upstream:
         raise BuildFailed("upstream", f"{m.name}'s upstream {up.id!r} ({up.file}) has no pinned checksum",
                           "pass --trust-upstream to accept what the server sends; its sha256 is printed (and recorded with --record)")
-    path, sha256 = obtain(m.name, up, Cache(settings.cache_dir()), offline=settings.offline(), progress=progress,
-                          trust_unpinned=opts.trust_upstream)
+    path, sha256 = obtain_cached(m.name, up, progress, trust_unpinned=opts.trust_upstream)
     info = {"id": up.id, "file": up.file, "sha256": sha256, "pinned_by": up.pin or "trusted (unpinned)", "sources": up.sources}
     if up.kind.endswith("tarball"):
         return archive.extract(path, work / "upstream"), info
@@ -99,26 +107,34 @@ def _calibration(m: Manifest, opts: Options, size: int) -> calibration.Calibrati
 
 
 @contextmanager
-def _stdout_to_stderr():
-    """TensorFlow and Keras print to stdout (Python's and the C library's); a build's stdout is for its results."""
+def _tensorflow_log(path: Path, progress: Progress):
+    """TensorFlow and Keras print hundreds of lines (tracing "Captures", converter notes) to stdout, Python's and the C
+    library's; a build's stdout is for its results and its stderr for progress, so they go to a log file beside the
+    output, named once. C++ INFO and WARNING lines are off unless TF_CPP_MIN_LOG_LEVEL says otherwise."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    path.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        with redirect_stdout(sys.stderr):
-            yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+    with open(path, "a", encoding="utf-8") as log:
+        progress.note(f"TensorFlow's own output goes to {path}")
+        os.dup2(log.fileno(), 1)
+        try:
+            with redirect_stdout(log):
+                yield
+        finally:
+            sys.stdout.flush()
+            log.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+            if path.stat().st_size == 0:
+                path.unlink()
 
 
 def build(name: str, opts: Options, progress: Progress | None = None) -> list[Built]:
     """Run `name`'s recipe for the selected targets; returns what was built, each checked and recorded.
 
-    Everything TensorFlow prints goes to stderr."""
-    with _stdout_to_stderr():
-        return _build(name, opts, progress or Progress())
+    What TensorFlow prints goes to `<out>/<name>.tensorflow.log` (see _tensorflow_log)."""
+    return _build(name, opts, progress or Progress())
 
 
 def _build(name: str, opts: Options, progress: Progress) -> list[Built]:
@@ -128,7 +144,7 @@ def _build(name: str, opts: Options, progress: Progress) -> list[Built]:
     if opts.record and opts.check:
         raise BuildFailed("record", "--check compares against the manifest; it does not record")
     derived = [a for a in artifacts if compiled_parent(m, a)]
-    results = [compiled.build(m, a, opts.out, opts.check, progress) for a in derived]
+    results = [compiled.build(m, a, *_parent(m, a, progress), opts.out, opts.check, progress) for a in derived]
     converted = [a for a in artifacts if a not in derived]
     upstream_info: dict = {}
     if converted:
@@ -139,12 +155,21 @@ def _build(name: str, opts: Options, progress: Progress) -> list[Built]:
     return results
 
 
+def _parent(m: Manifest, a: Artifact, progress: Progress) -> tuple[Path, str]:
+    """The verified file a compiled artifact is compiled from."""
+    parent = m.artifact(a.parent)
+    if not parent.published:
+        raise BuildFailed("parent", f"{m.name}/{a.id} compiles {parent.id!r}, which is not published")
+    with _step("parent"):
+        return obtain_cached(m.name, parent, progress)
+
+
 def _convert(m: Manifest, artifacts: list[Artifact], opts: Options, progress: Progress) -> tuple[list[Built], dict]:
     """The recipe path: upstream, float model, int8, checks, optional Edge TPU compile (needs TensorFlow)."""
     if m.build is None:
         raise BuildFailed("select", f"{m.name} has no build section: its artifacts are published as is upstream")
     if importlib.util.find_spec("tensorflow") is None:
-        raise BuildFailed("setup", "TensorFlow is not installed", "pip install 'edge-model-zoo[build]' (tensorflow-cpu)")
+        raise BuildFailed("setup", "TensorFlow is not installed", install_extra("build"))
     size = opts.input_size or m.input.shape[1]
     smoke = opts.weights == "random" or opts.calibration == "random" or size != m.input.shape[1]
     if opts.record and smoke:
@@ -154,14 +179,14 @@ def _convert(m: Manifest, artifacts: list[Artifact], opts: Options, progress: Pr
         with _step("compiler"):
             compiler = edgetpu.find_compiler()
     opts.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="zoo-build-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="zoo-build-") as tmp, _tensorflow_log(opts.out / f"{m.name}.tensorflow.log", progress):
         work = Path(tmp)
         with _step("upstream"):
             progress.note(f"[1/6] upstream for {m.name}")
             upstream, upstream_info = _upstream(m, opts, work, progress)
         with _step("calibration"):
             calib = _calibration(m, opts, size)
-        with _step("model"):
+        with _foreign("model"):
             progress.note(f"[2/6] float model via recipe {m.build.recipe!r} at {size}x{size}")
             source = recipe_module(m.build.recipe).prepare(
                 Context(m, dict(m.build.options), upstream, size, opts.weights))
@@ -171,13 +196,13 @@ def _convert(m: Manifest, artifacts: list[Artifact], opts: Options, progress: Pr
 
 
 def _build_one(m, a, opts, source, calib, size, smoke, work, progress, upstream_info, compiler) -> Built:
-    with _step("quantize"):
+    with _foreign("quantize"):
         progress.note(f"[3/6] int8 for {a.id} ({a.target}) with {a.input_dtype} input/output, {calib.count} calibration image(s)")
         model, settings_used = quantize.to_int8(source.make_converter, calib, a.input_dtype)
     quantized = work / f"{Path(a.file).stem}.tflite"
     quantized.write_bytes(model)
     progress.note(f"[4/6] checks for {a.id}")
-    with _step("check"):
+    with _foreign("check"):
         info = inspect(quantized)
         agree = check.agreement(source.predict, check.tflite_runner(quantized), calib.samples, m.build.min_agreement)
         checks = [check.io_check(info, m, a, size), check.integer_check(info)]
@@ -206,28 +231,23 @@ def _build_one(m, a, opts, source, calib, size, smoke, work, progress, upstream_
         checks += compared
         notes.append("identical bytes to the published file" if same_bytes
                      else "bytes differ from the published file (converter output is not byte-stable)")
-    out = opts.out / a.file
-    shutil.copyfile(product, out)
-    data = out.read_bytes()
-    sha256 = hashlib.sha256(data).hexdigest()
+    out = atomic.copy(product, opts.out / a.file)
+    digest = hashes.file_digest(out)
     progress.note(f"[6/6] recorded {out}")
-    rec = {
-        "model": m.name, "artifact": a.id, "target": a.target, "file": a.file, "sha256": sha256, "size": len(data),
-        "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "smoke": smoke,
-        "recipe": {"name": m.build.recipe, "options": dict(m.build.options), **source.notes},
-        "upstream": upstream_info, "input_size": size, "converter": settings_used,
-        "calibration": calib.describe(), "checks": [c.to_dict() for c in checks], "notes": notes, "compile": stats,
-        "edgetpu_compiler": compiler[1] if compiler else None,
-    }
-    return Built(a, out, sha256, len(data), checks, record.write_record(out.with_name(out.name + ".build.json"), rec), smoke,
-                 stats, notes)
+    rec = record.make(m, a, digest.sha256, digest.size, made_from={"kind": "upstream", **upstream_info},
+                      tool={"name": "tensorflow", **settings_used}, checks=checks, smoke=smoke,
+                      calibration=calib.describe(), compile=stats, notes=notes, input_size=size,
+                      recipe={"name": m.build.recipe, "options": dict(m.build.options), **source.notes},
+                      edgetpu_compiler=compiler[1] if compiler else None)
+    return Built(a, out, digest.sha256, digest.size, checks, record.write_record(out.with_name(out.name + ".build.json"), rec),
+                 smoke, stats, notes)
 
 
 def _compare(m: Manifest, a: Artifact, product: Path, calib, compiled: bool, progress: Progress) -> tuple[list[check.Check], bool]:
     if not a.published:
         raise BuildFailed("compare", f"{m.name}/{a.id} is not published, so there is nothing to compare the rebuild with")
-    with _step("compare"):
-        reference, _ = obtain(m.name, a, Cache(settings.cache_dir()), offline=settings.offline(), progress=progress)
+    with _foreign("compare"):
+        reference, _ = obtain_cached(m.name, a, progress)
         checks, same_bytes = check.compare(reference, product, calib.samples, m.build.min_agreement, compiled)
     failed = [c for c in checks if not c.passed]
     if failed:

@@ -18,7 +18,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from zoo.errors import CompileFailed, CompilerMissing
+from zoo.errors import install_extra, CompileFailed, CompilerMissing
 
 OPTIONS = {
     "accelerator-config": "ethos-u65-256",
@@ -26,7 +26,7 @@ OPTIONS = {
     "system-config": "Ethos_U65_Client_Server",
     "memory-mode": "Dedicated_Sram_384KB",
 }
-INSTALL = "pip install 'edge-model-zoo[imx93]' (Arm's ethos-u-vela at the version zoo pins; no TensorFlow needed)"
+INSTALL = install_extra("imx93") + ": Arm's ethos-u-vela at the version zoo pins, no TensorFlow needed"
 _CPU_OP = re.compile(r"^Warning \(supported operators\) operator: (\S+), ofm: '([^']*)'\s*\nReason: (.+)$", re.M)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo.detect import detect
+from zoo.devices import detect
 
 
 def put(root: Path, rel: str, text: str | bytes = "") -> Path:

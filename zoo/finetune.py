@@ -8,10 +8,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from zoo import catalog, settings
-from zoo.cache import Cache
+from zoo import catalog
 from zoo.errors import ZooError
-from zoo.resolver import obtain
+from zoo.obtain import obtain_cached
 from zoo.progress import Progress
 
 
@@ -37,7 +36,7 @@ def keras_model(name: str, weights: str | os.PathLike | None = "upstream", input
     path = None
     if weights == "upstream":
         up = next(u for u in m.upstream if u.id == m.build.upstream)
-        path, _ = obtain(m.name, up, Cache(settings.cache_dir()), offline=settings.offline(), progress=progress or Progress())
+        path, _ = obtain_cached(m.name, up, progress or Progress())
     elif weights is not None:
         path = Path(weights)
         if not path.is_file():

@@ -1,0 +1,75 @@
+"""The README's examples, executed: every ```python and ```bash block runs, offline, against a loopback mirror of the
+real upstream files in ../shared, unless the line before it says `<!-- not run: WHY -->` (a block that needs the
+internet, an accelerator or an account). The two set-up commands at the top are what CI itself runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO
+
+SHARED = REPO.parent / "shared" / "testdata"
+BLOCK = re.compile(r"(?:[ \t]*<!-- not run: (?P<why>[^>]+) -->\n)?[ \t]*```(?P<lang>python|bash)\n(?P<code>.*?)[ \t]*```",
+                   re.S)
+
+
+def blocks() -> list[tuple[str, str, str | None]]:
+    """(language, code, why it is not run) of every fenced python/bash block after the two set-up commands."""
+    found = [(m["lang"], textwrap.dedent(m["code"]), m["why"]) for m in BLOCK.finditer((REPO / "README.md").read_text())]
+    return found[1:]
+
+
+def test_every_block_not_run_says_why_and_most_run():
+    found = blocks()
+    assert found, "the README has examples"
+    skipped = [why for _, _, why in found if why]
+    assert all(why.strip() for why in skipped)
+    assert 2 * len(skipped) < len(found), "most examples must run"
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory):
+    """A static mirror (ZOO_MIRRORS layout: <model>/<file>) of every bundled artifact whose file is in ../shared, and
+    the images the examples use in the working folder."""
+    from loopback import StaticServer
+
+    if not (SHARED / "coral" / "SHA256SUMS").is_file():
+        pytest.skip(f"real upstream test data not found at {SHARED} (../shared is absent)")
+    root = tmp_path_factory.mktemp("readme")
+    files = {p.name: p for p in SHARED.rglob("*") if p.is_file()}
+    for manifest in (REPO / "manifests").glob("*.yaml"):
+        doc = yaml.safe_load(manifest.read_text())
+        for a in doc["artifacts"]:
+            if a["file"] in files:
+                (root / "mirror" / doc["name"]).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(files[a["file"]], root / "mirror" / doc["name"] / a["file"])
+    work = root / "work"
+    work.mkdir()
+    for image in ("bird.bmp", "cat.bmp", "squat.bmp", "grace_hopper.bmp"):
+        if image in files:
+            shutil.copyfile(files[image], work / image)
+    with StaticServer(root / "mirror") as server:
+        yield server, root
+
+
+@pytest.mark.parametrize("index", range(len(blocks())))
+def test_readme_block_runs(index, mirror):
+    lang, code, why = blocks()[index]
+    if why:
+        pytest.skip(f"README block {index} is not run: {why}")
+    server, root = mirror
+    bindir = str(Path(sys.executable).parent)
+    env = {**os.environ, "ZOO_MIRRORS": server.base, "ZOO_CACHE_DIR": str(root / f"cache{index}"),
+           "ZOO_RECORDS_DIR": str(root / "records"), "PATH": bindir + os.pathsep + os.environ["PATH"]}
+    env.pop("ZOO_MANIFESTS", None)
+    command = [sys.executable, "-c", code] if lang == "python" else ["bash", "-euo", "pipefail", "-c", code]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=root / "work", env=env, timeout=600)
+    assert proc.returncode == 0, f"README block {index} ({lang}) failed:\n{code}\n--- stderr:\n{proc.stderr[-3000:]}"
