@@ -302,3 +302,18 @@ def test_inspect_says_what_a_file_is_not(coral, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "zoo", "inspect", str(coral / "bird.bmp")], capture_output=True, text=True)
     assert proc.returncode == 1
     assert proc.stderr == f"error: {coral / 'bird.bmp'} is not a TFLite model (no TFL3 identifier; it looks like a BMP image)\n"
+
+
+@pytestmark_tf
+def test_a_bug_in_zoo_keeps_its_traceback_inside_a_build_step(zoo_env, server, tmp_path, monkeypatch):
+    """Only a recipe's or TensorFlow's own exceptions become `build step ... failed` lines; zoo's own bugs surface."""
+    from zoo.convert import runner
+
+    upstream_manifest(zoo_env, server, b"x", {"sha256": "1" * 64})
+
+    def broken(*args):
+        raise TypeError("a bug in zoo")
+
+    monkeypatch.setattr(runner, "_calibration", broken)
+    with pytest.raises(TypeError, match="a bug in zoo"):
+        runner.build("tiny-up", runner.Options(calibration="random", weights="random", out=tmp_path / "out"))

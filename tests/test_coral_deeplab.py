@@ -251,7 +251,12 @@ def test_build_from_an_upstream_format_file_is_int8_agreeing_and_json_alone(goog
     proc = zoo_build(name, "--target", "cpu", "--weights", str(google(variant)), "--calibration", str(photos),
                      "--samples", "2", "--out", str(tmp_path / "out"), "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    (built,) = json.loads(proc.stdout)  # JSON alone on stdout: TensorFlow's messages went to stderr
+    (built,) = json.loads(proc.stdout)  # JSON alone on stdout
+    # TensorFlow's hundreds of lines (tracing "Captures", converter notes) went to a log file, not the terminal
+    log = tmp_path / "out" / f"{name}.tensorflow.log"
+    assert "Captures" not in proc.stderr and "Captures" in log.read_text()
+    assert len(proc.stderr.splitlines()) < 15, proc.stderr
+    assert f"TensorFlow's own output goes to {log}" in proc.stderr
     checks = {c["name"]: c for c in built["checks"]}
     assert all(c["passed"] for c in checks.values()) and set(checks) == {"io", "integer-only", "agreement"}
     assert float(checks["agreement"]["detail"].split()[0]) >= 0.95  # measured 0.9963 (dm1.0), 0.9881 (dm0.5); floor 0.9

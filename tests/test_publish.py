@@ -57,6 +57,8 @@ def test_plan_has_verified_artifacts_records_manifest_and_card(zoo_env, server, 
     assert files["tiny_npu.tflite"].sha256 == hashlib.sha256(BUILT).hexdigest() and files["tiny_npu.tflite"].artifact == "npu"
     assert files["README.md"].data.decode() == p.card
     assert "build record: tensorflow 2.21.0, calibration 100 image(s) (VOC2012/JPEGImages), checks: agreement ok" in p.card
+    assert "pip install edge-model-zoo" not in p.card  # not on PyPI: the card shows an install that works
+    assert "pip install ./zoo" in p.card
 
 
 def test_a_tampered_build_stops_the_publish(zoo_env, server, tmp_path):
