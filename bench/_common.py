@@ -51,12 +51,12 @@ def write_manifest(folder: Path, name: str, file: str, data: bytes, sources: lis
 
     folder.mkdir(parents=True, exist_ok=True)
     doc = {
-        "schema_version": 1, "name": name, "family": "bench", "task": "semantic-segmentation",
+        "schema_version": 2, "name": name, "family": "bench", "task": "semantic-segmentation",
         "description": "benchmark payload", "license": "Apache-2.0", "homepage": "https://example.invalid",
-        "input": {"shape": [1, 8, 8, 3], "layout": "NHWC", "color_order": "RGB", "dtype": "float32",
-                  "preprocessing": {"resize": "stretch", "mean": [0.0], "scale": [1.0]}},
-        "output": {"shape": [1, 8, 8], "kind": "class-ids"},
-        "classes": {"labels": ["a"]},
+        "inputs": [{"shape": [1, 8, 8, 3], "layout": "NHWC", "color_order": "RGB", "dtype": "float32",
+                    "preprocessing": {"resize": "stretch", "mean": [0.0], "scale": [1.0]}}],
+        "outputs": [{"shape": [1, 8, 8], "kind": "class-ids"}],
+        "head": {"labels": ["a"]},
         "artifacts": [{"id": "cpu", "target": "cpu", "format": "tflite", "precision": "int8", "input_dtype": "float32",
                        "output_dtype": "float32", "file": file, "size": len(data),
                        "sha256": hashlib.sha256(data).hexdigest(), "sources": sources, "recipe": "bench"}],

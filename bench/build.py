@@ -59,14 +59,14 @@ def main(samples: int = 10, threads: int = 2) -> None:
     (work / "manifests").mkdir()
     (work / "manifests" / "standin.yaml").write_text(yaml.safe_dump(deeplab))
 
-    from zoo.manifest import Preprocessing
+    from zoo.manifest import Input
 
-    pre = Preprocessing(**deeplab["input"]["preprocessing"])
+    inp = Input(**deeplab["inputs"][0])
 
     def bare() -> float:
         t0 = time.perf_counter()
         bare_model = cdl.build_model("v3", depth_multiplier=0.5, input_size=SIZE, classes=21)
-        calib = calibration.random_noise(pre, SIZE, samples)
+        calib = calibration.random_noise(inp, SIZE, samples)
         quantize.to_int8(lambda: tf.lite.TFLiteConverter.from_keras_model(bare_model), calib, "float32")
         return time.perf_counter() - t0
 

@@ -10,6 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CORAL = REPO.parent / "shared" / "testdata" / "coral"
+CORAL_TASKS = REPO.parent / "shared" / "testdata" / "coral-tasks"
 
 # Never the real user's folders: --record copies of installed manifests would land in the user data dir.
 os.environ["ZOO_RECORDS_DIR"] = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"zoo-test-records-{os.getpid()}")
@@ -17,22 +18,22 @@ os.environ["ZOO_RECORDS_DIR"] = os.path.join(os.environ.get("TMPDIR", "/tmp"), f
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 
 MINIMAL = {
-    "schema_version": 1,
+    "schema_version": 2,
     "name": "tiny",
     "family": "test",
     "task": "semantic-segmentation",
     "description": "a tiny test model",
     "license": "Apache-2.0",
     "homepage": "https://example.invalid/tiny",
-    "input": {
+    "inputs": [{
         "shape": [1, 8, 8, 3],
         "layout": "NHWC",
         "color_order": "RGB",
         "dtype": "float32",
         "preprocessing": {"resize": "stretch", "mean": [127.5] * 3, "scale": [1 / 127.5] * 3},
-    },
-    "output": {"shape": [1, 8, 8, 3], "kind": "logits"},
-    "classes": {"labels": ["background", "a", "b"], "ignore_label": 255},
+    }],
+    "outputs": [{"shape": [1, 8, 8, 3], "kind": "logits"}],
+    "head": {"labels": ["background", "a", "b"], "ignore_label": 255},
     "artifacts": [
         {
             "id": "cpu-int8",
@@ -63,6 +64,14 @@ def coral() -> Path:
     if not (CORAL / "SHA256SUMS").is_file():
         pytest.skip(f"real Coral test data not found at {CORAL} (../shared is absent)")
     return CORAL
+
+
+@pytest.fixture(scope="session")
+def coral_tasks() -> Path:
+    """../shared/testdata/coral-tasks (Google's classifiers and MoveNet), or skip."""
+    if not (CORAL_TASKS / "SHA256SUMS").is_file():
+        pytest.skip(f"real Coral task test data not found at {CORAL_TASKS} (../shared is absent)")
+    return CORAL_TASKS
 
 
 @pytest.fixture

@@ -77,9 +77,9 @@ def images(folder: Path, count: int = 6) -> Path:
 
 def manifest(name: str, size: int, recipe: str, upstream: dict, artifacts: list[dict], output: dict, **build) -> dict:
     data = json.loads(json.dumps(MINIMAL))
-    data.update(name=name, classes={"labels": LABELS, "ignore_label": 255}, output=output, upstream=[upstream],
+    data.update(name=name, head={"labels": LABELS, "ignore_label": 255}, outputs=[output], upstream=[upstream],
                 build={"recipe": recipe, "upstream": upstream["id"], **build})
-    data["input"]["shape"] = [1, size, size, 3]
+    data["inputs"][0]["shape"] = [1, size, size, 3]
     base = {"format": "tflite", "precision": "int8", "build": True, "parent": upstream["id"], "unpublished": "built by tests"}
     data["artifacts"] = [{**base, **a} for a in artifacts]
     return data

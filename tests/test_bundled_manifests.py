@@ -13,7 +13,18 @@ GOOGLE = {
     ("deeplabv3", "edgetpu"): "deeplabv3_mnv2_dm05_pascal_quant_edgetpu.tflite",
     ("deeplabv3-dm1", "cpu-uint8"): "deeplabv3_mnv2_pascal_quant.tflite",
     ("deeplabv3-dm1", "edgetpu"): "deeplabv3_mnv2_pascal_quant_edgetpu.tflite",
+    ("mobilenet-v1-0.5-160", "cpu-uint8"): "mobilenet_v1_0.5_160_quant.tflite",
+    ("mobilenet-v1-0.5-160", "edgetpu"): "mobilenet_v1_0.5_160_quant_edgetpu.tflite",
+    ("mobilenet-v2", "cpu-uint8"): "mobilenet_v2_1.0_224_quant.tflite",
+    ("movenet-lightning", "cpu-int8"): "movenet_single_pose_lightning_ptq.tflite",
+    ("movenet-lightning", "edgetpu"): "movenet_single_pose_lightning_ptq_edgetpu.tflite",
 }
+
+
+@pytest.fixture
+def real(coral, coral_tasks):
+    """The folder holding a Google file by name (DeepLab files in coral/, the others in coral-tasks/)."""
+    return lambda file: (coral if (coral / file).is_file() else coral_tasks) / file
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +35,9 @@ def bundled():
 
 
 @pytest.mark.parametrize(("name", "artifact_id"), sorted(GOOGLE))
-def test_google_artifacts_match_the_real_files(bundled, coral, name, artifact_id):
+def test_google_artifacts_match_the_real_files(bundled, real, name, artifact_id):
     a = bundled.get(name).artifact(artifact_id)
-    data = (coral / GOOGLE[name, artifact_id]).read_bytes()
+    data = real(GOOGLE[name, artifact_id]).read_bytes()
     assert a.file == GOOGLE[name, artifact_id]
     assert a.size == len(data)
     assert a.sha256 == hashlib.sha256(data).hexdigest()
@@ -34,22 +45,27 @@ def test_google_artifacts_match_the_real_files(bundled, coral, name, artifact_id
 
 
 @pytest.mark.parametrize(("name", "artifact_id"), sorted(GOOGLE))
-def test_google_artifacts_io_matches_litert(bundled, coral, name, artifact_id):
+def test_google_artifacts_io_matches_litert(bundled, real, name, artifact_id):
     interpreter = pytest.importorskip("ai_edge_litert.interpreter", reason="the run extra (ai-edge-litert) is not installed")
     m = bundled.get(name)
     a = m.artifact(artifact_id)
-    it = interpreter.Interpreter(model_path=str(coral / a.file))
+    it = interpreter.Interpreter(model_path=str(real(a.file)))
     (inp,), (out,) = it.get_input_details(), it.get_output_details()
     assert inp["dtype"].__name__ == a.input_dtype and list(inp["shape"]) == m.input.shape
-    assert inp["quantization"] == (a.input_quantization.scale, a.input_quantization.zero_point)
-    assert out["dtype"].__name__ == a.output_dtype and list(out["shape"]) == m.output_of(a).shape
+    q = a.input_quantization
+    assert inp["quantization"] == ((q.scale, q.zero_point) if q else (0.0, 0))
+    (spec,) = m.outputs_of(a)
+    assert out["dtype"].__name__ == a.output_dtype and list(out["shape"]) == spec.shape
+    assert spec.name in (None, out["name"])
 
 
-def test_labels_are_the_pascal_voc_file(bundled, coral):
+def test_labels_are_upstreams_own_files(bundled, coral, coral_tasks):
     lines = (coral / "pascal_voc_segmentation_labels.txt").read_text().splitlines()
-    labels = lines[: lines.index("")]
+    pascal, imagenet = lines[: lines.index("")], (coral_tasks / "imagenet_labels.txt").read_text().splitlines()
     for name in bundled.names():
-        assert bundled.get(name).classes.labels == labels
+        m = bundled.get(name)
+        want = {"semantic-segmentation": pascal, "image-classification": imagenet, "pose-estimation": []}[m.task]
+        assert m.labels == want, name
 
 
 def test_coral_deeplab_files_are_md5_pinned_google_drive_links(bundled):
@@ -74,6 +90,6 @@ def test_nxp_latencies_point_at_the_file_nxp_measured(bundled):
 @pytest.mark.parametrize("name", ["deeplabv3", "deeplabv3-dm1"])
 def test_imx8mp_artifacts_declare_the_tensor_the_recipe_finds(bundled, name):
     m = bundled.get(name)
-    out = m.output_of(m.artifact("imx8mp-int8"))
+    (out,) = m.outputs_of(m.artifact("imx8mp-int8"))
     assert (out.shape, out.kind, out.output_stride) == ([1, 513, 513, 21], "logits", None)
     assert "input_tensor" not in m.build.options and "output_tensor" not in m.build.options

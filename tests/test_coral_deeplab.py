@@ -276,7 +276,7 @@ def test_dm05_upstream_file_converts_but_random_weights_cannot_meet_an_agreement
 @pytest.mark.parametrize("name", [m for m, _, _ in VARIANTS.values()])
 def test_manifest_output_is_what_the_recipe_builds(name):
     m = zoo.get(name)
-    net = cdl.model_for(dict(m.build.options), None, m.input.shape[1], len(m.classes.labels))
-    assert [1, *net.output.shape[1:]] == m.output.shape
-    assert m.output.output_stride == cdl.STRIDE[m.build.options["version"]]
+    net = cdl.model_for(dict(m.build.options), None, m.input.shape[1], len(m.labels))
+    assert [1, *net.output.shape[1:]] == m.outputs[0].shape
+    assert m.outputs[0].output_stride == cdl.STRIDE[m.build.options["version"]]
     assert m.build.options["edgetpu_multiple_subgraphs"] is True  # the author compiles with -a

@@ -21,7 +21,7 @@ def test_minimal_manifest_is_valid(minimal):
     a = m.artifact("cpu-int8")
     assert a.published and a.pin == "sha256"
     assert m.targets == ["cpu"] and m.published_targets == ["cpu"]
-    assert m.output_of(a).kind == "logits"
+    assert m.outputs_of(a)[0].kind == "logits"
 
 
 def test_all_optional_sections_parse(minimal):
@@ -34,7 +34,7 @@ def test_all_optional_sections_parse(minimal):
     minimal["artifacts"].append({
         "id": "tpu", "target": "edgetpu", "format": "tflite", "precision": "uint8", "input_dtype": "uint8",
         "output_dtype": "uint8", "input_quantization": {"scale": 0.5, "zero_point": 128},
-        "output": {"shape": [1, 2, 2, 3], "kind": "logits", "output_stride": 4},
+        "outputs": [{"shape": [1, 2, 2, 3], "kind": "logits", "output_stride": 4}],
         "file": "t.tflite", "md5": "1" * 32, "sources": ["hf://o/r@0123abc/t.tflite"],
         "delegate": "libedgetpu.so.1", "parent": "cpu-int8", "recipe": "r",
     })
@@ -47,7 +47,7 @@ def test_all_optional_sections_parse(minimal):
                               "latency_ms": 1.5, "applies_to": "tpu", "source": "upstream", "citation": "card"}]
     m = manifest.parse(minimal, "m.yaml")
     assert m.artifact("tpu").pin == "md5"
-    assert m.output_of(m.artifact("tpu")).shape == [1, 2, 2, 3]
+    assert m.outputs_of(m.artifact("tpu"))[0].shape == [1, 2, 2, 3]
     assert m.targets == ["cpu", "edgetpu"]
     assert str(m.metrics[1].date) == "2026-11-21"
 
@@ -60,9 +60,9 @@ FILE_MSG = "file must be a plain file name of letters, digits and '._+-' (no fol
     [
         (lambda d: d.update(name="Tiny"), "name",
          "'Tiny' is not a valid name: use up to 100 lowercase letters, digits, '.' and '-', starting with a letter or digit"),
-        (lambda d: d.update(schema_version=2), "schema_version", "Input should be 1"),
-        (lambda d: d.update(licence="MIT"), "licence", "unknown field; did you mean 'license'? (schema version 1)"),
-        (lambda d: d.update(colour="red"), "colour", "unknown field (schema version 1)"),
+        (lambda d: d.update(schema_version=3), "schema_version", "Input should be 2"),
+        (lambda d: d.update(licence="MIT"), "licence", "unknown field; did you mean 'license'? (schema version 2)"),
+        (lambda d: d.update(colour="red"), "colour", "unknown field (schema version 2)"),
         (lambda d: d["artifacts"][0].update(sha256="ABC"), "artifacts[0].sha256",
          "sha256 must be 64 lowercase hex characters, got 'ABC'"),
         (lambda d: d["artifacts"][0].update(md5="xyz"), "artifacts[0].md5", "md5 must be 32 lowercase hex characters, got 'xyz'"),
@@ -100,8 +100,11 @@ FILE_MSG = "file must be a plain file name of letters, digits and '._+-' (no fol
          "a published artifact needs a sha256 (or md5 where upstream publishes only that)"),
         (lambda d: d["artifacts"][0].update(input_quantization={"scale": 0.1, "zero_point": 0}), "artifacts[0]",
          "input_quantization given for a float32 input"),
-        (lambda d: d["input"]["preprocessing"].update(resize="pad"), "input.preprocessing", "resize 'pad' needs a pad_value"),
-        (lambda d: d["input"]["preprocessing"].update(mean=[1.0]), "input.preprocessing", "mean and scale must have the same length"),
+        (lambda d: d["inputs"][0]["preprocessing"].update(resize="pad"), "inputs[0].preprocessing", "resize 'pad' needs a pad_value"),
+        (lambda d: d["inputs"][0]["preprocessing"].update(mean=[1.0]), "inputs[0].preprocessing", "mean and scale must have the same length"),
+        (lambda d: d["inputs"][0].update(color_order="GRAY"), "inputs[0]", "3 channel(s) cannot be GRAY: RGB and BGR have 3, GRAY has 1"),
+        (lambda d: d["inputs"][0].update(layout="NHW"), "inputs[0]", "a NHW input has 3 dimensions, the shape has 4"),
+        (lambda d: d.update(task="captioning"), "task", "unknown task 'captioning'; known tasks: image-classification, pose-estimation, semantic-segmentation"),
         (lambda d: d.update(metrics=[{"name": "mIoU", "value": 1, "dataset": "d", "split": "s", "applies_to": "cpu-int8", "source": "upstream"}]),
          "metrics[0]", "an upstream figure needs a citation"),
         (lambda d: d.update(metrics=[{"name": "mIoU", "value": 1, "dataset": "d", "split": "s", "applies_to": "cpu-int8", "source": "measured", "command": "c"}]),
@@ -116,8 +119,11 @@ def test_field_checks_name_field_and_problem(minimal, mutate, field, message):
 @pytest.mark.parametrize(
     ("mutate", "field", "message"),
     [
-        (lambda d: d["classes"].update(labels=["a", "b"]), "output.shape",
-         "logits have 3 classes in the last dimension but classes.labels has 2"),
+        (lambda d: d["head"].update(labels=["a", "b"]), "outputs[0].shape",
+         "logits have 3 classes in the last dimension but head.labels has 2"),
+        (lambda d: d["outputs"][0].update(kind="keypoints-yxs"), "outputs",
+         "a semantic-segmentation model's outputs are of kinds class-ids or logits or probabilities; these are keypoints-yxs"),
+        (lambda d: d["head"].update(colour="red"), "head.colour", "unknown field (schema version 2)"),
         (lambda d: d["artifacts"].append(dict(d["artifacts"][0], default=True)), "artifacts",
          "id 'cpu-int8' is used 2 times; artifact and upstream ids must be unique"),
         (lambda d: d["artifacts"][0].update(parent="ghost"), "artifacts[0].parent",
@@ -131,8 +137,8 @@ def test_field_checks_name_field_and_problem(minimal, mutate, field, message):
         (lambda d: d.update(metrics=[{"name": "mIoU", "value": 1, "dataset": "d", "split": "s", "applies_to": "nope", "source": "upstream", "citation": "c"}]),
          "metrics[0].applies_to", "'nope' is not an artifact or upstream id; known: cpu-int8"),
         (lambda d: d.update(aliases=["tiny"]), "aliases", "'tiny' appears 2 times among the name and aliases"),
-        (lambda d: d["artifacts"][0].update(output={"shape": [1, 8, 8, 5], "kind": "logits"}), "artifacts[0].output.shape",
-         "logits have 5 classes in the last dimension but classes.labels has 3"),
+        (lambda d: d["artifacts"][0].update(outputs=[{"shape": [1, 8, 8, 5], "kind": "logits"}]), "artifacts[0].outputs[0].shape",
+         "logits have 5 classes in the last dimension but head.labels has 3"),
     ],
 )
 def test_cross_field_checks(minimal, mutate, field, message):
@@ -141,8 +147,8 @@ def test_cross_field_checks(minimal, mutate, field, message):
 
 
 def test_class_ids_output_needs_no_class_dimension(minimal):
-    minimal["output"] = {"shape": [1, 8, 8], "kind": "class-ids"}
-    assert manifest.parse(minimal, "m.yaml").output.kind == "class-ids"
+    minimal["outputs"] = [{"shape": [1, 8, 8], "kind": "class-ids"}]
+    assert manifest.parse(minimal, "m.yaml").outputs[0].kind == "class-ids"
 
 
 def test_one_default_makes_several_artifacts_per_target_valid(minimal):
@@ -209,7 +215,7 @@ def test_duplicate_keys_are_refused(tmp_path, minimal):
 
 
 def test_huge_manifest_is_refused_before_parsing(tmp_path, minimal):
-    minimal["classes"]["labels"] = ["x" * 100] * 20_000
+    minimal["head"]["labels"] = ["x" * 100] * 20_000
     data = yaml.safe_dump(minimal).encode()
     assert load_text(tmp_path, data) == [("(manifest)", "too large for a manifest (more than 1,048,576 bytes)")]
 
@@ -231,3 +237,20 @@ def test_oci_sources_name_a_repository(minimal):
     assert manifest.parse(minimal, "m.yaml").artifacts[0].published
     minimal["artifacts"][0]["sources"] = ["oci://127.0.0.1:5000/zoo/tiny:v1"]
     assert problems(minimal) == [("artifacts[0].sources[0]", "an oci:// source names a repository, not a tag: 'oci://127.0.0.1:5000/zoo/tiny:v1'")]
+
+
+def test_a_version_1_manifest_still_loads_and_means_the_same(minimal):
+    v1 = {k: v for k, v in minimal.items() if k not in ("inputs", "outputs", "head")}
+    v1.update(schema_version=1, input=minimal["inputs"][0], output=minimal["outputs"][0], classes=minimal["head"])
+    v1["artifacts"] = [dict(minimal["artifacts"][0], output={"shape": [1, 8, 8], "kind": "class-ids"})]
+    old, new = manifest.parse(v1, "old.yaml"), manifest.parse(dict(minimal, artifacts=[dict(
+        minimal["artifacts"][0], outputs=[{"shape": [1, 8, 8], "kind": "class-ids"}])]), "new.yaml")
+    assert old == new and old.labels == ["background", "a", "b"] and old.parsed_head.ignore_label == 255
+
+
+def test_a_version_1_manifest_of_another_task_fails_in_one_line_saying_how_to_migrate(minimal):
+    v1 = {k: v for k, v in minimal.items() if k not in ("inputs", "outputs", "head")}
+    v1.update(schema_version=1, task="image-classification", input=minimal["inputs"][0], output=minimal["outputs"][0],
+              classes=minimal["head"])
+    assert problems(v1) == [("schema_version", "version 1 described semantic segmentation only; write version 2 (inputs, "
+                                               "outputs, head: see `zoo init` and the bundled manifests)")]

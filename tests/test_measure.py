@@ -16,10 +16,11 @@ pytest.importorskip("ai_edge_litert", reason="the run extra (ai-edge-litert) is 
 from PIL import Image  # noqa: E402
 
 from zoo import catalog  # noqa: E402
-from zoo.evaluate import confusion, evaluate, read_mask, scores  # noqa: E402
+from zoo.model import Model  # noqa: E402
 from zoo.preprocess import prepare, quantize  # noqa: E402
+from zoo.progress import Progress  # noqa: E402
 from zoo.runtime import open_file  # noqa: E402
-from zoo.segment import Segmenter, pascal_palette  # noqa: E402
+from zoo.tasks.segmentation import TASK, confusion, pascal_palette, read_mask, scores  # noqa: E402
 
 BIRD = 3
 DM1, DM05 = "deeplabv3_mnv2_pascal_quant.tflite", "deeplabv3_mnv2_dm05_pascal_quant.tflite"
@@ -30,20 +31,19 @@ def zoo_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def bird_scores(coral: Path, model: str):
-    segmenter = Segmenter(open_file(coral / model))
-    with Image.open(coral / "bird_segmentation.bmp") as image:
-        predicted = segmenter(image)
+    m = Model(open_file(coral / model))
+    predicted = m.predict(coral / "bird_segmentation.bmp").mask
     truth = read_mask(coral / "bird_segmentation_mask.bmp")
-    return scores(confusion(truth, predicted, 21, 255), segmenter.manifest.classes.labels, 1)
+    return scores(confusion(truth, predicted, 21, 255), m.manifest.labels)
 
 
 def test_google_dm1_on_the_bird_photo(coral):
     s = bird_scores(coral, DM1)
-    assert s.per_class["bird"] > 0.9 and s.pixel_accuracy > 0.97
+    assert s["per_class"]["bird"] > 90 and s["pixel_accuracy"] > 97
 
 
 def test_google_dm05_on_the_bird_photo(coral):
-    assert bird_scores(coral, DM05).per_class["bird"] > 0.8
+    assert bird_scores(coral, DM05)["per_class"]["bird"] > 80
 
 
 def test_confusion_excludes_the_ignore_label():
@@ -51,21 +51,22 @@ def test_confusion_excludes_the_ignore_label():
     pred = np.array([[0, 1, 2], [2, 0, 1]])
     m = confusion(truth, pred, 3, 255)
     assert m.tolist() == [[1, 0, 0], [0, 2, 0], [1, 0, 1]]
-    s = scores(m, ["a", "b", "c"], 1)
-    assert s.per_class == {"a": 0.5, "b": 1.0, "c": 0.5}
-    assert s.miou == pytest.approx(2 / 3) and s.pixel_accuracy == pytest.approx(4 / 5)
+    s = scores(m, ["a", "b", "c"])
+    assert s["per_class"] == {"a": 50.0, "b": 100.0, "c": 50.0}
+    assert s["mIoU"] == pytest.approx(200 / 3, abs=1e-4) and s["pixel_accuracy"] == pytest.approx(80)
 
 
 def test_absent_classes_do_not_count_in_the_mean():
-    s = scores(confusion(np.array([[0, 0]]), np.array([[0, 0]]), 3, None), ["a", "b", "c"], 1)
-    assert s.per_class == {"a": 1.0, "b": None, "c": None} and s.miou == 1.0
+    s = scores(confusion(np.array([[0, 0]]), np.array([[0, 0]]), 3, None), ["a", "b", "c"])
+    assert s["per_class"] == {"a": 100.0, "b": None, "c": None} and s["mIoU"] == 100.0
 
 
 def test_pad_policy_keeps_aspect_and_reports_the_valid_region():
-    pre = catalog.get("deeplabv3").input.preprocessing
+    inp = catalog.get("deeplabv3").input
+    inp = inp.model_copy(update={"shape": [1, 64, 64, 3]})
     image = Image.fromarray(np.full((100, 200, 3), 255, np.uint8))
-    p = prepare(image, pre, 64, 64)
-    assert (p.valid_height, p.valid_width) == (32, 64) and p.array.shape == (64, 64, 3)
+    p = prepare(image, inp)
+    assert p.region == (0, 0, 64, 32) and p.array.shape == (64, 64, 3)
     assert np.allclose(p.array[:32], 1.0) and np.allclose(p.array[32:], 0.0)
     q = quantize(p.array, (0.0078125, 128), "uint8")
     assert q[0, 0, 0] == 255 and q[40, 0, 0] == 128
@@ -92,19 +93,18 @@ def test_eval_equals_a_direct_computation(coral, voc):
     proc = zoo_cli("eval", str(coral / DM1), "--data", str(voc), "--json")
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)
-    segmenter = Segmenter(open_file(coral / DM1))
+    m = Model(open_file(coral / DM1))
     matrix = np.zeros((21, 21), np.int64)
     for name in ("2007_000001", "2007_000002"):
-        with Image.open(voc / "VOC2012" / "JPEGImages" / f"{name}.jpg") as image:
-            predicted = segmenter(image)
+        predicted = m.predict(voc / "VOC2012" / "JPEGImages" / f"{name}.jpg").mask
         truth = np.asarray(Image.open(voc / "VOC2012" / "SegmentationClass" / f"{name}.png"))
         matrix += confusion(truth, predicted, 21, 255)
-    direct = scores(matrix, segmenter.manifest.classes.labels, 2)
-    assert got["images"] == 2 and got["layout"] == "voc" and got["unit"] == "%"
-    assert got["mIoU"] == pytest.approx(direct.miou * 100) and got["pixel_accuracy"] == pytest.approx(direct.pixel_accuracy * 100)
-    assert got["per_class_iou"]["bird"] == pytest.approx(direct.per_class["bird"] * 100) and got["per_class_iou"]["bird"] > 85
-    (upstream,) = got["manifest_mIoU"]
-    assert upstream["value"] == 74.26 and upstream["difference"] == pytest.approx(direct.miou * 100 - 74.26, abs=0.01)
+    direct = scores(matrix, m.manifest.labels)
+    assert got["images"] == 2 and got["layout"] == "voc" and got["unit"] == "%" and got["metric"] == "mIoU"
+    assert got["mIoU"] == pytest.approx(direct["mIoU"]) and got["pixel_accuracy"] == pytest.approx(direct["pixel_accuracy"])
+    assert got["per_class_iou"]["bird"] == pytest.approx(direct["per_class"]["bird"]) and got["per_class_iou"]["bird"] > 85
+    (upstream,) = got["manifest"]
+    assert upstream["value"] == 74.26 and upstream["difference"] == pytest.approx(direct["mIoU"] - 74.26, abs=0.01)
 
 
 def test_eval_of_a_plain_folder_is_not_compared_with_voc_val_and_small_runs_are_not_recorded(coral, tmp_path, mirror_manifest):
@@ -113,9 +113,9 @@ def test_eval_of_a_plain_folder_is_not_compared_with_voc_val_and_small_runs_are_
     Image.open(coral / "bird_segmentation.bmp").convert("RGB").save(tmp_path / "set" / "images" / "bird.png")
     Image.open(coral / "bird_segmentation_mask.bmp").save(tmp_path / "set" / "masks" / "bird.png")
     got = json.loads(zoo_cli("eval", str(coral / DM1), "--data", str(tmp_path / "set"), "--json").stdout)
-    assert (got["dataset"], got["split"], got["manifest_mIoU"]) == ("set", "all", [])
+    assert (got["dataset"], got["split"], got["manifest"]) == ("set", "all", [])
     text = zoo_cli("eval", str(coral / DM1), "--data", str(tmp_path / "set")).stdout
-    assert "no figure on set all to compare with" in text and "difference" not in text
+    assert "no mIoU figure on set all to compare with" in text and "difference" not in text
     small = zoo_cli("eval", str(coral / DM1), "--data", str(tmp_path / "set"), "--record")
     assert small.returncode == 1 and "is not recorded (the minimum is 100)" in small.stderr
     assert zoo_cli("eval", str(coral / DM1), "--data", str(tmp_path / "set"), "--limit", "0").returncode == 2
@@ -126,8 +126,8 @@ def test_eval_reads_plain_image_and_mask_folders(coral, tmp_path):
     (tmp_path / "masks").mkdir()
     Image.open(coral / "bird_segmentation.bmp").save(tmp_path / "images" / "bird.png")
     Image.open(coral / "bird_segmentation_mask.bmp").save(tmp_path / "masks" / "bird.png")
-    layout, s = evaluate(Segmenter(open_file(coral / DM1)), tmp_path)
-    assert layout == "pairs" and s.images == 1 and s.per_class["bird"] > 0.9
+    e = TASK.evaluate(Model(open_file(coral / DM1)), tmp_path, "val", None, Progress())
+    assert e.layout == "pairs" and e.images == 1 and e.figures["per_class_iou"]["bird"] > 90
 
 
 def test_bench_json_is_positive_and_stable(coral):

@@ -23,9 +23,14 @@ def modules() -> dict[str, Path]:
 
 
 def imports(path: Path, known: set[str]) -> set[str]:
-    """zoo modules a file imports, at the top or inside functions ('from zoo import x' counts zoo.x when it is one)."""
+    """zoo modules a file imports, at the top or inside functions ('from zoo import x' counts zoo.x when it is one);
+    imports only for type checkers (`if TYPE_CHECKING:`) do not count: they never run."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            node.body = []
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name in known}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("zoo"):

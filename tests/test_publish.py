@@ -95,7 +95,7 @@ def test_card_front_matter_validates_and_numbers_equal_the_manifest(zoo_env, ser
     assert {"tflite", "int8", "semantic-segmentation", "nxp"} <= set(data.tags)
     (result,) = data.eval_results
     assert (result.metric_value, result.dataset_name, result.dataset_split) == (71.5, "PASCAL VOC 2012", "val")
-    assert "12.5 ms | Raspberry Pi 4 | CPU | 4 | LiteRT | 8x8 | card" in text
+    assert "12.5 ms | cpu-int8 | Raspberry Pi 4 | CPU | 4 | LiteRT | 8x8 | card" in text
     assert f"cpu-int8 | cpu | int8 | float32 / float32 | - | tiny.tflite | {hashlib.sha256(DATA).hexdigest()}" in text
 
 

@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 _HOMES = {
     "get": "zoo.catalog", "models": "zoo.catalog", "detect": "zoo.devices", "ZooError": "zoo.errors",
     "ZooWarning": "zoo.errors", "Resolved": "zoo.resolver", "resolve": "zoo.resolver", "keras_model": "zoo.finetune",
-    "Manifest": "zoo.manifest", "load": "zoo.runtime",
+    "Manifest": "zoo.manifest", "load": "zoo.model", "Model": "zoo.model",
 }
 __all__ = sorted(_HOMES)
 

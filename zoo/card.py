@@ -6,9 +6,9 @@ from __future__ import annotations
 import yaml
 
 from zoo.manifest import Manifest
+from zoo.present import describe_head
+from zoo.tasks import get_task
 
-TASK_TAGS = {"semantic-segmentation": "image-segmentation", "image-classification": "image-classification",
-             "object-detection": "object-detection"}
 DATASET_IDS = {"PASCAL VOC 2012": "pascal_voc"}
 
 
@@ -20,7 +20,7 @@ def metadata(m: Manifest) -> dict:
     datasets = sorted({DATASET_IDS.get(x.dataset, x.dataset) for x in m.metrics})
     results = [
         {
-            "task": {"type": TASK_TAGS[m.task], "name": m.task.replace("-", " ")},
+            "task": {"type": get_task(m.task).hub_tag, "name": m.task.replace("-", " ")},
             "dataset": {"type": DATASET_IDS.get(x.dataset, x.dataset), "name": x.dataset, "split": x.split},
             "metrics": [{"type": x.name.lower(), "name": f"{x.name} ({x.applies_to})", "value": x.value,
                          "verified": False}],
@@ -29,7 +29,7 @@ def metadata(m: Manifest) -> dict:
         }
         for x in m.metrics
     ]
-    data = {"license": m.license.lower(), "library_name": "litert", "pipeline_tag": TASK_TAGS[m.task], "tags": tags}
+    data = {"license": m.license.lower(), "library_name": "litert", "pipeline_tag": get_task(m.task).hub_tag, "tags": tags}
     if datasets:
         data["datasets"] = datasets
     if results:
@@ -48,11 +48,11 @@ def render(m: Manifest, repo: str | None = None, records: dict[str, dict] | None
     lines = ["---", yaml.safe_dump(metadata(m), sort_keys=False).rstrip(), "---", "", f"# {m.name}", "", m.description, "",
              "## Model information", "", "Information | Value", "--- | ---",
              f"Input shape | {'x'.join(map(str, m.input.shape))} {m.input.layout} {m.input.color_order}",
-             f"Preprocessing | resize: {p.resize}{f' (pad value {p.pad_value:g})' if p.pad_value is not None else ''}; "
+             f"Preprocessing | resize: {p.resize} ({p.resize_method}){f', pad value {p.pad_value:g}' if p.pad_value is not None else ''}; "
              f"float = (pixel - {p.mean}) * {p.scale}",
-             f"Output | {'x'.join(map(str, m.output.shape))} {m.output.kind}"
-             + (f", output stride {m.output.output_stride}" if m.output.output_stride else ""),
-             f"Classes | {len(m.classes.labels)}: {', '.join(m.classes.labels)}"]
+             *(f"Output | {'x'.join(map(str, o.shape))} {o.kind}" + (f" ({o.name})" if o.name else "")
+               + (f", output stride {o.output_stride}" if o.output_stride else "") for o in m.outputs),
+             f"Head | {describe_head(m)}"]
     if m.flops:
         lines.append(f"FLOPs | {m.flops.ops / 1e9:.2f}B ops"
                      + (f" ({m.flops.multiply_adds / 1e9:.2f}B multiply-adds)" if m.flops.multiply_adds else "")
@@ -69,16 +69,18 @@ def render(m: Manifest, repo: str | None = None, records: dict[str, dict] | None
         lines += [f"{x.name} | {x.value:g}{x.unit if x.unit == '%' else ''} | {x.dataset} | {x.split} | {x.applies_to} | "
                   f"{x.citation if x.source == 'upstream' else f'{x.source} {x.date}: `{x.command}`'}" for x in m.metrics]
     if m.benchmarks:
-        lines += ["", "## Performance", "", "Latency | Device | Accelerator | Threads | Runtime | Input | Source",
-                  "--- | --- | --- | --- | --- | --- | ---"]
-        lines += [f"{b.latency_ms:g} ms | {b.device} | {b.accelerator} | {b.threads or '-'} | {b.runtime} | "
-                  f"{b.input_size[0]}x{b.input_size[1]} | "
+        lines += ["", "## Performance", "", "Latency | Applies to | Device | Accelerator | Threads | Runtime | Input | Source",
+                  "--- | --- | --- | --- | --- | --- | --- | ---"]
+        lines += [f"{b.latency_ms:g} ms | {_applies_to(m, b.applies_to)} | {b.device} | {b.accelerator} | {b.threads or '-'} | "
+                  f"{b.runtime} | {b.input_size[0]}x{b.input_size[1]} | "
                   f"{b.citation if b.source == 'upstream' else f'{b.source} {b.date}: `{b.command}`'}" for b in m.benchmarks]
     lines += ["", "## Download and run", "", "```bash", "pip install ./zoo   # a checkout of zoo's repository (or a wheel built there with `pip wheel .`): "
               "edge-model-zoo is not on PyPI yet", f"zoo fetch {m.name}            # the right file for this machine",
               *(f"zoo fetch {m.name} --target {t}" for t in m.targets), "```", "", "```python", "import zoo",
-              f'model = zoo.resolve("{m.name}")      # verified local path, offline once cached',
-              f'interpreter = zoo.load("{m.name}", num_threads=4)  # LiteRT with the target\'s delegate', "```"]
+              f'path = zoo.resolve("{m.name}")       # verified local path, offline once cached',
+              f'model = zoo.load("{m.name}")         # LiteRT with the target\'s delegate',
+              'result = model.predict("photo.jpg")  # prepared and decoded as the manifest says',
+              "print(result.to_dict())", "```"]
     if repo:
         lines += ["", f"The files here are pinned by zoo as `hf://{repo}@<commit>/<file>`."]
     lines += ["", "## How each artifact was made", ""]
@@ -88,6 +90,14 @@ def render(m: Manifest, repo: str | None = None, records: dict[str, dict] | None
         lines.append(f"- **{a.id}** (parent: {a.parent or 'upstream'}): {made}" + (f"; build record: {_made(rec)}" if rec else ""))
     lines += ["", "## References", "", *(f"- [{p.title}]({p.url})" for p in m.papers), f"- Homepage: {m.homepage}", ""]
     return "\n".join(lines)
+
+
+def _applies_to(m: Manifest, ident: str | None) -> str:
+    """Which file a figure was measured on: one of this model's artifacts, or an upstream file (someone else's)."""
+    if ident is None:
+        return "-"
+    upstream = next((u for u in m.upstream if u.id == ident), None)
+    return f"{ident} (upstream {upstream.file}, not a zoo artifact)" if upstream else ident
 
 
 def _made(rec: dict) -> str:

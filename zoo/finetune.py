@@ -41,4 +41,4 @@ def keras_model(name: str, weights: str | os.PathLike | None = "upstream", input
         path = Path(weights)
         if not path.is_file():
             raise ZooError(f"no weights file at {path}", 'give a .h5 path, "upstream" or None')
-    return recipe.model_for(dict(m.build.options), path, input_size or m.input.shape[1], len(m.classes.labels))
+    return recipe.model_for(dict(m.build.options), path, input_size or m.input.shape[1], len(m.labels))

@@ -1,14 +1,17 @@
 """The manifest schema: one YAML file per model, strict (unknown fields are errors).
 
-Lineage is explicit: every artifact names its `parent` (an upstream input or another
-artifact) and the `recipe` that rebuilds it, so upstream -> float -> int8 -> edgetpu
-can be followed in the file.
+Every input and every output is described (several outputs allowed); what the outputs mean for the model's task is
+its `head`, whose shape the task defines (zoo/tasks/). Lineage is explicit: every artifact names its `parent` (an
+upstream input or another artifact) and the `recipe` that rebuilds it, so upstream -> float -> int8 -> edgetpu can be
+followed in the file. Schema version 1 manifests (one input, one segmentation output, `classes`) still load: they
+are migrated in memory (migrate_v1).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import re
 from collections import Counter
 from pathlib import Path
@@ -16,13 +19,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from zoo.errors import ManifestInvalid, shown
+from zoo.schema import PositiveInt, Strict
 from zoo.targets import TARGETS, get_target
+from zoo.tasks import TASKS, get_task
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAX_BYTES = 1 << 20
 """A manifest is a few kilobytes; a larger file is refused before it is parsed (memory, time)."""
 
@@ -129,14 +134,7 @@ Md5 = Annotated[str, AfterValidator(_md5)]
 FileName = Annotated[str, AfterValidator(_plain_file)]
 Source = Annotated[str, AfterValidator(_source)]
 TargetName = Annotated[str, AfterValidator(_target)]
-PositiveInt = Annotated[int, Field(gt=0)]
 DType = Literal["float32", "float16", "int8", "uint8", "int16", "int32", "int64"]
-
-
-class Strict(BaseModel):
-    """No unknown fields, no coercion ("1234" is not a size, "yes" is not a bool)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Paper(Strict):
@@ -145,45 +143,55 @@ class Paper(Strict):
 
 
 class Preprocessing(Strict):
-    """How an app turns an RGB uint8 image into the model's float input: float = (pixel - mean) * scale."""
+    """How an app turns an image into the model's float input: resize, then float = (pixel - mean) * scale."""
 
-    resize: Literal["stretch", "pad"] = Field(
-        description="stretch: resize to the input size ignoring aspect; pad: scale the longer side to the "
-        "input size keeping aspect, then pad bottom/right with pad_value"
-    )
+    resize: Literal["stretch", "pad", "letterbox"] = Field(
+        description="stretch: resize to the input size ignoring aspect; pad: scale the longer side to the input size "
+        "keeping aspect, then pad bottom/right with pad_value; letterbox: the same, centred (padding on both sides)")
+    resize_method: Literal["pillow-bilinear", "tflite-bilinear", "nearest"] = Field(
+        default="pillow-bilinear", description="pillow-bilinear: Pillow's bilinear filter (it smooths when shrinking); "
+        "tflite-bilinear: LiteRT's RESIZE_BILINEAR with half-pixel centres, truncated to uint8 (libcoral's tests); "
+        "nearest: nearest neighbour")
     pad_value: float | None = None
     mean: list[float] = Field(min_length=1)
     scale: list[float] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _pad_needs_value(self) -> Preprocessing:
-        if self.resize == "pad" and self.pad_value is None:
-            raise ValueError("resize 'pad' needs a pad_value")
+        if self.resize != "stretch" and self.pad_value is None:
+            raise ValueError(f"resize {self.resize!r} needs a pad_value")
         if len(self.mean) != len(self.scale):
             raise ValueError("mean and scale must have the same length")
         return self
 
 
 class Input(Strict):
-    shape: list[PositiveInt] = Field(min_length=1)
-    layout: Literal["NHWC", "NCHW"]
-    color_order: Literal["RGB", "BGR"]
+    name: str | None = Field(default=None, description="the tensor's name in the model, where it has a useful one")
+    shape: list[PositiveInt] = Field(min_length=3)
+    layout: Literal["NHWC", "NCHW", "NHW"] = Field(description="NHW: one channel and no channel axis (e.g. 1x28x28)")
+    color_order: Literal["RGB", "BGR", "GRAY"]
     dtype: DType = Field(description="dtype of the preprocessed tensor; quantized artifacts state their own")
     preprocessing: Preprocessing
 
+    @model_validator(mode="after")
+    def _layout(self) -> Input:
+        rank = 3 if self.layout == "NHW" else 4
+        if len(self.shape) != rank:
+            raise ValueError(f"a {self.layout} input has {rank} dimensions, the shape has {len(self.shape)}")
+        channels = 1 if self.layout == "NHW" else self.shape[1 if self.layout == "NCHW" else 3]
+        if (channels == 1) != (self.color_order == "GRAY") or channels not in (1, 3):
+            raise ValueError(f"{channels} channel(s) cannot be {self.color_order}: RGB and BGR have 3, GRAY has 1")
+        if len(self.preprocessing.mean) not in (1, channels):
+            raise ValueError(f"preprocessing has {len(self.preprocessing.mean)} mean values for {channels} channel(s)")
+        return self
+
 
 class Output(Strict):
+    name: str | None = Field(default=None, description="the tensor's name in the model; outputs are matched by name "
+                             "when it is given, else by position")
     shape: list[PositiveInt] = Field(min_length=1)
-    kind: Literal["class-ids", "logits", "probabilities"] = Field(
-        description="class-ids: an in-model ArgMax gives one class id per pixel; logits/probabilities: "
-        "the last dimension has one score per class"
-    )
+    kind: str = Field(description="what the tensor holds, one of the kinds the model's task reads (zoo/tasks/)")
     output_stride: PositiveInt | None = None
-
-
-class Classes(Strict):
-    labels: list[str] = Field(min_length=1)
-    ignore_label: int | None = None
 
 
 class Quantization(Strict):
@@ -288,7 +296,8 @@ class Artifact(PinnedFile):
     input_dtype: DType
     output_dtype: DType
     input_quantization: Quantization | None = None
-    output: Output | None = Field(default=None, description="overrides the model's output when this file differs")
+    outputs: list[Output] | None = Field(default=None, min_length=1,
+                                         description="overrides the model's outputs when this file's differ")
     delegate: str | None = None
     parent: str | None = None
     recipe: str
@@ -313,19 +322,25 @@ class Artifact(PinnedFile):
         return self
 
 
+def _task(value: str) -> str:
+    if value not in TASKS:
+        raise ValueError(f"unknown task {value!r}; known tasks: {', '.join(TASKS)}")
+    return value
+
+
 class Manifest(Strict):
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     name: Name
     aliases: list[Name] = Field(default_factory=list)
     family: str
-    task: Literal["semantic-segmentation", "image-classification", "object-detection"]
+    task: Annotated[str, AfterValidator(_task)]
     description: str
     license: str
     papers: list[Paper] = Field(default_factory=list)
     homepage: str
-    input: Input
-    output: Output
-    classes: Classes
+    inputs: list[Input] = Field(min_length=1, max_length=1, description="one image input (several are not supported yet)")
+    outputs: list[Output] = Field(min_length=1)
+    head: dict[str, Any] = Field(description="what the outputs mean, in the shape the task defines (zoo/tasks/)")
     flops: Flops | None = Field(default=None, description="left out where upstream publishes no figure")
     parameters: Parameters | None = None
     metrics: list[Metric] = Field(default_factory=list)
@@ -341,8 +356,22 @@ class Manifest(Strict):
                 return a
         raise KeyError(artifact_id)
 
-    def output_of(self, artifact: Artifact) -> Output:
-        return artifact.output or self.output
+    @property
+    def input(self) -> Input:
+        return self.inputs[0]
+
+    def outputs_of(self, artifact: Artifact) -> list[Output]:
+        return artifact.outputs or self.outputs
+
+    @property
+    def parsed_head(self):
+        """The head as the task's own model (validated with the manifest)."""
+        return _parsed_head(self.task, self.head)
+
+    @property
+    def labels(self) -> list[str]:
+        """Class names by class id, for tasks that have classes (else empty)."""
+        return get_task(self.task).labels(self)
 
     @property
     def targets(self) -> list[str]:
@@ -369,13 +398,20 @@ def _cross_problems(m: Manifest):
         if n > 1:
             yield "artifacts", f"id {dup!r} is used {n} times; artifact and upstream ids must be unique"
     known = set(ids)
+    task = get_task(m.task)
+    try:
+        _parsed_head(m.task, m.head)
+    except ValidationError as e:
+        for field, message in problems_of(e):
+            yield f"head.{field}", message
+        return
+    for where, outputs in (("outputs", m.outputs), *((f"artifacts[{i}].outputs", a.outputs) for i, a in enumerate(m.artifacts)
+                                                     if a.outputs)):
+        for field, message in task.problems(outputs, m.parsed_head):
+            yield f"{where}{field}", message
     for i, a in enumerate(m.artifacts):
         if a.parent is not None and (a.parent not in known or a.parent == a.id):
             yield f"artifacts[{i}].parent", f"{a.parent!r} is not another artifact or upstream id; known: {', '.join(sorted(known))}"
-        out = m.output_of(a)
-        if out.kind != "class-ids" and out.shape[-1] != len(m.classes.labels):
-            where = f"artifacts[{i}].output.shape" if a.output else "output.shape"
-            yield where, f"{out.kind} have {out.shape[-1]} classes in the last dimension but classes.labels has {len(m.classes.labels)}"
     for target in m.targets:
         group = [a for a in m.artifacts if a.target == target]
         defaults = [a.id for a in group if a.default]
@@ -398,6 +434,36 @@ def _cross_problems(m: Manifest):
     for dup, n in Counter(names).items():
         if n > 1:
             yield "aliases", f"{dup!r} appears {n} times among the name and aliases"
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_head_cached(task: str, frozen: str):
+    import json
+
+    return get_task(task).Head.model_validate(json.loads(frozen))
+
+
+def _parsed_head(task: str, head: dict):
+    """The task's Head model of a head (remembered by content: a manifest's head is read on every predict)."""
+    import json
+
+    return _parsed_head_cached(task, json.dumps(head, sort_keys=True, default=str))
+
+
+def migrate_v1(data: dict) -> dict:
+    """A schema version 1 manifest (one input, one semantic-segmentation output, `classes`) as version 2: `input` ->
+    `inputs`, `output` -> `outputs`, `classes` -> `head`, an artifact's `output` -> `outputs`."""
+    out = dict(data, schema_version=2)
+    if "input" in out:
+        out["inputs"] = [out.pop("input")]
+    if "output" in out:
+        out["outputs"] = [out.pop("output")]
+    if "classes" in out:
+        out["head"] = out.pop("classes")
+    if isinstance(out.get("artifacts"), list):
+        out["artifacts"] = [{**{k: v for k, v in a.items() if k != "output"}, "outputs": [a["output"]]}
+                            if isinstance(a, dict) and "output" in a else a for a in out["artifacts"]]
+    return out
 
 
 def _field(loc: tuple) -> str:
@@ -437,6 +503,11 @@ def parse(data: object, path: str) -> Manifest:
     """Validate already-loaded YAML data; ManifestInvalid names the path, each field and its problem."""
     if not isinstance(data, dict):
         raise ManifestInvalid(path, [("(manifest)", f"expected a mapping at the top level, got {type(data).__name__}")])
+    if data.get("schema_version") == 1:
+        if data.get("task") != "semantic-segmentation":
+            raise ManifestInvalid(path, [("schema_version", "version 1 described semantic segmentation only; write "
+                                          "version 2 (inputs, outputs, head: see `zoo init` and the bundled manifests)")])
+        data = migrate_v1(data)
     try:
         return Manifest.model_validate(data)
     except ValidationError as e:

@@ -1,49 +1,140 @@
-"""Turn an image into a model's input exactly as its manifest says (needs numpy and pillow: the run extra)."""
+"""Turn an image into a model's input exactly as its manifest says, and a model's outputs into float values (needs
+numpy and pillow: the run extra)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
-from zoo.manifest import Preprocessing
+from zoo.errors import ZooError
+from zoo.manifest import Input
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """The float input (H, W, C), and the region of it the image covers (the rest is padding)."""
+    """The float input (H, W, C), the original image's size, and where the image lies inside the input (the rest is
+    padding): `region` is (left, top, width, height) in input pixels."""
 
     array: np.ndarray
-    valid_height: int
-    valid_width: int
+    image_size: tuple[int, int]  # (width, height)
+    region: tuple[int, int, int, int]
+
+    def to_image(self, x: float, y: float) -> tuple[float, float]:
+        """A point given as a fraction of the input's width and height, as a fraction of the original image's."""
+        left, top, width, height = self.region
+        h, w = self.array.shape[:2]
+        return (x * w - left) / width, (y * h - top) / height
 
 
-def prepare(image: Image.Image, pre: Preprocessing, height: int, width: int) -> Prepared:
-    """Resize (stretch, or keep aspect and pad bottom/right with pad_value) then float = (pixel - mean) * scale."""
-    rgb = image.convert("RGB")
+def as_image(image: str | Path | Image.Image | np.ndarray) -> Image.Image:
+    """A path, a PIL image or an HxWxC (or HxW) uint8 array, as a PIL image; ZooError for what is none of them."""
+    if isinstance(image, Image.Image):
+        return image
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+            raise ZooError(f"an image array must be HxWxC (C = 1, 3 or 4) or HxW uint8, got {image.dtype} {image.shape}")
+        return Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
+    path = Path(image)
+    if not path.is_file():
+        raise ZooError(f"{path}: no such file" if not path.exists() else f"{path} is not a file",
+                       "give the path of an image (JPEG, PNG, BMP)")
+    try:
+        with Image.open(path) as picture:
+            picture.load()
+            return picture.copy()
+    except (UnidentifiedImageError, OSError) as e:
+        raise ZooError(f"{path} is not an image zoo can read ({type(e).__name__})", "give a JPEG, PNG or BMP file") from None
+
+
+def input_size(inp: Input) -> tuple[int, int]:
+    """(height, width) of an input by its layout."""
+    if inp.layout == "NCHW":
+        return inp.shape[2], inp.shape[3]
+    return inp.shape[1], inp.shape[2]
+
+
+def resize(image: Image.Image, width: int, height: int, method: str) -> np.ndarray:
+    """uint8 pixels at (height, width): Pillow's bilinear (smoothing when it shrinks), nearest, or LiteRT's
+    RESIZE_BILINEAR with half-pixel centres and no smoothing, truncated to uint8 (how libcoral prepares its tests)."""
+    if method == "pillow-bilinear":
+        return np.asarray(image.resize((width, height), Image.BILINEAR))
+    if method == "nearest":
+        return np.asarray(image.resize((width, height), Image.NEAREST))
+    pixels = np.asarray(image, dtype=np.float32)
+    pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+    rows = _bilinear_axis(pixels.shape[0], height)
+    cols = _bilinear_axis(pixels.shape[1], width)
+    out = _lerp(_lerp(pixels, rows, 0), cols, 1)
+    out = np.clip(out, 0, 255).astype(np.uint8)  # truncation, as a float-to-uint8 cast does
+    return out[..., 0] if np.asarray(image).ndim == 2 else out
+
+
+def _bilinear_axis(size: int, out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each output index along one axis: the two input indices and the weight of the second (half-pixel centres)."""
+    position = (np.arange(out) + 0.5) * (size / out) - 0.5
+    low = np.floor(position)
+    return np.clip(low, 0, size - 1).astype(int), np.clip(np.ceil(position), 0, size - 1).astype(int), \
+        (position - low).astype(np.float32)
+
+
+def _lerp(pixels: np.ndarray, axis_plan, axis: int) -> np.ndarray:
+    low, high, weight = axis_plan
+    shape = [1] * pixels.ndim
+    shape[axis] = -1
+    weight = weight.reshape(shape)
+    return np.take(pixels, low, axis=axis) * (1 - weight) + np.take(pixels, high, axis=axis) * weight
+
+
+def prepare(image: str | Path | Image.Image | np.ndarray, inp: Input) -> Prepared:
+    """Resize as the manifest says (stretch; pad, keeping aspect, bottom/right; letterbox, keeping aspect, centred)
+    with its resize method, in its colour order, then float = (pixel - mean) * scale."""
+    pre = inp.preprocessing
+    picture = as_image(image)
+    picture = picture.convert("L" if inp.color_order == "GRAY" else "RGB")
+    height, width = input_size(inp)
     if pre.resize == "stretch":
-        h, w = height, width
-        canvas = np.asarray(rgb.resize((width, height), Image.BILINEAR), dtype=np.float32)
+        canvas, region = resize(picture, width, height, pre.resize_method).astype(np.float32), (0, 0, width, height)
     else:
-        ratio = min(width / rgb.width, height / rgb.height)
-        w, h = max(1, round(rgb.width * ratio)), max(1, round(rgb.height * ratio))
-        canvas = np.full((height, width, 3), pre.pad_value, dtype=np.float32)
-        canvas[:h, :w] = np.asarray(rgb.resize((w, h), Image.BILINEAR), dtype=np.float32)
+        ratio = min(width / picture.width, height / picture.height)
+        w, h = max(1, round(picture.width * ratio)), max(1, round(picture.height * ratio))
+        left, top = ((width - w) // 2, (height - h) // 2) if pre.resize == "letterbox" else (0, 0)
+        canvas = np.full((height, width, *([] if inp.color_order == "GRAY" else [3])), pre.pad_value, dtype=np.float32)
+        canvas[top:top + h, left:left + w] = resize(picture, w, h, pre.resize_method)
+        region = (left, top, w, h)
+    if canvas.ndim == 2:
+        canvas = canvas[..., None]
+    if inp.color_order == "BGR":
+        canvas = canvas[..., ::-1]
     array = (canvas - np.asarray(pre.mean, dtype=np.float32)) * np.asarray(pre.scale, dtype=np.float32)
-    return Prepared(array.astype(np.float32), h, w)
+    return Prepared(array.astype(np.float32), picture.size, region)
 
 
 def quantize(array: np.ndarray, q: tuple[float, int], dtype: str) -> np.ndarray:
-    """Float input to an integer input tensor: round(x / scale + zero_point), clipped to the dtype."""
+    """Float input to an integer input tensor: round(x / scale + zero_point), clipped to the dtype; a tensor without
+    quantization parameters (scale 0) takes the values themselves."""
     scale, zero = q
     info = np.iinfo(dtype)
-    return np.clip(np.round(array / scale + zero), info.min, info.max).astype(dtype)
+    values = array / scale + zero if scale else array
+    return np.clip(np.round(values), info.min, info.max).astype(dtype)
 
 
 def as_input(array: np.ndarray, detail: dict) -> np.ndarray:
-    """A preprocessed (H, W, C) float array as the batch an interpreter input (`get_input_details()[i]`) takes,
-    quantized with the tensor's own parameters when it is not float."""
+    """A preprocessed (H, W, C) float array as the batch an interpreter input (`get_input_details()[i]`) takes: in its
+    layout (NHWC, NCHW or a channel-less NHW) and quantized with the tensor's own parameters when it is not float."""
     if detail["dtype"] != np.float32:
         array = quantize(array, detail["quantization"], np.dtype(detail["dtype"]).name)
-    return array[None]
+    shape = list(detail["shape"][1:])
+    if len(shape) == 3 and shape[0] == array.shape[2] and shape[2] != array.shape[2]:
+        array = np.transpose(array, (2, 0, 1))
+    return array.reshape(shape)[None]
+
+
+def values(detail: dict, tensor: np.ndarray) -> np.ndarray:
+    """An output tensor as numbers: dequantized ((q - zero_point) * scale) when it has quantization parameters."""
+    scale, zero = detail.get("quantization", (0.0, 0))
+    if scale and np.issubdtype(tensor.dtype, np.integer):
+        return (tensor.astype(np.float32) - zero) * np.float32(scale)
+    return tensor

@@ -5,20 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from zoo.manifest import Manifest
+from zoo.text import table
 from zoo.targets import TARGETS
+from zoo.tasks import get_task, headline_metrics
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A left-aligned text table with a header rule."""
-    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _miou(m: Manifest) -> str:
-    values = [f"{x.value:g}{x.unit if x.unit == '%' else ''} ({x.applies_to})" for x in m.metrics if x.name == "mIoU"]
+def _headline(m: Manifest) -> str:
+    values = [f"{x.name} {x.value:g}{x.unit if x.unit == '%' else ''} ({x.applies_to})" for x in headline_metrics(m)]
     return ", ".join(values) or "-"
 
 
@@ -33,8 +26,10 @@ def summary(m: Manifest) -> dict:
         "aliases": m.aliases,
         "task": m.task,
         "input_shape": m.input.shape,
-        "classes": len(m.classes.labels),
-        "mIoU": [{"value": x.value, "unit": x.unit, "applies_to": x.applies_to, "source": x.source} for x in m.metrics if x.name == "mIoU"],
+        "classes": len(m.labels),
+        "metric": get_task(m.task).headline,
+        "metrics": [{"name": x.name, "value": x.value, "unit": x.unit, "applies_to": x.applies_to, "source": x.source}
+                    for x in headline_metrics(m)],
         "targets": {
             "published": m.published_targets,
             "unpublished": [t for t in m.targets if t not in m.published_targets],
@@ -43,8 +38,26 @@ def summary(m: Manifest) -> dict:
 
 
 def list_table(manifests: Sequence[Manifest]) -> str:
-    rows = [(m.name, m.task, "x".join(map(str, m.input.shape)), len(m.classes.labels), _miou(m), _targets(m)) for m in manifests]
-    return table(("name", "task", "input", "classes", "mIoU", "targets"), rows) + "\n(* = artifact not published yet)"
+    rows = [(m.name, m.task, "x".join(map(str, m.input.shape)), len(m.labels) or "-", _headline(m), _targets(m))
+            for m in manifests]
+    return table(("name", "task", "input", "classes", "metric", "targets"), rows) + "\n(* = artifact not published yet)"
+
+
+def _output(o) -> str:
+    return (f"{o.name + ' ' if o.name else ''}{'x'.join(map(str, o.shape))} {o.kind}"
+            + (f", output stride {o.output_stride}" if o.output_stride else ""))
+
+
+def describe_head(m: Manifest) -> str:
+    """The head in a line: the classes, or the keypoint names."""
+    head = m.parsed_head
+    if hasattr(head, "keypoints"):
+        return f"keypoints {len(head.keypoints)}: {', '.join(head.keypoints)}"
+    labels = m.labels
+    sep = "; " if any("," in label for label in labels) else ", "
+    shown = sep.join(labels) if len(labels) <= 30 else sep.join(labels[:12]) + f"{sep}... ({len(labels) - 12} more)"
+    ignore = getattr(head, "ignore_label", None)
+    return f"classes {len(labels)}: {shown}" + (f" (ignore label {ignore})" if ignore is not None else "")
 
 
 def _size(n: int | None) -> str:
@@ -64,12 +77,10 @@ def info_text(m: Manifest, path: str) -> str:
         f"homepage    {m.homepage}",
         f"manifest    {path}",
         f"input       {'x'.join(map(str, m.input.shape))} {m.input.layout} {m.input.color_order} {m.input.dtype}",
-        f"preprocess  resize={p.resize}" + (f" pad_value={p.pad_value:g}" if p.pad_value is not None else "")
+        f"preprocess  resize={p.resize} ({p.resize_method})" + (f" pad_value={p.pad_value:g}" if p.pad_value is not None else "")
         + f"; float = (pixel - {p.mean}) * {p.scale}",
-        f"output      {'x'.join(map(str, m.output.shape))} {m.output.kind}"
-        + (f", output stride {m.output.output_stride}" if m.output.output_stride else ""),
-        f"classes     {len(m.classes.labels)}: {', '.join(m.classes.labels)}"
-        + (f" (ignore label {m.classes.ignore_label})" if m.classes.ignore_label is not None else ""),
+        *(f"output      {_output(o)}" for o in m.outputs),
+        f"head        {describe_head(m)}",
     ]
     if m.flops:
         madds = f" ({m.flops.multiply_adds:.3g} multiply-adds)" if m.flops.multiply_adds else ""
@@ -81,10 +92,9 @@ def info_text(m: Manifest, path: str) -> str:
     out += ["", "artifacts"]
     for a in m.artifacts:
         q = f" q(scale={a.input_quantization.scale:g}, zero_point={a.input_quantization.zero_point})" if a.input_quantization else ""
-        o = m.output_of(a)
         out += [
             f"  {a.id}{' (default)' if a.default else ''}: target {a.target}, {a.format} {a.precision}, "
-            f"in {a.input_dtype}{q}, out {a.output_dtype} {'x'.join(map(str, o.shape))} {o.kind}",
+            f"in {a.input_dtype}{q}, out {a.output_dtype} {'; '.join(_output(o) for o in m.outputs_of(a))}",
             f"    file {a.file}, size {_size(a.size)}, "
             + (f"sha256 {a.sha256}" if a.sha256 else f"md5 {a.md5} (weaker pin)" if a.md5 else "no checksum yet"),
             f"    delegate {a.delegate or 'none'}; parent {a.parent or 'none'}; recipe: {a.recipe}",
@@ -185,12 +195,17 @@ def bench_text(rep: dict) -> str:
 
 
 def eval_text(out: dict) -> str:
-    rows = [(label, "-" if iou is None else f"{iou:.2f}") for label, iou in out["per_class_iou"].items()]
-    lines = [f"{out['model']} / {out['artifact'] or '-'} on {out['images']} image(s) of {out['dataset']} ({out['split']})",
-             f"mIoU            {out['mIoU']:.2f}%", f"pixel accuracy  {out['pixel_accuracy']:.2f}%"]
+    metric = out["metric"]
+    lines = [f"{out['model']} / {out['artifact'] or '-'} ({out['task']}) on {out['images']} image(s) of {out['dataset']} "
+             f"({out['split']})"]
+    lines += [f"{k:<15} {v:.2f}%" for k, v in out.items() if isinstance(v, float) and k != "images"]
     lines += [f"manifest        {m['value']:g}% ({m['source']}, {m['dataset']} {m['split']}"
               + (f", {m['images']} images" if m["images"] else "") + f"): difference {m['difference']:+.2f} points"
-              for m in out["manifest_mIoU"]]
-    if not out["manifest_mIoU"]:
-        lines.append(f"manifest        no figure on {out['dataset']} {out['split']} to compare with")
-    return "\n".join(lines) + "\n\n" + table(("class", "IoU %"), rows)
+              for m in out["manifest"]]
+    if not out["manifest"]:
+        lines.append(f"manifest        no {metric} figure on {out['dataset']} {out['split']} to compare with")
+    per_class = out.get("per_class_iou")
+    if per_class:
+        rows = [(label, "-" if iou is None else f"{iou:.2f}") for label, iou in per_class.items()]
+        return "\n".join(lines) + "\n\n" + table(("class", "IoU %"), rows)
+    return "\n".join(lines)

@@ -51,12 +51,6 @@ def open_model(name: str, target: str = "auto", *, fallback: bool = True, progre
         return Opened(interpreter, resolved.path, resolved.target, resolved.delegate, resolved.manifest, resolved.artifact)
 
 
-def load(name: str, target: str = "auto", *, progress: Progress | None = None,
-         cache_dir: str | os.PathLike | None = None, **interpreter_kwargs):
-    """A LiteRT Interpreter for `name` with its target's delegate (see open_model)."""
-    return open_model(name, target, progress=progress, cache_dir=cache_dir, **interpreter_kwargs).interpreter
-
-
 def open_file(path: Path, like: str | None = None, **interpreter_kwargs) -> Opened:
     """An Interpreter for a .tflite file; its manifest is found by sha256 in the catalog, or given by `like`."""
     from zoo import catalog

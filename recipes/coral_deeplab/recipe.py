@@ -219,7 +219,7 @@ def model_for(options: dict, weights: Path | None, input_size: int, classes: int
 def prepare(ctx: Context) -> FloatSource:
     import tensorflow as tf
 
-    model = model_for(ctx.options, ctx.upstream, ctx.input_size, len(ctx.manifest.classes.labels))
+    model = model_for(ctx.options, ctx.upstream, ctx.input_size, len(ctx.manifest.labels))
 
     def make_converter():
         return tf.lite.TFLiteConverter.from_keras_model(model)

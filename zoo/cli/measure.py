@@ -77,81 +77,82 @@ def bench_(
 @app.command("eval")
 def eval_(
     model: ModelArg,
-    data: Annotated[Path, typer.Option("--data", metavar="DIR", help="PASCAL VOC 2012 folder (JPEGImages/, SegmentationClass/, ImageSets/), or images/ + masks/.")],
+    data: Annotated[Path, typer.Option("--data", metavar="DIR", help="The dataset: for segmentation PASCAL VOC 2012 "
+                                       "(JPEGImages/, SegmentationClass/, ImageSets/) or images/ + masks/; for "
+                                       "classification one sub-folder of images per class, named by its label or id.")],
     split: Annotated[str, typer.Option(help="ImageSets/Segmentation/SPLIT.txt for VOC layouts.")] = "val",
     limit: Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Only the first N images.")] = None,
     target: TargetOpt = "auto",
-    dataset: Annotated[Optional[str], typer.Option(metavar="NAME", help="Dataset name for --record (default: PASCAL VOC 2012 for VOC layouts).")] = None,
+    dataset: Annotated[Optional[str], typer.Option(metavar="NAME", help="Dataset name to compare and record under "
+                                                   "(default: PASCAL VOC 2012 for VOC layouts, else the folder's name).")] = None,
     like: LikeOpt = None,
     record: RecordOpt = False,
     allow_small: Annotated[bool, typer.Option(help="With --record: record even an evaluation on fewer than 100 images.")] = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """mIoU, pixel accuracy and per-class IoU (in %) on a dataset, compared with the manifest's figure for the artifact
-    on the same dataset and split."""
+    """The task's metric on a dataset, in %: mIoU, pixel accuracy and per-class IoU for segmentation, top-1 and top-5
+    for classification; compared with the manifest's figure for the artifact on the same dataset and split."""
+    import dataclasses
     import datetime as dt
 
-    from zoo import evaluate as ev
+    from zoo.model import Model
     from zoo.runtime import open_any
-    from zoo.segment import Segmenter
 
     progress = _progress(quiet)
-    opened = open_any(model, target, like, fallback=False, progress=progress)
-    layout, result = ev.evaluate(Segmenter(opened), data, split, limit, progress)
-    name, split = ev.describe(layout, data, split, dataset)
-    artifact = opened.artifact.id if opened.artifact else None
-    out = {"model": opened.manifest.name, "artifact": artifact, "layout": layout, "dataset": name, "split": split,
-           **result.to_dict(), "manifest_mIoU": ev.comparisons(opened.manifest, artifact, result, name, split)}
+    m = Model(open_any(model, target, like, fallback=False, progress=progress))
+    result = m.task.evaluate(m, data, split, limit, progress)
+    if dataset:
+        result = dataclasses.replace(result, dataset=dataset)
+    artifact = m.artifact.id if m.artifact else None
+    out = {"model": m.manifest.name, "artifact": artifact, "task": m.task.name, "metric": result.metric,
+           **result.to_dict(), "manifest": result.comparisons(m.manifest, artifact)}
     if record:
-        ev.recordable(result, allow_small)
-        _append_to_manifest(opened, "metrics", ev.metric_entry(result, opened.artifact.id, name, split, _command_line(),
-                                                                 dt.date.today().isoformat()))
+        if result.images < MIN_RECORDED_IMAGES and not allow_small:
+            raise ZooError(f"an evaluation on {result.images} image(s) is not recorded (the minimum is {MIN_RECORDED_IMAGES})",
+                           "evaluate the whole split, or pass --allow-small to record it anyway")
+        _append_to_manifest(m.opened, "metrics", result.metric_entry(m.artifact.id, _command_line(), dt.date.today().isoformat()))
     if as_json:
         _json(out)
     else:
         _out(present.eval_text(out))
 
 
+MIN_RECORDED_IMAGES = 100
+"""An evaluation smaller than this is not written into a manifest unless asked explicitly: one image says little."""
+
+
 @app.command()
 def predict(
     model: ModelArg,
-    image: Annotated[Path, typer.Argument(metavar="IMAGE", help="The image to segment.")],
+    image: Annotated[Path, typer.Argument(metavar="IMAGE", help="The image (JPEG, PNG, BMP).")],
     out: Annotated[Optional[str], typer.Option("--output", "-o", "--out", metavar="PATH",
-                                                help="The colour mask to write, or a folder for it (default: IMAGE_mask.png); "
-                                                     "the class-id mask and the overlay go beside it.")] = None,
+                                                help="The picture to write (a file, or a folder for it): the skeleton on "
+                                                     "the photo for pose, the labels for classification; for segmentation "
+                                                     "the colour mask (default IMAGE_mask.png), with the class-id mask and "
+                                                     "the overlay beside it.")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, metavar="K", help="Classification: how many classes.")] = 5,
     target: TargetOpt = "auto",
     like: LikeOpt = None,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Segment one image: write the PASCAL-coloured mask, a class-id mask and an overlay; print the classes found."""
+    """Run the model on one image and print what its task finds: the best classes, the keypoints, or the classes a
+    segmentation found with their share of the pixels; --json prints the result as zoo.load(NAME).predict(IMAGE)
+    .to_dict() gives it, plus the files written."""
+    from zoo.model import Model
+    from zoo.preprocess import as_image
     from zoo.runtime import open_any
-    from zoo.segment import Segmenter
-    from zoo.segment import predict as segment_one
 
-    rgb = _read_image(image)  # before any model is fetched or loaded
-    mask_path = _output(out, f"{image.stem}_mask.png") if out else image.with_name(f"{image.stem}_mask.png")
-    result = segment_one(Segmenter(open_any(model, target, like, progress=_progress(quiet))), rgb, mask_path)
+    picture = as_image(image)  # before any model is fetched or loaded
+    m = Model(open_any(model, target, like, progress=_progress(quiet)))
+    result = m.predict(picture, top_k=top_k)
+    default = m.task.default_output(image)
+    path = _output(out, default.name if default else f"{image.stem}_{m.task.name}.png") if out else default
+    written = m.task.write(picture, result, path) if path else {}
     if as_json:
-        _json(result)
-    else:
-        for found in result["classes"]:
-            _out(f"{found['label']:<14} {found['share']:7.2%}")
-        if not quiet:
-            _err(f"wrote {result['mask']}, {result['ids']} and {result['overlay']}")
-
-
-def _read_image(path: Path):
-    """The image as RGB, or one line saying why it cannot be read."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.exists():
-        raise ZooError(f"{path}: no such file", "give the path of an image (JPEG, PNG, BMP)")
-    if not path.is_file():
-        raise ZooError(f"{path} is not a file", "give the path of an image (JPEG, PNG, BMP)")
-    try:
-        with Image.open(path) as picture:
-            return picture.convert("RGB")
-    except (UnidentifiedImageError, OSError) as e:
-        raise ZooError(f"{path} is not an image zoo can read ({type(e).__name__})", "give a JPEG, PNG or BMP file") from None
+        _json({**result.to_dict(), **written})
+        return
+    _out(m.task.text(result))
+    if written and not quiet:
+        _err("wrote " + ", ".join(written.values()))

@@ -9,7 +9,7 @@ import numpy as np
 
 from zoo.errors import ZooError
 from zoo.hashes import Hasher, file_digest, sha256_of
-from zoo.manifest import Preprocessing
+from zoo.manifest import Input
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
@@ -28,8 +28,17 @@ class Calibration:
         return {"source": self.source, "count": self.count, "sha256": self.sha256}
 
 
-def from_directory(folder: Path, pre: Preprocessing, size: int, limit: int) -> Calibration:
-    """Up to `limit` images from `folder` (sorted by name; searched recursively), preprocessed to size x size."""
+def at_size(inp: Input, size: int) -> Input:
+    """The input with its height and width set to `size` (a build at another input size)."""
+    shape = list(inp.shape)
+    for axis in (2, 3) if inp.layout == "NCHW" else (1, 2):
+        shape[axis] = size
+    return inp.model_copy(update={"shape": shape})
+
+
+def from_directory(folder: Path, inp: Input, size: int, limit: int) -> Calibration:
+    """Up to `limit` images from `folder` (sorted by name; searched recursively), prepared as the manifest's input
+    says at size x size."""
     from PIL import Image, UnidentifiedImageError
 
     from zoo.preprocess import prepare
@@ -43,15 +52,17 @@ def from_directory(folder: Path, pre: Preprocessing, size: int, limit: int) -> C
         digest.update(f.name.encode() + b"\0" + bytes.fromhex(file_digest(f).sha256))
         try:
             with Image.open(f) as image:
-                samples.append(prepare(image, pre, size, size).array)
+                samples.append(prepare(image, at_size(inp, size)).array)
         except (UnidentifiedImageError, OSError) as e:
             raise ZooError(f"calibration image {f} cannot be read ({type(e).__name__})", "remove it or convert it") from None
     return Calibration(samples, str(folder), digest.digest().sha256)
 
 
-def random_noise(pre: Preprocessing, size: int, count: int, seed: int = 0) -> Calibration:
+def random_noise(inp: Input, size: int, count: int, seed: int = 0) -> Calibration:
     """Uniform random pixels through the same normalisation: for smoke builds only, and recorded as such."""
     rng = np.random.default_rng(seed)
+    pre = inp.preprocessing
     mean, scale = np.asarray(pre.mean, np.float32), np.asarray(pre.scale, np.float32)
-    samples = [((rng.integers(0, 256, (size, size, 3)).astype(np.float32) - mean) * scale) for _ in range(count)]
+    channels = 1 if inp.color_order == "GRAY" else 3
+    samples = [((rng.integers(0, 256, (size, size, channels)).astype(np.float32) - mean) * scale) for _ in range(count)]
     return Calibration(samples, f"random (seed {seed})", sha256_of(f"random:{seed}:{size}:{count}".encode()))

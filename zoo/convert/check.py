@@ -11,25 +11,36 @@ import numpy as np
 from zoo.tflite import ModelInfo
 from zoo.convert.record import Check
 from zoo.manifest import Artifact, Manifest
+from zoo.tasks import get_task
 
 
-def expected_shapes(m: Manifest, a: Artifact, size: int) -> tuple[list[int], list[int]]:
+def expected_shapes(m: Manifest, a: Artifact, size: int) -> tuple[list[list[int]], list[list[int]]]:
     """Input and output shapes at a square input `size` (full-resolution outputs follow it; strided ones divide it)."""
-    n, h, w, c = m.input.shape
-    out = m.output_of(a)
-    shape = list(out.shape)
-    full_res = shape[1] == h
-    spatial = size if full_res else math.ceil(size / out.output_stride) if out.output_stride else shape[1]
-    shape[1:3] = [spatial, spatial] if len(shape) > 2 else shape[1:3]
-    return [n, size, size, c], shape
+    h = m.input.shape[1]
+    inputs = []
+    for inp in m.inputs:
+        shape = list(inp.shape)
+        axes = (2, 3) if inp.layout == "NCHW" else (1, 2)
+        for axis in axes:
+            shape[axis] = size
+        inputs.append(shape)
+    outputs = []
+    for out in m.outputs_of(a):
+        shape = list(out.shape)
+        if len(shape) > 2 and out.kind in ("class-ids", "logits", "probabilities"):  # a spatial map follows the input
+            spatial = size if shape[1] == h else math.ceil(size / out.output_stride) if out.output_stride else shape[1]
+            shape[1:3] = [spatial, spatial]
+        outputs.append(shape)
+    return inputs, outputs
 
 
 def io_check(info: ModelInfo, m: Manifest, a: Artifact, size: int) -> Check:
+    """Every input and output of the file against the manifest: count, dtype and shape."""
     want_in, want_out = expected_shapes(m, a, size)
-    (i,), (o,) = info.inputs, info.outputs
-    got = f"in {i.dtype} {i.shape}, out {o.dtype} {o.shape}"
-    want = f"in {a.input_dtype} {want_in}, out {a.output_dtype} {want_out}"
-    ok = (i.dtype, i.shape, o.dtype, o.shape) == (a.input_dtype, want_in, a.output_dtype, want_out)
+    got = "; ".join([*(f"in {t.dtype} {t.shape}" for t in info.inputs), *(f"out {t.dtype} {t.shape}" for t in info.outputs)])
+    want = "; ".join([*(f"in {a.input_dtype} {s}" for s in want_in), *(f"out {a.output_dtype} {s}" for s in want_out)])
+    ok = [(t.dtype, t.shape) for t in info.inputs] == [(a.input_dtype, s) for s in want_in] and \
+        sorted((t.dtype, t.shape) for t in info.outputs) == sorted((a.output_dtype, s) for s in want_out)
     return Check("io", ok, got if ok else f"{got}; manifest wants {want}")
 
 
@@ -39,41 +50,43 @@ def integer_check(info: ModelInfo) -> Check:
                  "every compute op is integer" if not floats else f"float compute ops: {', '.join(sorted(set(floats)))}")
 
 
-def classes(batch: np.ndarray) -> np.ndarray:
-    """Class ids from a batch-of-one output: argmax over the last axis of logits, or the ids themselves."""
-    y = np.asarray(batch)[0]
-    return y.argmax(-1) if y.ndim == 3 else y
+Runner = Callable[[np.ndarray], list[np.ndarray]]
 
 
-def tflite_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
-    """A function from one float input (H, W, C) to the model's batch output, quantizing the input if needed."""
-    from zoo.preprocess import as_input
+def tflite_runner(path: Path) -> Runner:
+    """A function from one float input (H, W, C) to the model's batch outputs (numbers, in the file's order),
+    quantizing the input if needed."""
     from zoo.litert import allocated
+    from zoo.preprocess import as_input, values
 
     interpreter = allocated(path)
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    inp, outs = interpreter.get_input_details()[0], interpreter.get_output_details()
 
-    def run(x: np.ndarray) -> np.ndarray:
+    def run(x: np.ndarray) -> list[np.ndarray]:
         interpreter.set_tensor(inp["index"], as_input(x, inp))
         interpreter.invoke()
-        return interpreter.get_tensor(out["index"])
+        return [values(o, interpreter.get_tensor(o["index"])) for o in outs]
 
     return run
 
 
-def agreement(reference: Callable[[np.ndarray], np.ndarray], candidate: Callable[[np.ndarray], np.ndarray],
-              samples: list[np.ndarray], floor: float, what: str = "the float model") -> Check:
-    """Share of pixels whose class is the same for both models, over the calibration images."""
+def agreement(m: Manifest, reference: Callable, candidate: Runner, samples: list[np.ndarray], floor: float,
+              what: str = "the float model") -> Check:
+    """How much of what the task decides (pixels, the top-1 class, keypoints) is the same for both models, over the
+    calibration images."""
+    task = get_task(m.task)
     same = total = 0
     for x in samples:
-        a, b = classes(reference(x)), classes(candidate(x))
-        same += int((a == b).sum())
-        total += a.size
+        ref = reference(x)
+        agree, count = task.agreement(ref if isinstance(ref, list) else [ref], candidate(x), m)
+        same, total = same + agree, total + count
     share = same / total
-    return Check("agreement", share >= floor, f"{share:.4f} of pixels agree with {what} on {len(samples)} image(s) (floor {floor})")
+    return Check("agreement", share >= floor, f"{share:.4f} of {task.agreement_unit()} agree with {what} on "
+                                              f"{len(samples)} image(s) (floor {floor})")
 
 
-def compare(reference: Path, rebuilt: Path, samples: list[np.ndarray], floor: float, compiled: bool) -> tuple[list[Check], bool]:
+def compare(m: Manifest, reference: Path, rebuilt: Path, samples: list[np.ndarray], floor: float,
+            compiled: bool) -> tuple[list[Check], bool]:
     """`zoo build --check`: the rebuilt file against the recorded one by behaviour; and whether the bytes match."""
     from zoo.tflite import inspect
 
@@ -87,6 +100,6 @@ def compare(reference: Path, rebuilt: Path, samples: list[np.ndarray], floor: fl
               else f"op lists differ: recorded {ref.histogram}, rebuilt {new.histogram}"),
     ]
     if not compiled:
-        agree = agreement(tflite_runner(reference), tflite_runner(rebuilt), samples, floor, "the recorded file")
+        agree = agreement(m, tflite_runner(reference), tflite_runner(rebuilt), samples, floor, "the recorded file")
         checks.append(Check("agreement-with-recorded", agree.passed, agree.detail))
     return checks, same_bytes

@@ -99,11 +99,11 @@ def _upstream(m: Manifest, opts: Options, work: Path, progress: Progress) -> tup
 def _calibration(m: Manifest, opts: Options, size: int) -> calibration.Calibration:
     count = opts.samples or m.build.calibration_samples
     if opts.calibration == "random":
-        return calibration.random_noise(m.input.preprocessing, size, count)
+        return calibration.random_noise(m.input, size, count)
     if opts.calibration is None:
         raise BuildFailed("calibration", "no calibration images given",
                           "--calibration DIR (real images, e.g. VOC2012/JPEGImages), or --calibration random for a smoke build")
-    return calibration.from_directory(Path(opts.calibration), m.input.preprocessing, size, count)
+    return calibration.from_directory(Path(opts.calibration), m.input, size, count)
 
 
 @contextmanager
@@ -204,7 +204,7 @@ def _build_one(m, a, opts, source, calib, size, smoke, work, progress, upstream_
     progress.note(f"[4/6] checks for {a.id}")
     with _foreign("check"):
         info = inspect(quantized)
-        agree = check.agreement(source.predict, check.tflite_runner(quantized), calib.samples, m.build.min_agreement)
+        agree = check.agreement(m, source.predict, check.tflite_runner(quantized), calib.samples, m.build.min_agreement)
         checks = [check.io_check(info, m, a, size), check.integer_check(info)]
         notes = []
         if opts.weights == "random":
@@ -248,7 +248,7 @@ def _compare(m: Manifest, a: Artifact, product: Path, calib, compiled: bool, pro
         raise BuildFailed("compare", f"{m.name}/{a.id} is not published, so there is nothing to compare the rebuild with")
     with _foreign("compare"):
         reference, _ = obtain_cached(m.name, a, progress)
-        checks, same_bytes = check.compare(reference, product, calib.samples, m.build.min_agreement, compiled)
+        checks, same_bytes = check.compare(m, reference, product, calib.samples, m.build.min_agreement, compiled)
     failed = [c for c in checks if not c.passed]
     if failed:
         raise BuildFailed("compare", "; ".join(f"{c.name}: {c.detail}" for c in failed))

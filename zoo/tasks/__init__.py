@@ -1,0 +1,37 @@
+"""Tasks: what a model's outputs mean. One module per task, registered here by the manifest's `task` name (like
+targets.py for accelerators).
+
+A task owns its head (the manifest section saying which output means what: labels and their offset, keypoint names,
+anchors), the output kinds it reads, decoding raw outputs into a result, the agreement a build checks against its
+float reference, its metric and `zoo eval`, what `zoo predict` prints and draws, and the headline metric `zoo list`
+and the model card show. Heads are light (the manifest loads them); decoding and drawing import numpy and pillow
+only when called.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from zoo.errors import ZooError
+from zoo.tasks import classification, pose, segmentation
+from zoo.tasks.base import Evaluation, Task
+
+if TYPE_CHECKING:
+    from zoo.manifest import Manifest, Metric
+
+__all__ = ["TASKS", "Evaluation", "Task", "get_task", "headline_metrics"]
+
+def headline_metrics(m: Manifest) -> list[Metric]:
+    """The manifest's figures of its task's headline metric."""
+    return [x for x in m.metrics if x.name == get_task(m.task).headline]
+
+
+TASKS: dict[str, Task] = {t.name: t for t in (classification.TASK, pose.TASK, segmentation.TASK)}
+
+
+def get_task(name: str) -> Task:
+    """The registered task called `name`, or ZooError listing the known ones."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise ZooError(f"unknown task {name!r}", f"known tasks: {', '.join(TASKS)}") from None

@@ -1,0 +1,152 @@
+"""Image classification: the top classes and their scores; agreement by top-1; top-1 and top-5 accuracy on an
+ImageFolder-style tree (one sub-folder per class, named by its label or its id)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from zoo.errors import ZooError
+from zoo.schema import Strict
+from zoo.tasks.base import Context, Evaluation, Task
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+    from zoo.manifest import Manifest, Output
+    from zoo.preprocess import Prepared
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+class Head(Strict):
+    labels: list[str] = Field(min_length=1, description="class names; the score at index i is labels[i + label_offset]")
+    label_offset: int = Field(default=0, ge=0, description="labels before the first score (e.g. 1 when the list starts "
+                              "with 'background' and the model scores only the real classes)")
+
+
+@dataclass(frozen=True)
+class Class:
+    id: int
+    label: str
+    score: float
+
+
+@dataclass
+class Classification:
+    """The best classes, best first."""
+
+    classes: list[Class] = field(default_factory=list)
+    target: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"task": TASK.name, "target": self.target,
+                "classes": [{"id": c.id, "label": c.label, "score": round(c.score, 6)} for c in self.classes]}
+
+
+class Classifying(Task):
+    name = "image-classification"
+    Head = Head
+    layouts = (("scores",), ("logits",))
+    headline = "top-1"
+    hub_tag = "image-classification"
+
+    def problems(self, outputs: list[Output], head: Head) -> Iterator[tuple[str, str]]:
+        yield from super().problems(outputs, head)
+        classes = outputs[0].shape[-1]
+        if classes + head.label_offset != len(head.labels):
+            yield "[0].shape", (f"{classes} scores with label_offset {head.label_offset} need {classes + head.label_offset} "
+                                f"labels; head.labels has {len(head.labels)}")
+
+    def labels(self, m: Manifest) -> list[str]:
+        head = m.parsed_head
+        return list(head.labels[head.label_offset:])
+
+    def decode(self, outputs: list[np.ndarray], prepared: Prepared, ctx: Context, top_k: int = 5,
+               **options: Any) -> Classification:
+        import numpy as np
+
+        scores = probabilities(outputs[0], ctx.outputs[0].kind)
+        labels = ctx.manifest.labels
+        best = np.argsort(-scores, kind="stable")[:top_k]
+        return Classification([Class(int(i), labels[i], float(scores[i])) for i in best], ctx.target)
+
+    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], m: Manifest) -> tuple[int, int]:
+        return int(reference[0].reshape(-1).argmax() == candidate[0].reshape(-1).argmax()), 1
+
+    def agreement_unit(self) -> str:
+        return "images (top-1)"
+
+    def text(self, result: Classification) -> str:
+        from zoo.text import table
+
+        return table(("id", "label", "score"), [(c.id, c.label, f"{c.score:.4f}") for c in result.classes])
+
+    def draw(self, image: Image.Image, result: Classification) -> Image.Image:
+        from PIL import ImageDraw
+
+        picture = image.convert("RGB")
+        pen = ImageDraw.Draw(picture)
+        for i, c in enumerate(result.classes[:3]):
+            text = f"{c.label} {c.score:.2f}"
+            box = pen.textbbox((6, 6 + 14 * i), text)
+            pen.rectangle(box, fill=(0, 0, 0))
+            pen.text((6, 6 + 14 * i), text, fill=(255, 255, 0))
+        return picture
+
+    def evaluate(self, model, data: Path, split: str, limit: int | None, progress) -> Evaluation:
+        items = image_folder(data, model.manifest.labels)
+        items = items[:limit] if limit else items
+        if not items:
+            raise ZooError(f"no images under {data}'s class folders",
+                           "give a folder with one sub-folder per class, named by its label or its id")
+        top1 = top5 = 0
+        progress.start("eval", len(items), "images")
+        for path, truth in items:
+            ranked = [c.id for c in model.predict(path, top_k=5).classes]
+            top1 += ranked[:1] == [truth]
+            top5 += truth in ranked
+            progress.advance(1)
+        progress.done()
+        n = len(items)
+        return Evaluation(data.name, "all", n, "image-folder",
+                          {"top-1": round(100 * top1 / n, 4), "top-5": round(100 * top5 / n, 4)}, "top-1", 100 * top1 / n)
+
+
+def probabilities(scores: np.ndarray, kind: str) -> np.ndarray:
+    """A score per class from the model's output: its scores as they are, or the softmax of its logits."""
+    import numpy as np
+
+    flat = np.asarray(scores, dtype=np.float32).reshape(-1)
+    if kind == "logits":
+        e = np.exp(flat - flat.max())
+        return e / e.sum()
+    return flat
+
+
+def image_folder(root: Path, labels: list[str]) -> list[tuple[Path, int]]:
+    """(image, class id) of an ImageFolder-style tree: each sub-folder is a class, named by its label (or the label's
+    first comma-separated name, case-insensitively) or by its id."""
+    if not root.is_dir():
+        raise ZooError(f"{root} is not a folder", "give a folder with one sub-folder per class")
+    names = {}
+    for i, label in enumerate(labels):
+        for name in (label, label.split(",")[0]):
+            names.setdefault(name.strip().lower(), i)
+    items = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        key = folder.name.strip().lower()
+        truth = int(key) if key.isdigit() and int(key) < len(labels) else names.get(key)
+        if truth is None:
+            raise ZooError(f"{folder} is named neither by a label nor by a class id of this model",
+                           f"name each class folder by its label (e.g. {labels[min(1, len(labels) - 1)]!r}) or its id")
+        items += [(p, truth) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    return items
+
+
+TASK = Classifying()
