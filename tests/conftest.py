@@ -74,6 +74,44 @@ def coral_tasks() -> Path:
     return CORAL_TASKS
 
 
+SHARED = REPO.parent / "shared" / "testdata"
+
+
+def shared_files() -> dict[str, Path]:
+    """Every file in ../shared/testdata by name (names are unique there)."""
+    return {p.name: p for p in SHARED.rglob("*") if p.is_file()}
+
+
+def mirror_folder(root: Path) -> Path:
+    """A static mirror (ZOO_MIRRORS layout: <model>/<file>) of every bundled artifact whose file is in ../shared."""
+    import yaml
+
+    files = shared_files()
+    for manifest in (REPO / "manifests").glob("*.yaml"):
+        doc = yaml.safe_load(manifest.read_text())
+        for a in doc["artifacts"]:
+            if a["file"] in files:
+                (root / doc["name"]).mkdir(parents=True, exist_ok=True)
+                dest = root / doc["name"] / a["file"]
+                if not dest.exists():
+                    dest.symlink_to(files[a["file"]])
+    return root
+
+
+@pytest.fixture
+def shared_mirror(coral, coral_tasks, tmp_path, monkeypatch):
+    """Google's real files for every bundled model served from a loopback web server as ZOO_MIRRORS, into an empty
+    cache: the bundled catalog fetches as it would from the internet."""
+    from loopback import StaticServer
+
+    with StaticServer(mirror_folder(tmp_path / "mirror")) as server:
+        monkeypatch.setenv("ZOO_MIRRORS", server.base)
+        monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+        monkeypatch.delenv("ZOO_OFFLINE", raising=False)
+        monkeypatch.delenv("ZOO_MANIFESTS", raising=False)
+        yield server
+
+
 @pytest.fixture
 def server():
     """A fault-injecting HTTP server on 127.0.0.1 (see tests/loopback.py)."""

@@ -13,10 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import REPO
-
-SHARED = REPO.parent / "shared" / "testdata"
+from conftest import REPO, SHARED, mirror_folder, shared_files
 BLOCK = re.compile(r"(?:[ \t]*<!-- not run: (?P<why>[^>]+) -->\n)?[ \t]*```(?P<lang>python|bash)\n(?P<code>.*?)[ \t]*```",
                    re.S)
 
@@ -37,26 +34,20 @@ def test_every_block_not_run_says_why_and_most_run():
 
 @pytest.fixture(scope="module")
 def mirror(tmp_path_factory):
-    """A static mirror (ZOO_MIRRORS layout: <model>/<file>) of every bundled artifact whose file is in ../shared, and
-    the images the examples use in the working folder."""
+    """A static mirror of every bundled artifact whose file is in ../shared, and the images the examples use in the
+    working folder."""
     from loopback import StaticServer
 
     if not (SHARED / "coral" / "SHA256SUMS").is_file():
         pytest.skip(f"real upstream test data not found at {SHARED} (../shared is absent)")
     root = tmp_path_factory.mktemp("readme")
-    files = {p.name: p for p in SHARED.rglob("*") if p.is_file()}
-    for manifest in (REPO / "manifests").glob("*.yaml"):
-        doc = yaml.safe_load(manifest.read_text())
-        for a in doc["artifacts"]:
-            if a["file"] in files:
-                (root / "mirror" / doc["name"]).mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(files[a["file"]], root / "mirror" / doc["name"] / a["file"])
+    files = shared_files()
     work = root / "work"
     work.mkdir()
     for image in ("bird.bmp", "cat.bmp", "squat.bmp", "grace_hopper.bmp"):
         if image in files:
             shutil.copyfile(files[image], work / image)
-    with StaticServer(root / "mirror") as server:
+    with StaticServer(mirror_folder(root / "mirror")) as server:
         yield server, root
 
 

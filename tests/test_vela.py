@@ -48,6 +48,27 @@ def zoo_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, timeout=600, env=os.environ)
 
 
+TASK_MODELS = {"mobilenet-v1-0.5-160": ("mobilenet_v1_0.5_160_quant.tflite", "cpu-uint8", 76_540_114, 0),
+               "mobilenet-v2": ("mobilenet_v2_1.0_224_quant.tflite", "cpu-uint8", 300_840_274, 0),
+               "movenet-lightning": ("movenet_single_pose_lightning_ptq.tflite", "cpu-int8", 271_900_477, 29)}
+
+
+@needs_vela
+@pytest.mark.parametrize("model", sorted(TASK_MODELS))
+def test_the_classifiers_and_movenet_compile_to_their_pins_and_published_macs(coral_tasks, tmp_path, model):
+    """Vela on Google's files for the other tasks: the pinned bytes, and MACs within 5% of the 77M and 300M that
+    tensorflow/models publishes (MoveNet has no published figure; its decoding stays on the CPU)."""
+    file, parent, macs, cpu_ops = TASK_MODELS[model]
+    m = catalog.load(extra=[]).get(model)
+    a = m.artifact("imx93")
+    product, report = vela.compile_model(coral_tasks / file, tmp_path)
+    data = product.read_bytes()
+    assert (len(data), hashlib.sha256(data).hexdigest()) == (a.size, a.sha256) and a.parent == parent
+    assert (report.macs, report.cpu_ops) == (macs, cpu_ops) and report.to_dict() == a.compile_stats
+    gates = {c.name: c.passed for c in compiled.gates(m, report)}
+    assert gates == ({"sram": True, "macs": True} if m.flops else {"sram": True})
+
+
 @needs_vela
 def test_vela_version_is_the_pinned_one():
     pyproject = (REPO / "pyproject.toml").read_text()

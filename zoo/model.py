@@ -66,6 +66,13 @@ class Model:
         prepared = self.prepare(image)
         return self.task.decode(self.run(prepared), prepared, self._context, **options)
 
+    def draw(self, image, result):
+        """The picture `zoo predict -o` writes for `result` on `image` (a PIL image): the skeleton, the coloured mask,
+        the best labels."""
+        from zoo.preprocess import as_image
+
+        return self.task.draw(as_image(image), result)
+
     def __repr__(self) -> str:
         return f"<zoo.Model {self.manifest.name}/{self.artifact.id if self.artifact else self.path.name} on {self.target}>"
 

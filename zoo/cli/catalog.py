@@ -1,14 +1,15 @@
-"""Catalog commands: list, info, validate, targets, detect."""
+"""Catalog commands: list, info, validate, targets, detect, init."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from zoo import catalog, manifest, present
-from zoo.cli._app import JsonOpt, NameArg, _err, _json, _load_catalog, _out, app
+from zoo.cli._app import JsonOpt, NameArg, _err, _json, _load_catalog, _out, _output, app
 from zoo.errors import ManifestInvalid
 
 
@@ -84,3 +85,37 @@ def detect(
         _json(found.to_dict())
     else:
         _out(present.detection_text(found))
+
+
+@app.command()
+def init(
+    file: Annotated[Path, typer.Argument(metavar="FILE.tflite", help="Your model file.")],
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="The model's name (lowercase letters, digits, '.', '-').")],
+    task: Annotated[str, typer.Option("--task", metavar="TASK", help="What it does: image-classification, pose-estimation "
+                                      "or semantic-segmentation.")],
+    labels: Annotated[Optional[Path], typer.Option("--labels", metavar="FILE", help="Class names, one a line, in class-id order.")] = None,
+    source: Annotated[Optional[list[str]], typer.Option("--source", metavar="URL", help="Where the file is served (repeatable; "
+                                                         "https://, hf://OWNER/REPO@REV/PATH or oci://REGISTRY/REPO).")] = None,
+    license: Annotated[str, typer.Option("--license", metavar="SPDX", help="The model's license.")] = "unknown",
+    input_range: Annotated[str, typer.Option("--input-range", metavar="-1,1|0,1|0,255",
+                                             help="For a float input: the range the model was trained on.")] = "-1,1",
+    output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="PATH", help="Write the manifest here (a file, or a "
+                                                  "folder for NAME.yaml) instead of stdout.")] = None,
+) -> None:
+    """Write a manifest for your own .tflite file, read from the file: input and outputs, quantization, preprocessing,
+    size, sha256, the target its operators say, the labels. Point ZOO_MANIFESTS at it to fetch and predict."""
+    import yaml
+
+    from zoo.errors import ZooError
+    from zoo.manifest_init import describe, read_labels
+
+    if not file.is_file():
+        raise ZooError(f"{file}: no such file" if not file.exists() else f"{file} is not a file", "give the path of a .tflite file")
+    data = describe(file, name, task, read_labels(labels) if labels else None, source or [], license, input_range)
+    text = yaml.safe_dump(data, sort_keys=False, width=120, allow_unicode=True)
+    if output:
+        path = _output(output, f"{name}.yaml")
+        path.write_text(text, encoding="utf-8")
+        _err(f"wrote {path}")
+    else:
+        sys.stdout.write(text)

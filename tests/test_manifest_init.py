@@ -1,0 +1,101 @@
+"""`zoo init` on files zoo has never seen: the manifest it writes validates, and fetch and predict work with it
+through ZOO_MANIFESTS, from a loopback mirror, through the real command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+pytest.importorskip("ai_edge_litert", reason="the run extra (ai-edge-litert) is not installed")
+
+
+def zoo_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **env})
+
+
+def test_a_classifier_zoo_has_never_seen_goes_through_init_fetch_and_predict(coral_tasks, server, tmp_path, monkeypatch):
+    data = (coral_tasks / "mobilenet_v1_0.5_160_quant.tflite").read_bytes()
+    (tmp_path / "mine.tflite").write_bytes(data)
+    url = server.add("/models/mine.tflite", data)
+    manifests = tmp_path / "manifests"
+    proc = zoo_cli("init", str(tmp_path / "mine.tflite"), "--name", "my-classifier", "--task", "image-classification",
+                   "--labels", str(coral_tasks / "imagenet_labels.txt"), "--source", url, "--license", "Apache-2.0",
+                   "-o", f"{manifests}/")
+    assert proc.returncode == 0, proc.stderr
+    doc = yaml.safe_load((manifests / "my-classifier.yaml").read_text())
+    (inp,), (out,), (art,) = doc["inputs"], doc["outputs"], doc["artifacts"]
+    assert (inp["shape"], inp["layout"], inp["color_order"], inp["dtype"]) == ([1, 160, 160, 3], "NHWC", "RGB", "uint8")
+    assert (inp["preprocessing"]["mean"], inp["preprocessing"]["scale"]) == ([128.0] * 3, [0.0078125] * 3)
+    assert (out["name"], out["shape"], out["kind"]) == ("MobilenetV1/Predictions/Reshape_1", [1, 1001], "scores")
+    assert (art["target"], art["precision"], art["size"], art["input_quantization"]) == (
+        "cpu", "uint8", len(data), {"scale": 0.0078125, "zero_point": 128})
+    assert zoo_cli("validate", str(manifests)).returncode == 0
+    monkeypatch.setenv("ZOO_MANIFESTS", str(manifests))
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    fetched = zoo_cli("fetch", "my-classifier")
+    assert fetched.returncode == 0, fetched.stderr
+    assert open(fetched.stdout.strip(), "rb").read() == data and server.requests[-1][0] == "/models/mine.tflite"
+    predicted = zoo_cli("predict", "my-classifier", str(coral_tasks / "cat.bmp"), "--json", ZOO_OFFLINE="1")
+    best = json.loads(predicted.stdout)["classes"][0]
+    assert (best["id"], best["label"]) == (286, "Egyptian cat") and best["score"] > 0.51
+
+
+def test_labels_that_disagree_with_the_output_fail_in_one_line(coral_tasks, tmp_path):
+    (tmp_path / "labels.txt").write_text("cat\ndog\n")
+    proc = zoo_cli("init", str(coral_tasks / "mobilenet_v2_1.0_224_quant.tflite"), "--name", "x", "--task",
+                   "image-classification", "--labels", str(tmp_path / "labels.txt"))
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.splitlines() == ["error: the label file has 2 labels but the model's output has 1001 classes "
+                                        "(give one label a line, in class-id order, for every class the output scores)"]
+
+
+def test_the_operators_say_the_target(coral_tasks, tmp_path):
+    proc = zoo_cli("init", str(coral_tasks / "movenet_single_pose_lightning_ptq_edgetpu.tflite"), "--name", "pose-tpu",
+                   "--task", "pose-estimation")
+    assert proc.returncode == 0, proc.stderr
+    doc = yaml.safe_load(proc.stdout)
+    (art,), head = doc["artifacts"], doc["head"]
+    assert (art["id"], art["target"], art["delegate"]) == ("edgetpu-int8", "edgetpu", "libedgetpu.so.1")
+    assert head["keypoints"][0] == "nose" and len(head["keypoints"]) == 17 and doc["outputs"][0]["kind"] == "keypoints-yxs"
+    assert (doc["inputs"][0]["preprocessing"]["mean"], doc["inputs"][0]["preprocessing"]["scale"]) == ([0.0] * 3, [1.0] * 3)
+    from zoo.convert.compilers import vela
+    from zoo.errors import ZooError
+
+    try:
+        compiled, _ = vela.compile_model(coral_tasks / "mobilenet_v1_0.5_160_quant.tflite", tmp_path / "vela")
+    except ZooError as e:
+        pytest.skip(f"vela is not installed ({e})")
+    doc = yaml.safe_load(zoo_cli("init", str(compiled), "--name", "npu", "--task", "image-classification").stdout)
+    assert doc["artifacts"][0]["target"] == "imx93" and doc["artifacts"][0]["delegate"] == "/usr/lib/libethosu_delegate.so"
+
+
+def test_a_grayscale_28x28_model_is_described_as_it_is(tmp_path, monkeypatch):
+    """A 1x28x28 float input (no channel axis), made here with TensorFlow: layout NHW, GRAY, the range asked for."""
+    tf = pytest.importorskip("tensorflow", reason="the build extra (tensorflow) is not installed")
+    from PIL import Image
+
+    keras = tf.keras
+    net = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    (tmp_path / "digits.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(net).convert())
+    proc = zoo_cli("init", str(tmp_path / "digits.tflite"), "--name", "digits", "--task", "image-classification",
+                   "--input-range", "0,1", "-o", str(tmp_path / "manifests" / "digits.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    doc = yaml.safe_load((tmp_path / "manifests" / "digits.yaml").read_text())
+    inp = doc["inputs"][0]
+    assert (inp["shape"], inp["layout"], inp["color_order"], inp["dtype"]) == ([1, 28, 28], "NHW", "GRAY", "float32")
+    assert (inp["preprocessing"]["mean"], inp["preprocessing"]["scale"]) == ([0.0], [round(1 / 255, 10)])
+    assert doc["head"]["labels"] == [str(i) for i in range(10)] and doc["outputs"][0]["kind"] == "scores"
+    Image.new("L", (56, 56), 200).save(tmp_path / "digit.png")
+    monkeypatch.setenv("ZOO_MANIFESTS", str(tmp_path / "manifests"))
+    proc = zoo_cli("predict", str(tmp_path / "digits.tflite"), str(tmp_path / "digit.png"), "--json", "--top-k", "10")
+    assert proc.returncode == 0, proc.stderr
+    scores = [c["score"] for c in json.loads(proc.stdout)["classes"]]
+    assert len(scores) == 10 and sum(scores) == pytest.approx(1.0, abs=1e-4)
+    shutil.rmtree(tmp_path / "manifests")

@@ -1,0 +1,133 @@
+"""`zoo init`: a manifest for someone's own .tflite file, read from the file itself (no TensorFlow): its input and
+outputs (shapes, dtypes, quantization), size and sha256, the target its operators say, preprocessing derived from the
+input's quantization, and the labels. The result is validated before it is returned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from zoo import manifest
+from zoo.errors import ZooError, shown
+from zoo.hashes import file_digest
+from zoo.targets import get_target
+from zoo.tasks import TASKS
+from zoo.tflite import ModelInfo, TensorInfo, inspect
+
+ACCELERATOR_TARGETS = {"edgetpu": "edgetpu", "ethos-u": "imx93", "vx-nbg": "imx8mp"}
+INPUT_RANGES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0), "0,255": (0.0, 255.0)}
+COCO_KEYPOINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+                  "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+                  "right_knee", "left_ankle", "right_ankle"]
+
+
+def describe(path: Path, name: str, task: str, labels: list[str] | None = None, sources: list[str] | None = None,
+             license: str = "unknown", input_range: str = "-1,1") -> dict:
+    """The manifest (as data) of the model in `path`; ZooError in one line for what cannot be described."""
+    if task not in TASKS:
+        raise ZooError(f"unknown task {task!r}", f"known tasks: {', '.join(TASKS)}")
+    info = inspect(path)
+    if len(info.inputs) != 1:
+        raise ZooError(f"{path.name} has {len(info.inputs)} inputs; zoo describes models with one image input")
+    inp = info.inputs[0]
+    target = ACCELERATOR_TARGETS.get(info.accelerator or "", "cpu")
+    digest = file_digest(path)
+    outputs = [_output(t, task, info) for t in info.outputs]
+    artifact = {
+        "id": f"{target}-{_precision(info)}", "target": target, "format": "tflite", "precision": _precision(info),
+        "input_dtype": inp.dtype, "output_dtype": info.outputs[0].dtype, "file": path.name, "size": digest.size,
+        "sha256": digest.sha256, "recipe": "described by zoo init from the file itself",
+    }
+    if inp.dtype in ("uint8", "int8", "int16") and inp.scale and inp.scale[0]:
+        artifact["input_quantization"] = {"scale": inp.scale[0], "zero_point": inp.zero_point[0]}
+    if get_target(target).delegate:
+        artifact["delegate"] = get_target(target).delegate
+    if sources:
+        artifact["sources"] = list(sources)
+    else:
+        artifact["unpublished"] = "described with zoo init; no source given yet (zoo init --source URL)"
+    data = {
+        "schema_version": manifest.SCHEMA_VERSION, "name": name, "family": name, "task": task,
+        "description": f"{name}: {task.replace('-', ' ')} ({path.name}, described by zoo init)",
+        "license": license, "homepage": sources[0] if sources else "unknown",
+        "inputs": [_input(inp, input_range)], "outputs": outputs, "head": _head(task, outputs, labels), "artifacts": [artifact],
+    }
+    manifest.parse(data, f"{name}.yaml")
+    return data
+
+
+def _input(t: TensorInfo, input_range: str) -> dict:
+    """The image input: layout and colours by shape, and the normalisation that maps pixels 0..255 onto what the
+    tensor takes: its quantized range when it has one, raw pixels for an integer input without parameters, else
+    `input_range` (a float input does not say what it was trained on)."""
+    shape = list(t.shape)
+    if len(shape) == 3:
+        layout, channels = "NHW", 1
+    elif len(shape) == 4 and shape[3] in (1, 3):
+        layout, channels = "NHWC", shape[3]
+    elif len(shape) == 4 and shape[1] in (1, 3):
+        layout, channels = "NCHW", shape[1]
+    else:
+        raise ZooError(f"input {t.name!r} has shape {shape}: not an image (N x H x W [x C] with 1 or 3 channels)")
+    if t.dtype in ("uint8", "int8") and t.scale and t.scale[0]:
+        info = {"uint8": (0, 255), "int8": (-128, 127)}[t.dtype]
+        low, high = ((q - t.zero_point[0]) * t.scale[0] for q in info)
+    elif t.dtype in ("uint8", "int8"):
+        low, high = 0.0, 255.0
+    else:
+        if input_range not in INPUT_RANGES:
+            raise ZooError(f"--input-range {shown(input_range)} is not one of {', '.join(INPUT_RANGES)}")
+        low, high = INPUT_RANGES[input_range]
+    scale = (high - low) / 255
+    mean = -low / scale
+    return {"name": t.name or None, "shape": shape, "layout": layout, "color_order": "GRAY" if channels == 1 else "RGB",
+            "dtype": t.dtype, "preprocessing": {"resize": "stretch", "resize_method": "pillow-bilinear",
+                                                "mean": [round(mean, 6)] * channels, "scale": [round(scale, 10)] * channels}}
+
+
+def _output(t: TensorInfo, task: str, info: ModelInfo) -> dict:
+    """An output and its kind for the task (a SOFTMAX in the graph means scores, not logits)."""
+    softmax = any(op.name == "SOFTMAX" for op in info.ops)
+    if task == "image-classification":
+        kind = "scores" if softmax or t.dtype == "uint8" else "logits"
+    elif task == "semantic-segmentation":
+        kind = "class-ids" if len(t.shape) == 3 else "probabilities" if softmax else "logits"
+    elif task == "pose-estimation":
+        kind = "keypoints-yxs"
+    else:
+        raise ZooError(f"zoo init cannot describe the outputs of a {task} model yet", "write its manifest by hand")
+    return {"name": t.name, "shape": list(t.shape), "kind": kind}
+
+
+def _head(task: str, outputs: list[dict], labels: list[str] | None) -> dict:
+    if task == "pose-estimation":
+        count = outputs[0]["shape"][-2]
+        return {"keypoints": COCO_KEYPOINTS if count == len(COCO_KEYPOINTS) else [f"keypoint {i}" for i in range(count)]}
+    out = outputs[0]
+    classes = out["shape"][-1] if out["kind"] != "class-ids" else len(labels or [])
+    if labels is None:
+        if out["kind"] == "class-ids":
+            raise ZooError("a segmentation model that outputs class ids needs --labels FILE (one label a line)")
+        labels = [str(i) for i in range(classes)]
+    elif len(labels) != classes:
+        raise ZooError(f"the label file has {len(labels)} labels but the model's output has {classes} classes",
+                       "give one label a line, in class-id order, for every class the output scores")
+    return {"labels": labels}
+
+
+def _precision(info: ModelInfo) -> str:
+    dtypes = {t for op in info.ops for t in (*op.inputs, *op.outputs)}
+    for dtype in ("int8", "uint8", "float16"):
+        if dtype in dtypes:
+            return dtype
+    return "float32"
+
+
+def read_labels(path: Path) -> list[str]:
+    """One label a line (blank lines at the end dropped)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ZooError(f"cannot read the label file {path} ({type(e).__name__})", "give a UTF-8 text file, one label a line") from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return [line.strip() for line in lines]
