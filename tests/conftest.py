@@ -184,3 +184,12 @@ def remount(folder: Path, mode: str) -> None:
     import subprocess
 
     subprocess.run(["mount", "-o", f"remount,{mode}", str(folder)], check=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_manifests_stay_untouched():
+    """--record edits a checkout's own manifests: no test may leave a trace in this checkout's."""
+    before = {p.name: p.read_bytes() for p in (REPO / "manifests").glob("*.yaml")}
+    yield
+    after = {p.name: p.read_bytes() for p in (REPO / "manifests").glob("*.yaml")}
+    assert after == before, f"tests changed the checkout's manifests: {sorted(k for k in after if after[k] != before.get(k))}"

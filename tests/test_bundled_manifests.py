@@ -88,8 +88,10 @@ def test_nxp_latencies_point_at_the_file_nxp_measured(bundled):
 
 
 @pytest.mark.parametrize("name", ["deeplabv3", "deeplabv3-dm1"])
-def test_imx8mp_artifacts_declare_the_tensor_the_recipe_finds(bundled, name):
+def test_imx8mp_artifacts_end_in_the_logits_with_float_io_derived_from_googles_file(bundled, name):
     m = bundled.get(name)
-    (out,) = m.outputs_of(m.artifact("imx8mp-int8"))
+    a = m.artifact("imx8mp")
+    (out,) = m.outputs_of(a)
     assert (out.shape, out.kind, out.output_stride) == ([1, 513, 513, 21], "logits", None)
-    assert "input_tensor" not in m.build.options and "output_tensor" not in m.build.options
+    assert (a.parent, a.input_dtype, a.output_dtype, a.precision, a.build) == ("cpu-uint8", "float32", "float32", "uint8", True)
+    assert a.compile_stats["partitions"] == 1 and a.compile_stats["cpu_ops"] == 0 and a.compile_stats["per_channel"] == 0

@@ -21,25 +21,59 @@ def model(minimal):
     return manifest.parse(minimal, "m.yaml")
 
 
-@pytest.mark.parametrize(("detected", "artifact", "target"), [
-    (["cpu"], "cpu-a", "cpu"),
-    (["edgetpu", "cpu"], "tpu", "edgetpu"),
-    (["imx8mp", "cpu"], "cpu-a", "cpu"),
-    (["imx93", "cpu"], "cpu-a", "cpu"),
-    (["edgetpu", "imx8mp", "cpu"], "tpu", "edgetpu"),
-    (["imx8mp", "edgetpu", "cpu"], "tpu", "edgetpu"),
+TPU_FOUND = "found the Google Coral Edge TPU (USB, PCIe/M.2, Dev Board), but "
+NPU_FOUND = "found the NXP i.MX 8M Plus NPU, but tiny's imx8mp artifact 'npu' is not published yet (later); "
+
+
+@pytest.mark.parametrize(("detected", "artifact", "target", "warnings"), [
+    (["cpu"], "cpu-a", "cpu", []),
+    (["edgetpu", "cpu"], "tpu", "edgetpu", []),
+    (["imx8mp", "cpu"], "cpu-a", "cpu", [NPU_FOUND + "using the cpu artifact 'cpu-a'"]),
+    (["imx93", "cpu"], "cpu-a", "cpu", ["found the NXP i.MX 93 Ethos-U65 NPU, but tiny has no imx93 artifact; "
+                                        "using the cpu artifact 'cpu-a'"]),
+    (["edgetpu", "imx8mp", "cpu"], "tpu", "edgetpu", []),
+    (["imx8mp", "edgetpu", "cpu"], "tpu", "edgetpu", [NPU_FOUND + "using the edgetpu artifact 'tpu'"]),
 ])
-def test_auto_takes_the_first_published(model, detected, artifact, target):
+def test_auto_takes_the_first_available_and_never_falls_back_silently(model, detected, artifact, target, warnings):
     c = choose(model, "auto", detected)
-    assert (c.artifact.id, c.target, c.warnings) == (artifact, target, [])
+    assert (c.artifact.id, c.target, c.warnings) == (artifact, target, warnings)
 
 
 def test_auto_explains(model):
     assert choose(model, "auto", ["imx8mp", "cpu"]).reasons == [
         "detected targets, best first: imx8mp, cpu",
-        "tiny has no published artifact for 'imx8mp'",
-        "'cpu' is the first of them tiny has a published artifact for: 'cpu-a'",
+        "tiny's imx8mp artifact 'npu' is not published yet (later)",
+        "'cpu' is the first of them tiny has an artifact for: 'cpu-a'",
     ]
+
+
+def bench(artifact: str, ms: float, source: str, device: str = "board (i.MX8MP)") -> dict:
+    b = {"device": device, "accelerator": "x", "runtime": "LiteRT", "input_size": [8, 8], "latency_ms": ms,
+         "applies_to": artifact, "source": source}
+    return {**b, "citation": "c"} if source == "upstream" else {**b, "command": "zoo bench", "date": "2026-11-30"}
+
+
+@pytest.mark.parametrize(("benchmarks", "target", "why"), [
+    ([], "imx8mp", None),
+    ([bench("cpu-a", 447, "measured"), bench("npu", 586, "measured")], "cpu",
+     "the latencies measured on this device put cpu first (cpu 447 ms, imx8mp 586 ms)"),
+    ([bench("cpu-a", 447, "measured", "another board"), bench("npu", 586, "measured")], "imx8mp", None),
+    ([bench("cpu-a", 447, "upstream"), bench("npu", 586, "upstream"), bench("npu", 90, "measured"),
+      bench("cpu-a", 120, "measured")], "imx8mp", "the latencies measured on this device put imx8mp first (imx8mp 90 ms, cpu 120 ms)"),
+    ([bench("cpu-a", 447, "upstream"), bench("npu", 586, "upstream")], "cpu",
+     "the latencies published upstream put cpu first (cpu 447 ms, imx8mp 586 ms)"),
+])
+def test_auto_prefers_the_lowest_latency_recorded_for_this_device_by_provenance(minimal, benchmarks, target, why):
+    minimal["artifacts"] = [art("cpu-a", "cpu"), art("npu", "imx8mp")]
+    minimal["benchmarks"] = benchmarks
+    c = choose(manifest.parse(minimal, "m.yaml"), "auto", ["imx8mp", "cpu"], device="board (i.MX8MP)")
+    assert c.target == target
+    if why is None:
+        assert c.warnings == [] and not any("latency" in r for r in c.reasons)
+    else:
+        assert c.reasons[-1] == f"{target!r} chosen by latency: {why}"
+        assert c.warnings == ([] if target == "imx8mp" else [f"found the NXP i.MX 8M Plus NPU, but {why}; using the cpu "
+                                                             "artifact 'cpu-a'"])
 
 
 def test_explicit_target(model):

@@ -202,7 +202,7 @@ def test_a_bad_token_service_is_one_failed_source(answer, zoo_env, server, tmp_p
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert open(proc.stdout.strip(), "rb").read() == DATA
     (warning,) = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
-    assert f"token service" in warning and "oci://" in warning
+    assert "token service" in warning and "oci://" in warning
 
 
 def test_passwords_go_to_the_named_registry_alone_and_never_to_a_token_service_on_another_host(zoo_env, server,

@@ -16,7 +16,6 @@ from conftest import REPO
 
 import zoo
 from zoo import catalog
-from zoo.convert import compiled
 from zoo.convert.compilers import vela
 from zoo.tflite import inspect
 from zoo.errors import ArtifactUnavailable, ZooError
@@ -65,7 +64,7 @@ def test_the_classifiers_and_movenet_compile_to_their_pins_and_published_macs(co
     data = product.read_bytes()
     assert (len(data), hashlib.sha256(data).hexdigest()) == (a.size, a.sha256) and a.parent == parent
     assert (report.macs, report.cpu_ops) == (macs, cpu_ops) and report.to_dict() == a.compile_stats
-    gates = {c.name: c.passed for c in compiled.gates(m, report)}
+    gates = {c.name: c.passed for c in vela.gates(m, report)}
     assert gates == ({"sram": True, "macs": True} if m.flops else {"sram": True})
 
 
@@ -92,15 +91,15 @@ def test_report_and_bytes_match_the_pins_recorded_from_google_files(coral, tmp_p
     assert report.cpu_ops == 1 and report.sram_used_bytes <= report.arena_cache_bytes == 384 * 1024
     assert report.to_dict() == a.compile_stats
     info = inspect(product)
-    assert info.accelerator == "ethos-u" and info.cpu_ops == ["RESIZE_BILINEAR"]
-    assert [c.name for c in compiled.gates(m, report) if c.passed] == ["sram", "cpu-ops", "macs"]
+    assert info.accelerator == "imx93" and info.cpu_ops == ["RESIZE_BILINEAR"]
+    assert [c.name for c in vela.gates(m, report) if c.passed] == ["sram", "cpu-ops", "macs"]
 
 
 def test_gates_catch_a_mac_count_far_from_the_manifest_and_sram_over_the_arena():
     m = catalog.load(extra=[]).get("deeplabv3")
     report = vela.VelaReport("5.2.0", vela.OPTIONS, npu_ops=1, cpu_ops=3, sram_used_bytes=400_000, arena_cache_bytes=393_216,
                              macs=700_000_000)
-    failed = {c.name: c.detail for c in compiled.gates(m, report) if not c.passed}
+    failed = {c.name: c.detail for c in vela.gates(m, report) if not c.passed}
     assert set(failed) == {"sram", "cpu-ops", "macs"}
     assert failed["macs"].endswith("(20.45% apart, tolerance 5%)")
 
@@ -130,11 +129,16 @@ def test_build_from_a_fresh_cache_reproduces_the_pin_and_check_says_identical(mi
 
 
 @needs_vela
-def test_fetch_build_returns_the_pinned_file_then_offline_hits(mirror):
+def test_a_plain_fetch_builds_the_pinned_file_then_offline_hits(mirror, monkeypatch):
+    """With Vela installed a plain fetch compiles the pinned file from its verified parent (no --build needed); a
+    device that must never compile says ZOO_BUILD_ON_FETCH=0 and gets the way to do it instead."""
+    monkeypatch.setenv("ZOO_BUILD_ON_FETCH", "0")
     plain = zoo_cli("fetch", "deeplabv3", "--target", "imx93", "--strict")
-    assert plain.returncode == 1 and "zoo fetch deeplabv3 --target imx93 --build" in plain.stderr
-    built = zoo_cli("fetch", "deeplabv3", "--target", "imx93", "--build")
+    assert plain.returncode == 1 and "is built here from 'cpu-uint8' once the imx93 extra is installed" in plain.stderr
+    monkeypatch.delenv("ZOO_BUILD_ON_FETCH")
+    built = zoo_cli("fetch", "deeplabv3", "--target", "imx93")
     assert built.returncode == 0, built.stderr
+    assert "built deeplabv3_mnv2_dm05_pascal_quant_vela.tflite here from cpu-uint8 and verified it against its pin" in built.stderr
     path = built.stdout.strip().splitlines()[-1]
     assert hashlib.sha256(open(path, "rb").read()).hexdigest() == catalog.load(extra=[]).get("deeplabv3").artifact("imx93").sha256
     offline = zoo_cli("fetch", "deeplabv3", "--target", "imx93", "--offline")
@@ -177,7 +181,8 @@ def test_without_build_an_unpublished_rebuildable_artifact_says_how(monkeypatch)
     from zoo.choice import choose
 
     m = catalog.load(extra=[]).get("deeplabv3")
-    with pytest.raises(ArtifactUnavailable, match="zoo fetch deeplabv3 --target imx93 --build \\(needs vela: pip install '\\.\\[imx93\\]' in zoo's checkout"):
+    with pytest.raises(ArtifactUnavailable, match="deeplabv3's imx93 file 'imx93' is built here from 'cpu-uint8' once the "
+                                                  "imx93 extra is installed \\(pip install '\\.\\[imx93\\]' in zoo's checkout"):
         choose(m, "imx93", [], strict=True)
     assert choose(m, "imx93", [], rebuilt=frozenset({"imx93"})).artifact.id == "imx93"
     assert choose(m, "auto", ["imx93"]).artifact.id == "cpu-uint8"

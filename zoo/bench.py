@@ -7,19 +7,17 @@ VIV_VX_ENABLE_CACHE_GRAPH_BINARY=1), then steady-state runs after warm-up.
 
 from __future__ import annotations
 
-import os
-import platform
 import resource
 import statistics
 import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
-from pathlib import Path
 
 import numpy as np
 
-from zoo.devices import detect
+from zoo.devices import cpu_model, detect
 from zoo.runtime import Opened
+from zoo.targets import get_target
 
 
 @dataclass
@@ -30,10 +28,11 @@ class Machine:
     board: str | None
     runtime: str
     delegate: str | None
+    identity: str | None = None  # zoo detect's device identity (board and SoC), what auto matches latencies by
 
     @property
     def device(self) -> str:
-        return self.board or self.cpu
+        return self.identity or self.board or self.cpu
 
 
 @dataclass
@@ -52,17 +51,6 @@ class Latency:
     init_rss_mb: float
 
 
-def cpu_model(root: str | os.PathLike = "/") -> str:
-    """The CPU's name from /proc/cpuinfo (x86 'model name', Arm 'Hardware'/'Model'), else platform.processor()."""
-    try:
-        text = (Path(root) / "proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or platform.machine()
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
-    return fields.get("model name") or fields.get("Hardware") or fields.get("Model") or platform.machine()
-
-
 def machine(opened: Opened) -> Machine:
     found = detect()
     module = "ai-edge-litert" if found.interpreter == "ai_edge_litert" else "tflite-runtime"
@@ -70,7 +58,7 @@ def machine(opened: Opened) -> Machine:
         version = metadata.version(module)
     except metadata.PackageNotFoundError:
         version = "unknown"
-    return Machine(cpu_model(), found.cores, found.arch, found.board, f"{module} {version}", opened.delegate)
+    return Machine(cpu_model(), found.cores, found.arch, found.board, f"{module} {version}", opened.delegate, found.device)
 
 
 def _rss_mb() -> float:
@@ -126,8 +114,8 @@ def report(opened: Opened, latency: Latency) -> dict:
 def benchmark_entry(rep: dict, command: str, today: str) -> dict:
     """A manifest `benchmarks` entry for this measurement (source: measured), never replacing upstream figures."""
     lat, mach = rep["latency"], rep["machine"]
-    accelerator = {"cpu": f"CPU ({mach['arch']}, {mach['cores']} cores)", "edgetpu": "Edge TPU", "imx8mp": "NPU (VX delegate)",
-                   "imx93": "NPU (Ethos-U65)"}[rep["target"]]
+    target = get_target(rep["target"])
+    accelerator = f"CPU ({mach['arch']}, {mach['cores']} cores)" if target.name == "cpu" else target.accelerator
     entry = {"device": mach["device"], "accelerator": accelerator, "runtime": mach["runtime"], "input_size": rep["input_size"],
              "latency_ms": round(lat["median_ms"], 2), "applies_to": rep["artifact"], "source": "measured", "command": command,
              "date": today, "note": f"median of {lat['runs']} after {lat['warmup']} warm-up; mean {lat['mean_ms']:.2f}, "

@@ -20,6 +20,7 @@ from zoo import atomic, catalog, hashes, manifest, settings
 from zoo.cache import Cache
 from zoo.errors import BadBundle, CacheError, ChecksumMismatch, ManifestInvalid, ZooError, shown
 from zoo.obtain import obtain_cached
+from zoo.publish import pinned_in_cache
 from zoo.manifest import Artifact, Manifest
 from zoo.progress import Progress
 
@@ -48,9 +49,9 @@ def create(name: str, out: Path, targets: list[str] | None = None, progress: Pro
     progress = progress or Progress()
     entry = catalog.load().entry(name)
     m: Manifest = entry.manifest
-    chosen = [a for a in m.artifacts if a.published and (not targets or a.target in targets)]
+    chosen = [a for a in m.artifacts if (a.published or pinned_in_cache(m, a)) and (not targets or a.target in targets)]
     if not chosen:
-        raise ZooError(f"{m.name} has no published artifact for {', '.join(targets or ['any target'])}",
+        raise ZooError(f"{m.name} has no published or cached pinned artifact for {', '.join(targets or ['any target'])}",
                        f"published targets: {', '.join(m.published_targets) or 'none'}")
     files = []
     for a in chosen:

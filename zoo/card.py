@@ -7,6 +7,7 @@ import yaml
 
 from zoo.manifest import Manifest
 from zoo.present import describe_head
+from zoo.targets import get_target
 from zoo.tasks import get_task
 
 DATASET_IDS = {"PASCAL VOC 2012": "pascal_voc"}
@@ -15,8 +16,7 @@ DATASET_IDS = {"PASCAL VOC 2012": "pascal_voc"}
 def metadata(m: Manifest) -> dict:
     """Front matter: license, library, tags, datasets and a model-index with every metric and its source."""
     tags = ["tflite", m.task, m.family, *sorted({a.precision for a in m.artifacts})]
-    tags += ["edge-tpu"] if "edgetpu" in m.targets else []
-    tags += ["nxp", "i.mx8mp"] if "imx8mp" in m.targets else []
+    tags += list(dict.fromkeys(tag for t in m.targets for tag in get_target(t).hub_tags))
     datasets = sorted({DATASET_IDS.get(x.dataset, x.dataset) for x in m.metrics})
     results = [
         {

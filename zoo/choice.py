@@ -19,7 +19,7 @@ class Choice:
 
 def compiled_parent(m: Manifest, a: Artifact) -> Artifact | None:
     """The other artifact a `build: true` artifact of a target with a deterministic compiler is compiled from, if any."""
-    if not (a.build and get_target(a.target).compiler):
+    if not (a.build and get_target(a.target).reproducible):
         return None
     return next((x for x in m.artifacts if x.id == a.parent and x.id != a.id), None)
 
@@ -29,12 +29,6 @@ def rebuildable(m: Manifest, a: Artifact) -> bool:
     is as good as a download."""
     parent = compiled_parent(m, a)
     return bool(a.sha256 and parent is not None and parent.published)
-
-
-def rebuild_hint(m: Manifest, a: Artifact) -> str:
-    target = get_target(a.target)
-    return (f"it can be built here from its published parent {a.parent!r} and checked against its pin: "
-            f"zoo fetch {m.name} --target {a.target} --build (needs {target.compiler}: {install_extra(a.target)})")
 
 
 def published_artifact(m: Manifest, target: str) -> Artifact | None:
@@ -52,13 +46,14 @@ def _obtainable(m: Manifest, target: str, rebuilt: frozenset[str]) -> Artifact |
 
 
 def choose(m: Manifest, requested: str, detected: list[str], strict: bool = False,
-           rebuilt: frozenset[str] = frozenset()) -> Choice:
-    """Pick the artifact for `requested` ('auto' walks `detected`, best first, then each one's fallbacks).
+           rebuilt: frozenset[str] = frozenset(), device: str | None = None) -> Choice:
+    """Pick the artifact for `requested` ('auto' walks `detected`, best first, then each one's fallbacks, and prefers
+    the lowest latency recorded for `device`, see _by_latency).
 
-    `rebuilt`: ids of unpublished, `rebuildable` artifacts that count as available (with --build, or once rebuilt
-    into the cache)."""
+    `rebuilt`: ids of unpublished, `rebuildable` artifacts that count as available (their compiler is installed, or
+    --build, or they were rebuilt into the cache already)."""
     if requested == "auto":
-        return _auto(m, detected, rebuilt)
+        return _auto(m, detected, rebuilt, device)
     target = get_target(requested)
     if requested not in m.targets:
         raise ArtifactUnavailable(f"{m.name} has no artifact for target {requested!r}", f"it has: {_has(m)}")
@@ -67,13 +62,9 @@ def choose(m: Manifest, requested: str, detected: list[str], strict: bool = Fals
         return Choice(direct, requested, [f"target {requested!r} was requested and {direct.id!r} is published for it"])
     pending = _obtainable(m, requested, rebuilt)
     if pending is not None:
-        return Choice(pending, requested, [f"target {requested!r} was requested; {pending.id!r} is not published but is "
-                                           f"rebuilt from {pending.parent!r} and verified against its pin"])
-    pending = next((a for a in m.artifacts if a.target == requested and rebuildable(m, a)),
-                   next(a for a in m.artifacts if a.target == requested))
-    note = f"{m.name}'s {requested} artifact {pending.id!r} is not published yet ({pending.unpublished})"
-    if rebuildable(m, pending):
-        note += f"; {rebuild_hint(m, pending)}"
+        return Choice(pending, requested, [f"target {requested!r} was requested; {pending.id!r} is not hosted but is "
+                                           f"built from {pending.parent!r} and verified against its pin"])
+    note = _missing(m, requested)
     if strict:
         raise ArtifactUnavailable(note, "drop --strict to fall back along " + " -> ".join(target.chain()))
     for fallback in target.chain()[1:]:
@@ -84,14 +75,62 @@ def choose(m: Manifest, requested: str, detected: list[str], strict: bool = Fals
     raise ArtifactUnavailable(f"{note} and nothing along {' -> '.join(target.chain())} is published", f"it has: {_has(m)}")
 
 
-def _auto(m: Manifest, detected: list[str], rebuilt: frozenset[str]) -> Choice:
-    reasons = [f"detected targets, best first: {', '.join(detected)}"]
+def _missing(m: Manifest, target: str) -> str:
+    """Why `target`'s artifact of `m` cannot be used here, in a sentence."""
+    mine = [a for a in m.artifacts if a.target == target]
+    if not mine:
+        return f"{m.name} has no {target} artifact"
+    a = next((a for a in mine if rebuildable(m, a)), mine[0])
+    if rebuildable(m, a):
+        return (f"{m.name}'s {target} file {a.id!r} is built here from {a.parent!r} once the {target} extra is installed "
+                f"({install_extra(target)}), unless ZOO_BUILD_ON_FETCH=0")
+    return f"{m.name}'s {target} artifact {a.id!r} is not published yet ({a.unpublished})"
+
+
+def _auto(m: Manifest, detected: list[str], rebuilt: frozenset[str], device: str | None) -> Choice:
+    reasons = [f"detected targets, best first: {', '.join(detected)}" + (f" (device: {device})" if device else "")]
     candidates = list(dict.fromkeys([*detected, *(t for d in detected for t in get_target(d).chain())]))
+    usable = []
     for candidate in candidates:
         a = published_artifact(m, candidate) or _obtainable(m, candidate, rebuilt)
         if a is not None:
-            reasons.append(f"{candidate!r} is the first of them {m.name} has a published artifact for: {a.id!r}")
-            return Choice(a, candidate, reasons)
-        reasons.append(f"{m.name} has no published artifact for {candidate!r}")
-    raise ArtifactUnavailable(f"{m.name} has no published artifact for any usable target ({', '.join(candidates)})",
-                              f"it has: {_has(m)}")
+            usable.append((candidate, a))
+        else:
+            reasons.append(_missing(m, candidate))
+    if not usable:
+        raise ArtifactUnavailable(f"{m.name} has no published artifact for any usable target ({', '.join(candidates)})",
+                                  f"it has: {_has(m)}")
+    target, a = usable[0]
+    reasons.append(f"{target!r} is the first of them {m.name} has an artifact for: {a.id!r}")
+    faster = _by_latency(m, usable, device)
+    if faster is not None:
+        target, a = next((t, x) for t, x in usable if t == faster[0])
+        reasons.append(f"{target!r} chosen by latency: {faster[1]}")
+    warnings = []
+    best = detected[0] if detected else "cpu"
+    if best != "cpu" and target != best:
+        found = get_target(best).title
+        why = f"{faster[1]}" if faster is not None and any(t == best for t, _ in usable) else _missing(m, best)
+        warnings.append(f"found the {found}, but {why}; using the {target} artifact {a.id!r}")
+    return Choice(a, target, reasons, warnings)
+
+
+LATENCY_SOURCES = (("measured", "measured on this device"), ("estimated", "estimated"), ("upstream", "published upstream"))
+
+
+def _by_latency(m: Manifest, usable: list[tuple[str, Artifact]], device: str | None) -> tuple[str, str] | None:
+    """(target, why) of the fastest usable artifact by the latencies the manifest records for these very files, in
+    order of trust: measured on this device (the identity `zoo detect` reports), then estimated by a compiler, then
+    published upstream. The first kind of figure that at least two of them have decides; None when none does."""
+    for source, said in LATENCY_SOURCES:
+        figures = {}
+        for target, a in usable:
+            found = [b.latency_ms for b in m.benchmarks if b.applies_to == a.id and b.source == source
+                     and (source != "measured" or (device is not None and b.device == device))]
+            if found:
+                figures[target] = min(found)
+        if len(figures) >= 2:
+            fastest = min(figures, key=figures.get)
+            listed = ", ".join(f"{t} {v:g} ms" for t, v in sorted(figures.items(), key=lambda x: x[1]))
+            return fastest, f"the latencies {said} put {fastest} first ({listed})"
+    return None

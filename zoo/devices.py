@@ -12,14 +12,13 @@ import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from zoo.targets import TARGETS
+from zoo.targets import TARGETS, by_rank
 
 CORAL_USB_IDS = {("1a6e", "089a"): "before firmware load", ("18d1", "9302"): "firmware loaded"}
 CORAL_PCI_ID = ("0x1ac1", "0x089a")
 LIBEDGETPU = ("libedgetpu.so.1", "libedgetpu.1.dylib", "edgetpu.dll")
 LIB_DIRS = ("usr/lib", "usr/lib64", "usr/local/lib", "lib", "opt/homebrew/lib", "Windows/System32")
 COMPATIBLE = {"fsl,imx8mp": "i.MX8MP", "fsl,imx93": "i.MX93"}
-ORDER = ("edgetpu", "imx8mp", "imx93", "cpu")
 
 
 @dataclass
@@ -40,15 +39,24 @@ class Detection:
     board: str | None
     interpreter: str | None
     findings: list[Finding]
+    soc: str | None = None
+
+    @property
+    def device(self) -> str | None:
+        """This device's identity for latency records: the board and its SoC as the device tree and soc0 say
+        (e.g. 'NXP i.MX8MPlus EVK board (i.MX8MP)'); None on a machine that reports neither (a PC)."""
+        if self.board and self.soc:
+            return f"{self.board} ({self.soc})"
+        return self.board or self.soc
 
     @property
     def targets(self) -> list[str]:
         """Usable targets, best first; always ends with cpu."""
         usable = {f.target for f in self.findings if f.usable}
-        return [t for t in ORDER if t in usable or t == "cpu"]
+        return [t for t in by_rank() if t in usable or t == "cpu"]
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "targets": self.targets}
+        return {**asdict(self), "targets": self.targets, "device": self.device}
 
 
 def _read(path: Path) -> str | None:
@@ -154,4 +162,16 @@ def detect(root: str | os.PathLike = "/") -> Detection:
         board=_read(base / "proc/device-tree/model"),
         interpreter=interpreter,
         findings=[*_edgetpu(base), *_nxp(base), cpu],
+        soc=_soc(base)[0],
     )
+
+
+def cpu_model(root: str | os.PathLike = "/") -> str:
+    """The CPU's name from /proc/cpuinfo (x86 'model name', Arm 'Hardware'/'Model'), else platform.processor()."""
+    try:
+        text = (Path(root) / "proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    return fields.get("model name") or fields.get("Hardware") or fields.get("Model") or platform.machine()

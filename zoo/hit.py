@@ -20,6 +20,7 @@ from pathlib import Path
 
 from zoo import atomic, manifest_sources, settings
 from zoo.cache import Cache
+from zoo.targets import TARGETS
 
 MAX_ENTRIES = 64
 
@@ -31,10 +32,12 @@ class Hit:
     warnings: tuple[str, ...]
     manifests: manifest_sources.Fingerprint
     absent: tuple[str, ...]  # cache paths that must stay absent (an artifact appearing there could change the choice)
+    missing: tuple[str, ...] = ()  # targets whose compiler was not installed (installing one could change the choice)
 
     def holds(self, cache: Cache) -> bool:
         return (manifest_sources.current(self.manifests) and cache.unchanged(self.path, self.sha256)
-                and not any(map(os.path.lexists, self.absent)))
+                and not any(map(os.path.lexists, self.absent))
+                and not any(TARGETS[t].compiler_installed() for t in self.missing))
 
 
 @dataclass(frozen=True)
@@ -51,23 +54,26 @@ class Request:
     build: bool = False
     cache_dir: str | None = None
     environment: tuple[str | None, ...] = ()
+    device: str | None = None  # for 'auto': the device identity its latency records are matched by
 
     @classmethod
     def of(cls, name: str, target: str = "auto", *, strict: bool = False, build: bool = False,
            cache_dir: str | os.PathLike | None = None, root: str | os.PathLike = "/") -> Request:
         decided = settings.target() or "auto" if target == "auto" else target
         detected: tuple[str, ...] = ()
+        device = None
         if decided == "auto":
             from zoo.devices import detect  # only here: a named target's cold hit never needs it
 
-            detected = tuple(detect(root).targets)
+            found = detect(root)
+            detected, device = tuple(found.targets), found.device
         return cls(name, target, decided, detected, strict, build, None if cache_dir is None else os.fspath(cache_dir),
-                   settings.deciding())
+                   settings.deciding(), device)
 
     @functools.cached_property
     def key(self) -> str:
         return json.dumps([self.name, self.asked, self.target, self.detected, self.strict, self.build, self.cache_dir,
-                           self.environment])
+                           self.environment, self.device])
 
 
 _memory: dict[str, tuple[Hit, object, Cache]] = {}  # key -> (hit, what resolve returned, the cache)
@@ -90,7 +96,7 @@ def remember(request: Request, hit: Hit, resolved: object, cache: Cache) -> None
     memo = _read(_memo(cache))
     memo.pop(k, None)
     memo[k] = {"path": hit.path, "sha256": hit.sha256, "warnings": hit.warnings, "manifests": hit.manifests,
-               "absent": hit.absent}
+               "absent": hit.absent, "missing": hit.missing}
     try:
         cache.folder("index")
         atomic.write(_memo(cache), json.dumps(dict(list(memo.items())[-MAX_ENTRIES:])))
@@ -105,10 +111,11 @@ def lookup(name: str, target: str = "auto") -> Hit | None:
     entry = _read(_memo(cache)).get(Request.of(name, target).key)
     try:
         hit = Hit(entry["path"], entry["sha256"], tuple(entry["warnings"]), _fingerprint(entry["manifests"]),
-                  tuple(entry["absent"]))
+                  tuple(entry["absent"]), tuple(entry["missing"]))
     except (TypeError, KeyError, ValueError, OverflowError):
         return None  # no entry, or not one this version wrote
-    if not all(isinstance(s, str) for s in (hit.path, hit.sha256, *hit.warnings, *hit.absent)):
+    if not all(isinstance(s, str) for s in (hit.path, hit.sha256, *hit.warnings, *hit.absent)) or \
+            not all(t in TARGETS for t in hit.missing):
         return None
     return hit if hit.holds(cache) else None
 

@@ -424,7 +424,7 @@ def _cross_problems(m: Manifest):
         for i, item in enumerate(items):
             if item.applies_to is not None and item.applies_to not in known:
                 yield f"{kind}[{i}].applies_to", f"{item.applies_to!r} is not an artifact or upstream id; known: {', '.join(sorted(known))}"
-    built = [i for i, a in enumerate(m.artifacts) if a.build and not (get_target(a.target).compiler and a.parent in known
+    built = [i for i, a in enumerate(m.artifacts) if a.build and not (get_target(a.target).reproducible and a.parent in known
                                                                        and a.parent not in {u.id for u in m.upstream})]
     if built and m.build is None:
         yield f"artifacts[{built[0]}].build", "artifacts marked build: true need the model's build section"

@@ -13,7 +13,6 @@ from zoo.targets import get_target
 from zoo.tasks import TASKS
 from zoo.tflite import ModelInfo, TensorInfo, inspect
 
-ACCELERATOR_TARGETS = {"edgetpu": "edgetpu", "ethos-u": "imx93", "vx-nbg": "imx8mp"}
 INPUT_RANGES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0), "0,255": (0.0, 255.0)}
 COCO_KEYPOINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
                   "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
@@ -29,7 +28,7 @@ def describe(path: Path, name: str, task: str, labels: list[str] | None = None, 
     if len(info.inputs) != 1:
         raise ZooError(f"{path.name} has {len(info.inputs)} inputs; zoo describes models with one image input")
     inp = info.inputs[0]
-    target = ACCELERATOR_TARGETS.get(info.accelerator or "", "cpu")
+    target = info.accelerator or "cpu"
     digest = file_digest(path)
     outputs = [_output(t, task, info) for t in info.outputs]
     artifact = {

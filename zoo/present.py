@@ -141,7 +141,7 @@ def targets_json() -> list[dict]:
 
 def detection_text(d) -> str:
     """Findings with their evidence and fixes, then the usable targets."""
-    out = [f"machine     {d.arch}, {d.cores} cores" + (f", board: {d.board}" if d.board else ""),
+    out = [f"machine     {d.arch}, {d.cores} cores" + (f", board: {d.board}" if d.board else "") + (f", SoC: {d.soc}" if d.soc else ""),
            f"interpreter {d.interpreter or 'none (pip install ai-edge-litert to run models)'}", ""]
     for f in d.findings:
         out.append(f"{'usable' if f.usable else 'NOT usable'}: {f.what} [{f.target}]")
@@ -169,13 +169,23 @@ def inspect_text(info) -> str:
     out = [f"file        {info.path} ({info.size:,} B, {info.subgraphs} subgraph(s))"]
     out += [f"input       {tensor(t)}" for t in info.inputs]
     out += [f"output      {tensor(t)}" for t in info.outputs]
-    out.append(f"compiled    {accel or 'no (plain TFLite: every op runs on the CPU or a delegate)'}")
+    out.append(f"compiled    {'for ' + accel if accel else 'no (plain TFLite: every op runs on the CPU or a delegate)'}")
     if accel:
         accel_ops = len(info.ops) - len(info.cpu_ops)
         out.append(f"            {accel_ops} {accel} op(s); {len(info.cpu_ops)} op(s) stay on the CPU: {', '.join(info.cpu_ops)}")
     out.append("ops         " + ", ".join(f"{k} x{v}" for k, v in info.histogram.items()))
     if info.float_ops:
         out.append(f"float ops   {len(info.float_ops)}: {', '.join(sorted(set(info.float_ops)))}")
+    return "\n".join(out)
+
+
+def npu_text(report: dict) -> str:
+    """The i.MX 8M Plus NPU report (zoo/convert/compilers/vx.py) for a person."""
+    out = [f"i.MX 8M Plus {report['npu_ops']} of {report['operators']} operator(s) delegated to the NPU, in "
+           f"{report['partitions']} partition(s) (VX delegate rules: {report['rules']})"]
+    out += [f"            on the CPU: {o['op']} ({o['output']}): {o['reason']}" for o in report["cpu_operators"]]
+    out.append(f"quantized   {report['per_tensor']} per-tensor, {report['per_channel']} per-channel tensor(s); "
+               f"{report['int64_tensors']} int64 tensor(s)")
     return "\n".join(out)
 
 

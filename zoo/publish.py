@@ -9,9 +9,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo import atomic, card, catalog, hashes
+from zoo import atomic, card, catalog, hashes, settings
 from zoo.errors import ChecksumMismatch, ZooError
-from zoo.obtain import obtain_cached
+from zoo.cache import Cache
+from zoo.obtain import cached, obtain_cached
 from zoo.manifest import Artifact, Manifest
 from zoo.progress import Progress
 
@@ -56,6 +57,11 @@ def _verified(a: Artifact, path: Path, record: dict | None) -> Upload:
     return Upload(a.file, None, path, size, sha256, a.id)
 
 
+def pinned_in_cache(m: Manifest, a: Artifact) -> bool:
+    """A pinned artifact nobody hosts that is in the cache, verified (built here by a fetch, or imported)."""
+    return bool(a.sha256) and cached(m.name, a, Cache(settings.cache_dir())) is not None
+
+
 def _selected(m: Manifest, targets: list[str]) -> list[Artifact]:
     chosen = [a for a in m.artifacts if not targets or a.target in targets]
     if not chosen:
@@ -83,14 +89,15 @@ def plan(name: str, targets: list[str] | None = None, from_dir: Path | None = No
             if record:
                 records[a.id] = record
                 uploads.append(_blob(f"zoo/{record_path.name}", record_path.read_bytes()))
-        elif a.published:
+        elif a.published or pinned_in_cache(m, a):
             path, _ = obtain_cached(m.name, a, progress)
             uploads.append(_verified(a, path, None))
         elif targets and a.target in targets:
-            raise ZooError(f"{m.name}/{a.id} is neither built in {from_dir or '(no --from folder)'} nor published",
-                           f"build it first: zoo build {m.name} --target {a.target} --out DIR, then --from DIR")
+            raise ZooError(f"{m.name}/{a.id} is neither built in {from_dir or '(no --from folder)'}, nor published, nor "
+                           "in the cache", f"build it first: zoo build {m.name} --target {a.target} --out DIR, then "
+                                           f"--from DIR (or zoo fetch {m.name} --target {a.target} --build)")
         else:
-            progress.note(f"skipping {a.id}: not built here and not published")
+            progress.note(f"skipping {a.id}: not built here, not published and not in the cache")
     if not any(u.artifact for u in uploads):
         raise ZooError(f"nothing to publish for {m.name}", "build artifacts with `zoo build`, then pass --from DIR")
     text = card.render(m, repo, records)

@@ -15,6 +15,7 @@ from zoo.choice import choose, rebuildable
 from zoo.manifest import Artifact, Manifest
 from zoo.obtain import cached, obtain
 from zoo.progress import Progress, StderrProgress
+from zoo.targets import get_target
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,10 @@ def _resolve(request: hit.Request, cache: Cache, offline: bool, progress: Progre
     m = manifests.get(request.name)
     overrides = tuple(manifests.overrides(m.name))
     candidates = [a for a in m.artifacts if rebuildable(m, a)]
-    rebuilt = frozenset(a.id for a in candidates if request.build or cached(m.name, a, cache))
-    choice = choose(m, request.target, list(request.detected), request.strict, rebuilt)
+    may_build = settings.build_on_fetch()
+    installed = {a.target: may_build and get_target(a.target).compiler_installed() for a in candidates}
+    rebuilt = frozenset(a.id for a in candidates if request.build or installed[a.target] or cached(m.name, a, cache))
+    choice = choose(m, request.target, list(request.detected), request.strict, rebuilt, request.device)
     warnings = (*overrides, *choice.warnings)
     for warning in warnings:
         progress.message(warning)
@@ -103,7 +106,9 @@ def _resolve(request: hit.Request, cache: Cache, offline: bool, progress: Progre
                         choice.artifact, m, (*reasons, *choice.reasons), warnings)
     absent = tuple(os.fspath(p) for a in candidates if a.id not in rebuilt
                    for p in (cache.view(m.name, a.id, a.file), cache.blob(a.sha256)))
-    hit.remember(request, hit.Hit(os.fspath(path), sha256, resolved.warnings, manifests.fingerprint, absent), resolved, cache)
+    missing = tuple(sorted({a.target for a in candidates if a.id not in rebuilt}))
+    hit.remember(request, hit.Hit(os.fspath(path), sha256, resolved.warnings, manifests.fingerprint, absent, missing),
+                 resolved, cache)
     return resolved
 
 

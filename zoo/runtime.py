@@ -69,8 +69,7 @@ def open_file(path: Path, like: str | None = None, **interpreter_kwargs) -> Open
     if like is not None:
         manifest = cat.get(like)
         artifact = artifact if artifact in manifest.artifacts else next((a for a in manifest.artifacts if a.file == path.name), None)
-    accelerator = inspect(path).accelerator
-    target = {"edgetpu": "edgetpu", None: "cpu"}.get(accelerator, artifact.target if artifact else "cpu")
+    target = inspect(path).accelerator or (artifact.target if artifact else "cpu")
     delegate = installed_delegate(target, artifact.delegate if artifact else get_target(target).delegate)
     try:
         interpreter = allocated(path, delegate, **interpreter_kwargs)

@@ -62,13 +62,21 @@ def _platform_dir(kind: str, xdg: str | None, home: str | None) -> Path:
 
 
 # Besides a resolution's arguments and ZOO_TARGET: where the cache is and where manifests are read from.
-_DECIDING = ("ZOO_CACHE_DIR", "XDG_CACHE_HOME", "ZOO_MANIFESTS", "ZOO_RECORDS_DIR", "XDG_DATA_HOME", "HOME")
+_DECIDING = ("ZOO_CACHE_DIR", "XDG_CACHE_HOME", "ZOO_MANIFESTS", "ZOO_RECORDS_DIR", "XDG_DATA_HOME", "HOME",
+             "ZOO_BUILD_ON_FETCH")
 
 
 def deciding() -> tuple[str | None, ...]:
     """The environment variables that decide a resolution besides its arguments and ZOO_TARGET, as a key for
     remembered hits (read raw: no Path is built on a warm hit)."""
     return tuple(map(os.environ.get, _DECIDING))
+
+
+def build_on_fetch() -> bool:
+    """ZOO_BUILD_ON_FETCH (default yes): a fetch may build a pinned, unhosted artifact here from its verified parent
+    when its compiler is installed; 0 keeps fetches to downloads and the cache (--build still builds)."""
+    raw = os.environ.get("ZOO_BUILD_ON_FETCH", "").strip()
+    return True if not raw else _flag("ZOO_BUILD_ON_FETCH")
 
 
 def debug() -> bool:

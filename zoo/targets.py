@@ -1,4 +1,7 @@
-"""The accelerators zoo knows: name, runtime delegate, and the target to fall back to."""
+"""The accelerators zoo knows, and every fact about each in one place: its rank for auto-detection, its runtime
+delegate, the target to fall back to, the operator that marks a file compiled for it, the label its benchmarks use,
+its hub tags, and the compiler that makes its files from a parent file (and whether that compiler's bytes are the
+same on every run, which is what lets zoo pin a file it builds)."""
 
 from __future__ import annotations
 
@@ -15,12 +18,40 @@ class Target:
     delegate: str | None
     fallback: str | None
     install: str
-    compiler: str | None = None  # a deterministic offline compiler zoo runs to rebuild pinned artifacts (pip extra = target)
+    rank: int  # auto-detection prefers lower ranks
+    accelerator: str  # how a benchmark names what ran the model
+    marker_op: str | None = None  # the custom operator that marks a file compiled for this target
+    hub_tags: tuple[str, ...] = ()
+    compiler: str | None = None  # zoo/convert/compilers/<compiler>.py makes this target's files from a parent file
+    reproducible: bool = False  # the compiler's bytes are identical run to run, so its products can be pinned
+    probe: str | None = None  # how to tell the compiler is installed, cheaply: "command:NAME" or "module:NAME"
     alternatives: tuple[str, ...] = ()  # other names the same delegate has on other images
 
     def delegates(self) -> tuple[str, ...]:
         """Every path the delegate may have, the usual one first."""
         return (self.delegate, *self.alternatives) if self.delegate else ()
+
+    def compiler_installed(self) -> bool:
+        """Whether this target's compiler can run here (a command on PATH or beside this Python, or an importable
+        module), without running it: checked on every resolution that could build a file here."""
+        if self.probe is None:
+            return False
+        kind, _, name = self.probe.partition(":")
+        if kind == "command":
+            import os
+            import shutil
+            import sys
+
+            return shutil.which(name, path=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])) is not None
+        import importlib.util
+        import os
+
+        top, _, rest = name.partition(".")
+        spec = importlib.util.find_spec(top)  # the top-level package only: finding a submodule would import it
+        if spec is None or not rest:
+            return spec is not None
+        relative = rest.replace(".", os.sep) + ".py"
+        return any(os.path.isfile(os.path.join(d, relative)) for d in spec.submodule_search_locations or ())
 
     def chain(self) -> list[str]:
         """This target then its fallbacks, in order (e.g. ['edgetpu', 'cpu'])."""
@@ -41,6 +72,8 @@ TARGETS: dict[str, Target] = {
             delegate=None,
             fallback=None,
             install="pip install ai-edge-litert",
+            rank=9,
+            accelerator="CPU",
         ),
         Target(
             name="edgetpu",
@@ -49,6 +82,11 @@ TARGETS: dict[str, Target] = {
             delegate="libedgetpu.so.1",
             fallback="cpu",
             install="apt-get install libedgetpu1-std (Coral apt repository); PCIe/M.2 also gasket-dkms",
+            rank=0,
+            accelerator="Edge TPU",
+            marker_op="edgetpu-custom-op",
+            hub_tags=("edge-tpu",),
+            compiler="edgetpu",  # edgetpu_compiler: 16 bytes change on every run (google-coral/edgetpu#885)
         ),
         Target(
             name="imx8mp",
@@ -57,6 +95,13 @@ TARGETS: dict[str, Target] = {
             delegate="/usr/lib/libvx_delegate.so",
             fallback="cpu",
             install="use an NXP BSP image with the tflite-vx-delegate package",
+            rank=1,
+            accelerator="NPU (VX delegate)",
+            marker_op="vsi-npu",
+            hub_tags=("nxp", "i.mx8mp"),
+            compiler="vx",
+            reproducible=True,
+            probe="module:ai_edge_litert.tools.flatbuffer_utils",
         ),
         Target(
             name="imx93",
@@ -67,7 +112,13 @@ TARGETS: dict[str, Target] = {
             install="use an NXP BSP image with the Ethos-U delegate: package tensorflow-lite-ethosu-delegate "
             "(older BSPs, /usr/lib/libethosu_delegate.so) or litert-ethosu-delegate (newer LiteRT recipes, "
             "/usr/lib/liblitert_ethosu_delegate.so), with the ethos-u driver stack",
+            rank=2,
+            accelerator="Ethos-U65 NPU",
+            marker_op="ethos-u",
+            hub_tags=("nxp", "i.mx93"),
             compiler="vela",
+            reproducible=True,
+            probe="command:vela",
             alternatives=("/usr/lib/liblitert_ethosu_delegate.so",),
         ),
     )
@@ -80,3 +131,8 @@ def get_target(name: str) -> Target:
         return TARGETS[name]
     except KeyError:
         raise TargetUnknown(f"unknown target {name!r}", f"known targets: {', '.join(TARGETS)}") from None
+
+
+def by_rank() -> list[str]:
+    """Target names, the one auto-detection prefers first."""
+    return [t.name for t in sorted(TARGETS.values(), key=lambda t: t.rank)]

@@ -18,7 +18,6 @@ from zoo.errors import InvalidModel
 
 DTYPES = ("float32", "float16", "int32", "uint8", "int64", "string", "bool", "int16", "complex64", "int8",
           "float64", "complex128", "uint64", "resource", "variant", "uint32", "uint16", "int4", "bfloat16")
-ACCELERATOR_OPS = {"edgetpu-custom-op": "edgetpu", "ethos-u": "ethos-u", "vsi-npu": "vx-nbg"}
 EDGE_OPS = {"QUANTIZE", "DEQUANTIZE"}
 FLOATS = {"float32", "float16", "float64", "bfloat16"}
 
@@ -60,6 +59,11 @@ class _Table:
         n = struct.unpack_from("<I", self.buf, at)[0]
         return bytes(self.buf[at + 4 : at + 4 + n]).decode("utf-8", "replace")
 
+    def length(self, slot: int) -> int:
+        """The length of a vector field (0 when absent), without reading it."""
+        at = self._target(slot)
+        return 0 if at is None else struct.unpack_from("<I", self.buf, at)[0]
+
     def vector(self, slot: int, fmt: str) -> list:
         at = self._target(slot)
         if at is None:
@@ -90,6 +94,17 @@ class TensorInfo:
     shape: list[int]
     scale: list[float] = field(default_factory=list)
     zero_point: list[int] = field(default_factory=list)
+    constant: bool = field(default=False, repr=False)  # its value is in the file (weights, a resize's size)
+    signature: list[int] = field(default_factory=list, repr=False)  # shape_signature: -1 marks a dynamic dimension
+
+    @property
+    def per_channel(self) -> bool:
+        """Quantized with one scale per channel (per-axis), not one for the whole tensor."""
+        return len(self.scale) > 1
+
+    @property
+    def quantized(self) -> bool:
+        return bool(self.scale) and any(self.scale)
 
 
 @dataclass
@@ -97,6 +112,8 @@ class OpInfo:
     name: str
     inputs: list[str]
     outputs: list[str]
+    input_ids: list[int] = field(default_factory=list, repr=False)  # tensor indices (-1: an optional input left out)
+    output_ids: list[int] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -107,6 +124,7 @@ class ModelInfo:
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
     ops: list[OpInfo]
+    tensors: list[TensorInfo] = field(default_factory=list, repr=False)
 
     @property
     def histogram(self) -> dict[str, int]:
@@ -114,13 +132,15 @@ class ModelInfo:
 
     @property
     def accelerator(self) -> str | None:
-        """edgetpu / ethos-u / vx-nbg when the file holds a compiled accelerator op."""
-        return next((ACCELERATOR_OPS[op.name] for op in self.ops if op.name in ACCELERATOR_OPS), None)
+        """The target whose compiled operator the file holds (edgetpu, imx93, imx8mp), else None."""
+        markers = marker_ops()
+        return next((markers[op.name] for op in self.ops if op.name in markers), None)
 
     @property
     def cpu_ops(self) -> list[str]:
         """Ops that run on the CPU (all of them for an uncompiled model)."""
-        return [op.name for op in self.ops if op.name not in ACCELERATOR_OPS]
+        markers = marker_ops()
+        return [op.name for op in self.ops if op.name not in markers]
 
     @property
     def float_ops(self) -> list[str]:
@@ -128,19 +148,36 @@ class ModelInfo:
         return [op.name for op in self.ops if op.name not in EDGE_OPS and (FLOATS & {*op.inputs, *op.outputs})]
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "histogram": self.histogram, "accelerator": self.accelerator,
-                "cpu_ops": self.cpu_ops, "float_ops": self.float_ops}
+        data = asdict(self)
+        data.pop("tensors")
+        for t in (*data["inputs"], *data["outputs"]):
+            t.pop("constant"), t.pop("signature")
+        for op in data["ops"]:
+            op.pop("input_ids"), op.pop("output_ids")
+        return {**data, "histogram": self.histogram, "accelerator": self.accelerator, "cpu_ops": self.cpu_ops,
+                "float_ops": self.float_ops}
 
 
-def _tensor(t: _Table) -> TensorInfo:
+def marker_ops() -> dict[str, str]:
+    """Operator name -> the target whose compiled files it marks."""
+    from zoo.targets import TARGETS
+
+    return {t.marker_op: t.name for t in TARGETS.values() if t.marker_op}
+
+
+def _tensor(t: _Table, buffers: list[_Table]) -> TensorInfo:
     q = t.table(4)
     code = t.scalar(1, "b")
+    index = t.scalar(2, "I")
+    buffer = buffers[index] if 0 < index < len(buffers) else None
     return TensorInfo(
         name=t.string(3) or "",
         dtype=DTYPES[code] if 0 <= code < len(DTYPES) else f"type{code}",
         shape=t.vector(0, "i"),
         scale=q.vector(2, "f") if q else [],
         zero_point=q.vector(3, "q") if q else [],
+        constant=buffer is not None and (buffer.length(0) > 0 or buffer.scalar(1, "Q") > 1),
+        signature=t.vector(7, "i"),
     )
 
 
@@ -194,14 +231,15 @@ def _parse(path: str | Path, data) -> ModelInfo:
         codes = [_op_name(c) for c in model.tables(1)]
         subgraphs = model.tables(2)
         main = subgraphs[0]
-        tensors = [_tensor(t) for t in main.tables(0)]
+        buffers = model.tables(4)
+        tensors = [_tensor(t, buffers) for t in main.tables(0)]
         dtypes = [t.dtype for t in tensors]
-        ops = [
-            OpInfo(codes[op.scalar(0, "I")], [dtypes[i] for i in op.vector(1, "i") if i >= 0],
-                   [dtypes[i] for i in op.vector(2, "i") if i >= 0])
-            for op in main.tables(3)
-        ]
+        ops = []
+        for op in main.tables(3):
+            ins, outs = op.vector(1, "i"), op.vector(2, "i")
+            ops.append(OpInfo(codes[op.scalar(0, "I")], [dtypes[i] for i in ins if i >= 0], [dtypes[i] for i in outs if i >= 0],
+                              ins, outs))
         return ModelInfo(str(path), len(data), len(subgraphs),
-                         [tensors[i] for i in main.vector(1, "i")], [tensors[i] for i in main.vector(2, "i")], ops)
+                         [tensors[i] for i in main.vector(1, "i")], [tensors[i] for i in main.vector(2, "i")], ops, tensors)
     except (struct.error, IndexError) as e:
         raise InvalidModel(f"{path} is a damaged TFLite model ({e})") from None

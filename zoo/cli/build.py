@@ -62,11 +62,14 @@ def build(
 def inspect(
     model: Annotated[str, typer.Argument(metavar="FILE_OR_NAME", help="A .tflite file, or a model name (its artifact for --target is fetched).")],
     target: Annotated[str, typer.Option("--target", "-t", metavar="TARGET", callback=_target,
-                                        help="For a model name: whose artifact to inspect (default cpu; auto detects).")] = "cpu",
+                                        help="For a model name: whose artifact to inspect (default cpu; auto detects). "
+                                             "imx8mp adds the NPU report: which operators NXP's VX delegate takes, in "
+                                             "how many partitions.")] = "cpu",
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a .tflite file's inputs, outputs, quantization, op histogram and accelerator ops, without TensorFlow."""
+    """Show a .tflite file's inputs, outputs, quantization, op histogram and accelerator ops, without TensorFlow;
+    with -t imx8mp, what the i.MX 8M Plus NPU's delegate takes of it."""
     from zoo.tflite import inspect as read_model
 
     path = Path(model)
@@ -78,7 +81,12 @@ def inspect(
 
         path = resolve(model, target, progress=_progress(quiet)).path
     info = read_model(path)
+    npu = None
+    if target == "imx8mp":
+        from zoo.convert.compilers.vx import report
+
+        npu = report(path).to_dict()
     if as_json:
-        _json(info.to_dict())
+        _json({**info.to_dict(), **({"npu": npu} if npu else {})})
     else:
-        _out(present.inspect_text(info))
+        _out(present.inspect_text(info) + (f"\n{present.npu_text(npu)}" if npu else ""))

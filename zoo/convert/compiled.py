@@ -1,100 +1,69 @@
-"""Artifacts compiled from another published artifact of the same model, e.g. i.MX 93 files: Vela on the int8 parent.
+"""Artifacts compiled from another published artifact of the same model by their target's compiler (zoo/convert/
+compilers/): i.MX 93 files (Vela on the int8 parent) and i.MX 8M Plus files (the VX rewrite of the uint8 parent).
 
-No TensorFlow is involved: the caller fetches and verifies the parent (zoo.obtain), then it is compiled here. The compile is
-deterministic (the same bytes for the same parent, compiler version and options), so such an artifact can be pinned
-and rebuilt anywhere instead of downloaded: `zoo fetch --build` admits the product only if it matches the same pin
-a download would have to match.
+No TensorFlow is involved: the caller fetches and verifies the parent (zoo.obtain), then it is compiled here. The
+compile is deterministic (the same bytes for the same parent, compiler version and options), so such an artifact can
+be pinned and rebuilt anywhere instead of downloaded: a fetch admits the product only if it matches the same pin a
+download would have to match.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import tempfile
 from pathlib import Path
 
 from zoo import hashes
-from zoo.convert import record
-from zoo.convert.compilers import vela
-from zoo.convert.record import Built, Check
 from zoo.cache import Cache
+from zoo.convert import record
+from zoo.convert.compilers import Compiled, compiler_for
+from zoo.convert.record import Built, Check
 from zoo.errors import BuildFailed, ChecksumMismatch, ZooError
 from zoo.manifest import Artifact, Manifest
 from zoo.progress import Progress
-from zoo.targets import get_target
-
-COMPILERS = {"vela": vela}
-MACS_TOLERANCE = 0.05
 
 
-def _compile(m: Manifest, a: Artifact, parent_path: Path, parent_sha: str, work: Path,
-             progress: Progress) -> tuple[Path, vela.VelaReport, dict, list[Check]]:
-    """Compile the verified parent and check the report; BuildFailed names the step that failed."""
-    parent = m.artifact(a.parent)
-    name = get_target(a.target).compiler
-    compiler = COMPILERS[name]
-    progress.note(f"compiling {parent.file} for {a.target} with {name}")
+def _compile(m: Manifest, a: Artifact, parent_path: Path, work: Path, progress: Progress) -> Compiled:
+    """Compile the verified parent and check the gates; BuildFailed names the step that failed."""
+    compiler = compiler_for(a.target)
+    progress.note(f"compiling {m.artifact(a.parent).file} for {a.target} with {compiler.__name__.rsplit('.', 1)[-1]}")
     try:
-        product, report = compiler.compile_model(parent_path, work)
+        compiled = compiler.compile(parent_path, work, m)
     except ZooError as e:
         raise BuildFailed("compile", e.message, e.hint) from e
-    checks = gates(m, report)
-    failed = [c for c in checks if not c.passed]
-    if failed:
-        raise BuildFailed("compile", "; ".join(f"{c.name}: {c.detail}" for c in failed))
-    return product, report, {"id": parent.id, "file": parent.file, "sha256": parent_sha}, checks
-
-
-def gates(m: Manifest, report: vela.VelaReport) -> list[Check]:
-    """The compile report against the board and the manifest: SRAM within the arena, CPU operators under the
-    manifest's ceiling, and the compiler's MAC count within 5% of the manifest's published multiply-adds."""
-    checks = [Check("sram", report.sram_used_bytes <= report.arena_cache_bytes,
-                    f"{report.sram_used_bytes:,} B of SRAM used, arena {report.arena_cache_bytes:,} B")]
-    ceiling = m.build.max_cpu_ops if m.build else None
-    if ceiling is not None:
-        why = "; ".join(f"{o['op']} ({o['reason']})" for o in report.cpu_operators) or "none"
-        checks.append(Check("cpu-ops", report.cpu_ops <= ceiling,
-                            f"{report.cpu_ops} operator(s) on the CPU (ceiling {ceiling}): {why}"))
-    published = m.flops.multiply_adds if m.flops else None
-    if published:
-        off = abs(report.macs - published) / published
-        checks.append(Check("macs", off <= MACS_TOLERANCE,
-                            f"the compiler counts {report.macs:,} MACs; the manifest's flops say {published:.4g} "
-                            f"multiply-adds ({off:.2%} apart, tolerance {MACS_TOLERANCE:.0%})"))
-    return checks
+    if compiled.failed:
+        raise BuildFailed("compile", "; ".join(f"{c.name}: {c.detail}" for c in compiled.failed))
+    return compiled
 
 
 def build(m: Manifest, a: Artifact, parent_path: Path, parent_sha: str, out: Path, check: bool, progress: Progress) -> Built:
     """`zoo build` for one compiled artifact from its verified parent: the file and its `.build.json` in `out`; with
     `check`, whether the bytes are the pinned ones."""
     with tempfile.TemporaryDirectory(prefix="zoo-compile-") as tmp:
-        product, report, parent, checks = _compile(m, a, parent_path, parent_sha, Path(tmp), progress)
+        compiled = _compile(m, a, parent_path, Path(tmp), progress)
         out.mkdir(parents=True, exist_ok=True)
         dest = out / a.file
-        shutil.copyfile(product, dest)
+        shutil.copyfile(compiled.path, dest)
     digest = hashes.file_digest(dest)
+    checks = list(compiled.checks)
     if check:
         same = digest.sha256 == a.sha256
         checks.append(Check("same-bytes", same, "identical bytes to the pinned file" if same
                             else f"sha256 {digest.sha256}, pinned {a.sha256 or 'nothing'}"))
         if not same:
             raise BuildFailed("compare", checks[-1].detail, "a different compiler version or options give other bytes")
-    rec = record.make(m, a, digest.sha256, digest.size, made_from={"kind": "artifact", **parent},
-                      tool={"name": "vela", "version": report.vela_version, "options": report.options},
-                      checks=checks, compile=report.to_dict())
+    parent = m.artifact(a.parent)
+    rec = record.make(m, a, digest.sha256, digest.size, made_from={"kind": "artifact", "id": parent.id, "file": parent.file,
+                                                                   "sha256": parent_sha},
+                      tool=compiled.tool, checks=checks, compile=compiled.report)
     path = record.write_record(dest.with_name(dest.name + ".build.json"), rec)
-    return Built(a, dest, digest.sha256, digest.size, checks, path, smoke=False, compile_stats=report.to_dict())
+    return Built(a, dest, digest.sha256, digest.size, checks, path, smoke=False, compile_stats=compiled.report)
 
 
-def estimate(m: Manifest, built: Built) -> dict:
-    """A manifest `benchmarks` entry for the compiler's latency estimate (source: estimated, never measured)."""
-    report = built.compile_stats
-    options = " ".join(f"--{k} {v}" for k, v in report["options"].items())
-    return {"device": f"NXP i.MX 93 ({report['options']['accelerator-config']}, {report['options']['system-config']})",
-            "accelerator": "Ethos-U65 NPU", "runtime": f"Vela {report['vela_version']} performance estimate",
-            "input_size": m.input.shape[1:3], "latency_ms": report["inference_time_ms"], "applies_to": built.artifact.id,
-            "source": "estimated", "command": f"vela {options}", "date": dt.date.today().isoformat(),
-            "note": f"{report['cycles']:,} NPU cycles at 1 GHz; the {report['cpu_ops']} operator(s) left on the CPU are not included"}
+def estimate(m: Manifest, built: Built) -> dict | None:
+    """The compiler's latency estimate of a built artifact as a manifest `benchmarks` entry, if it makes one."""
+    compiled = Compiled(built.path, built.compile_stats, {}, built.checks)
+    return compiler_for(built.artifact.target).estimate(m, built.artifact.id, compiled)
 
 
 def rebuild_into_cache(m: Manifest, a: Artifact, parent_path: Path, parent_sha: str, cache: Cache,
@@ -104,17 +73,22 @@ def rebuild_into_cache(m: Manifest, a: Artifact, parent_path: Path, parent_sha: 
         raise BuildFailed("select", f"{m.name}/{a.id} has no pinned sha256, so a rebuild could not be verified")
     work = Path(tempfile.mkdtemp(prefix="compile-", dir=cache.temp().parent))
     try:
-        product, report, _, _ = _compile(m, a, parent_path, parent_sha, work, progress)
-        digest = hashes.file_digest(product)
+        compiled = _compile(m, a, parent_path, work, progress)
+        digest = hashes.file_digest(compiled.path)
         try:
-            hashes.check(digest, f"{a.file} rebuilt with vela {report.vela_version}", sha256=a.sha256, md5=None, size=a.size)
+            hashes.check(digest, f"{a.file} rebuilt with {compiled.tool['name']} {compiled.tool['version']}", sha256=a.sha256,
+                         md5=None, size=a.size)
         except ChecksumMismatch as e:
-            raise BuildFailed("verify", e.message, f"the pin was made with vela {pinned_version(a)}; "
-                                                   f"install that version ({vela.INSTALL})") from None
-        return cache.install(product, digest, m.name, a.id, a.file), digest.sha256
+            raise BuildFailed("verify", e.message, f"the pin was made with {pinned_version(a)}; install that version "
+                                                   f"({compiler_for(a.target).INSTALL})") from None
+        path = cache.install(compiled.path, digest, m.name, a.id, a.file)
+        progress.note(f"built {a.file} here from {a.parent} and verified it against its pin")
+        return path, digest.sha256
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def pinned_version(a: Artifact) -> str:
-    return str((a.compile_stats or {}).get("vela_version", "unknown"))
+    """The tool version an artifact's pin was made with, as its compile report says."""
+    stats = a.compile_stats or {}
+    return str(stats.get("tool_version") or (f"vela {stats['vela_version']}" if "vela_version" in stats else "unknown"))

@@ -263,7 +263,7 @@ def _record(path: Path, m: Manifest, results: list[Built], upstream_info: dict, 
     upstream = {}
     if opts.trust_upstream and upstream_info.get("pinned_by", "").startswith("trusted"):
         upstream[upstream_info["id"]] = {"sha256": upstream_info["sha256"]}
-    estimates = [compiled.estimate(m, b) for b in results if compiled_parent(m, b.artifact)]
+    estimates = [e for b in results if compiled_parent(m, b.artifact) and (e := compiled.estimate(m, b))]
     ids = {e["applies_to"] for e in estimates}
     manifest_edit.update_manifest(path, artifacts=changes, upstream=upstream, append={"benchmarks": estimates},
                            remove={"benchmarks": lambda b: b.get("source") == "estimated" and b.get("applies_to") in ids})

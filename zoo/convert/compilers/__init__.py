@@ -1,9 +1,41 @@
-"""Accelerator compilers, one module each, behind one small interface:
+"""Compilers that make a target's file from a parent file, one module each (named by the target's `compiler`), behind
+one protocol:
 
-    find_compiler() -> (path, version)            CompilerMissing says how to install it
-    command(path, version, model, out_dir, ...)   the exact argument list, recorded with the result
-    compile_model(model, out_dir, ...)            -> (compiled file, report with .to_dict())
+    INSTALL                                        how to install it
+    find_compiler() -> (what, version)             CompilerMissing says how to install it
+    compile(parent, out_dir, m) -> Compiled        the product, its report (an artifact's compile_stats), the tool,
+                                                   and the gates it passed or failed against the board and manifest
+    estimate(m, artifact_id, compiled) -> dict | None
+                                                   a latency estimate for the manifest (source: estimated), if any
 
-`edgetpu` runs Coral's edgetpu_compiler (x86-64 Linux, Coral's apt repository); `vela` runs Arm's Vela for the
-Ethos-U65 of the i.MX 93 (pip). Vela is deterministic, which is what lets pinned i.MX 93 files be rebuilt.
+`vela` (Arm's Vela for the i.MX 93's Ethos-U65) and `vx` (the i.MX 8M Plus rewrite) give the same bytes on every run,
+so their products are pinned and rebuilt like downloads. `edgetpu` (Coral's edgetpu_compiler, inside `zoo build`) does
+not: 16 bytes change on every run.
 """
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from zoo.convert.record import Check
+from zoo.targets import get_target
+
+
+@dataclass
+class Compiled:
+    path: Path
+    report: dict
+    tool: dict
+    checks: list[Check]
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+
+def compiler_for(target: str) -> ModuleType:
+    """The compiler module that makes `target`'s files from a parent file."""
+    return importlib.import_module(f"zoo.convert.compilers.{get_target(target).compiler}")

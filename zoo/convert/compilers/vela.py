@@ -10,6 +10,7 @@ output is byte-identical for the same input, version and options, so all of them
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import os
 import re
 import shutil
@@ -18,7 +19,14 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from zoo.errors import install_extra, CompileFailed, CompilerMissing
+from typing import TYPE_CHECKING
+
+from zoo.convert.compilers import Compiled
+from zoo.convert.record import Check
+from zoo.errors import CompileFailed, CompilerMissing, install_extra
+
+if TYPE_CHECKING:
+    from zoo.manifest import Manifest
 
 OPTIONS = {
     "accelerator-config": "ethos-u65-256",
@@ -88,6 +96,46 @@ def parse(log: str, summary_csv: Path, version: str, options: dict[str, str]) ->
         cycles=int(float(row["cycles_total"])),
         inference_time_ms=round(float(row["inference_time"]) * 1000, 3),
     )
+
+
+MACS_TOLERANCE = 0.05
+
+
+def gates(m: Manifest, report: VelaReport) -> list[Check]:
+    """The compile report against the board and the manifest: SRAM within the arena, CPU operators under the
+    manifest's ceiling, and the compiler's MAC count within 5% of the manifest's published multiply-adds."""
+    checks = [Check("sram", report.sram_used_bytes <= report.arena_cache_bytes,
+                    f"{report.sram_used_bytes:,} B of SRAM used, arena {report.arena_cache_bytes:,} B")]
+    ceiling = m.build.max_cpu_ops if m.build else None
+    if ceiling is not None:
+        why = "; ".join(f"{o['op']} ({o['reason']})" for o in report.cpu_operators) or "none"
+        checks.append(Check("cpu-ops", report.cpu_ops <= ceiling,
+                            f"{report.cpu_ops} operator(s) on the CPU (ceiling {ceiling}): {why}"))
+    published = m.flops.multiply_adds if m.flops else None
+    if published:
+        off = abs(report.macs - published) / published
+        checks.append(Check("macs", off <= MACS_TOLERANCE,
+                            f"the compiler counts {report.macs:,} MACs; the manifest's flops say {published:.4g} "
+                            f"multiply-adds ({off:.2%} apart, tolerance {MACS_TOLERANCE:.0%})"))
+    return checks
+
+
+def compile(parent: Path, out_dir: Path, m: Manifest) -> Compiled:
+    """Vela on `parent` with the board's options: the product, its report and the gates (see `gates`)."""
+    product, report = compile_model(parent, out_dir)
+    return Compiled(product, report.to_dict(), {"name": "vela", "version": report.vela_version, "options": report.options},
+                    gates(m, report))
+
+
+def estimate(m: Manifest, artifact_id: str, compiled: Compiled) -> dict:
+    """A manifest `benchmarks` entry for Vela's latency estimate (source: estimated, never measured)."""
+    report = compiled.report
+    options = " ".join(f"--{k} {v}" for k, v in report["options"].items())
+    return {"device": f"NXP i.MX 93 ({report['options']['accelerator-config']}, {report['options']['system-config']})",
+            "accelerator": "Ethos-U65 NPU", "runtime": f"Vela {report['vela_version']} performance estimate",
+            "input_size": m.input.shape[1:3], "latency_ms": report["inference_time_ms"], "applies_to": artifact_id,
+            "source": "estimated", "command": f"vela {options}", "date": dt.date.today().isoformat(),
+            "note": f"{report['cycles']:,} NPU cycles at 1 GHz; the {report['cpu_ops']} operator(s) left on the CPU are not included"}
 
 
 def compile_model(model: Path, out_dir: Path, options: dict[str, str] = OPTIONS) -> tuple[Path, VelaReport]:
