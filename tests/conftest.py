@@ -83,13 +83,14 @@ def shared_files() -> dict[str, Path]:
 
 
 def mirror_folder(root: Path) -> Path:
-    """A static mirror (ZOO_MIRRORS layout: <model>/<file>) of every bundled artifact whose file is in ../shared."""
+    """A static mirror (ZOO_MIRRORS layout: <model>/<file>) of every bundled artifact and upstream file (calibration
+    images) whose file is in ../shared."""
     import yaml
 
     files = shared_files()
     for manifest in (REPO / "manifests").glob("*.yaml"):
         doc = yaml.safe_load(manifest.read_text())
-        for a in doc["artifacts"]:
+        for a in (*doc["artifacts"], *doc.get("upstream", [])):
             if a["file"] in files:
                 (root / doc["name"]).mkdir(parents=True, exist_ok=True)
                 dest = root / doc["name"] / a["file"]

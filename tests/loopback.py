@@ -233,7 +233,13 @@ class StaticServer(_Running):
     """A plain static file server for a folder on 127.0.0.1, like any web server in front of a mirror."""
 
     def __init__(self, folder):
+        requests = self.requests = []  # the paths asked for (GET), in order
+
         class Quiet(SimpleHTTPRequestHandler):
+            def do_GET(self) -> None:
+                requests.append(self.path)
+                super().do_GET()
+
             def log_message(self, *args) -> None:
                 pass
 

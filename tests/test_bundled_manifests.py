@@ -62,9 +62,11 @@ def test_google_artifacts_io_matches_litert(bundled, real, name, artifact_id):
 def test_labels_are_upstreams_own_files(bundled, coral, coral_tasks):
     lines = (coral / "pascal_voc_segmentation_labels.txt").read_text().splitlines()
     pascal, imagenet = lines[: lines.index("")], (coral_tasks / "imagenet_labels.txt").read_text().splitlines()
+    mediapipe = {"selfie-segmentation": ["background", "person"], "face-detection-short-range": ["face"]}  # one class
     for name in bundled.names():
         m = bundled.get(name)
-        want = {"semantic-segmentation": pascal, "image-classification": imagenet, "pose-estimation": []}[m.task]
+        want = mediapipe.get(name) or {"semantic-segmentation": pascal, "image-classification": imagenet,
+                                       "pose-estimation": []}[m.task]
         assert m.labels == want, name
 
 

@@ -15,15 +15,17 @@ def write(path, data):
     return path
 
 
-def test_bundled_catalog_spans_segmentation_classification_and_pose(monkeypatch):
+def test_bundled_catalog_spans_segmentation_classification_pose_and_detection(monkeypatch):
     monkeypatch.delenv("ZOO_MANIFESTS", raising=False)
     cat = catalog.load()
     assert cat.problems == [] and cat.warnings == []
     assert cat.names() == [
         "coral-deeplabv3", "coral-deeplabv3-dm05", "coral-deeplabv3plus", "coral-deeplabv3plus-dm05",
-        "deeplabv3", "deeplabv3-dm1", "mobilenet-v1-0.5-160", "mobilenet-v2", "movenet-lightning",
+        "deeplabv3", "deeplabv3-dm1", "face-detection-short-range", "mobilenet-v1-0.5-160", "mobilenet-v2",
+        "movenet-lightning", "selfie-segmentation",
     ]
-    assert {cat.get(n).task for n in cat.names()} == {"semantic-segmentation", "image-classification", "pose-estimation"}
+    assert {cat.get(n).task for n in cat.names()} == {"semantic-segmentation", "image-classification", "pose-estimation",
+                                                      "object-detection"}
     assert all(e.bundled for e in cat.entries.values())
 
 

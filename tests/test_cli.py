@@ -77,7 +77,7 @@ def test_usage_error_exits_2():
 def test_validate_all_ok():
     result = runner.invoke(app, ["validate"])
     assert result.exit_code == 0 and result.stdout == ""
-    assert "9 of 9 manifest(s) valid" in result.stderr
+    assert "11 of 11 manifest(s) valid" in result.stderr
 
 
 def test_validate_paths_reports_each_problem(tmp_path, minimal):
@@ -239,7 +239,7 @@ def test_usage_lines_and_options_read_like_click(command):
 
 
 def test_usage_lines_name_their_arguments():
-    assert zoo("fetch", "-h").stdout.splitlines()[0] == "Usage: zoo fetch [OPTIONS] NAME"
+    assert zoo("fetch", "-h").stdout.splitlines()[0] == "Usage: zoo fetch [OPTIONS] NAME[/ARTIFACT]"
     assert zoo("validate", "-h").stdout.splitlines()[0] == "Usage: zoo validate [OPTIONS] [PATH]..."
     assert zoo("predict", "-h").stdout.splitlines()[0] == "Usage: zoo predict [OPTIONS] NAME_OR_FILE IMAGE"
     inspect = " ".join(zoo("inspect", "-h").stdout.split())

@@ -55,7 +55,7 @@ def create(name: str, out: Path, targets: list[str] | None = None, progress: Pro
                        f"published targets: {', '.join(m.published_targets) or 'none'}")
     files = []
     for a in chosen:
-        path, sha256 = obtain_cached(m.name, a, progress)
+        path, sha256 = obtain_cached(m.name, a, progress, archives=m.upstream)
         files.append({"artifact": a.id, "target": a.target, "file": a.file, "member": f"files/{sha256}", "path": path,
                       "size": path.stat().st_size, "sha256": sha256})
     index = {"format": FORMAT, "model": m.name, "license": m.license, "homepage": m.homepage,

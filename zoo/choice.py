@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from zoo.errors import install_extra, ArtifactUnavailable
 from zoo.manifest import Artifact, Manifest
-from zoo.targets import get_target
+from zoo.targets import COMPILERS, get_target
 
 
 @dataclass(frozen=True)
@@ -18,17 +18,31 @@ class Choice:
 
 
 def compiled_parent(m: Manifest, a: Artifact) -> Artifact | None:
-    """The other artifact a `build: true` artifact of a target with a deterministic compiler is compiled from, if any."""
-    if not (a.build and get_target(a.target).reproducible):
+    """The other artifact a `build: true` artifact is made from by a deterministic compiler, if any."""
+    if not (a.build and a.compiler is not None and a.compiler.reproducible):
         return None
     return next((x for x in m.artifacts if x.id == a.parent and x.id != a.id), None)
 
 
 def rebuildable(m: Manifest, a: Artifact) -> bool:
-    """A pinned artifact compiled from a published parent: building it from the parent gives the pinned bytes, so it
-    is as good as a download."""
+    """A pinned artifact compiled from a published parent, or from a parent that is itself rebuildable: building it
+    gives the pinned bytes, so it is as good as a download."""
     parent = compiled_parent(m, a)
-    return bool(a.sha256 and parent is not None and parent.published)
+    return bool(a.sha256 and parent is not None and (parent.published or rebuildable(m, parent)))
+
+
+def makers(m: Manifest, a: Artifact) -> list[Artifact]:
+    """The unpublished artifacts to build, parents first, to obtain a rebuildable `a`."""
+    chain = []
+    while a is not None and not a.published:
+        chain.insert(0, a)
+        a = compiled_parent(m, a)
+    return chain
+
+
+def compilers_for(m: Manifest, a: Artifact) -> set[str]:
+    """The compilers a rebuild of `a` runs (its own, and its unpublished parents')."""
+    return {x.compiler.name for x in makers(m, a)}
 
 
 def published_artifact(m: Manifest, target: str) -> Artifact | None:
@@ -75,15 +89,35 @@ def choose(m: Manifest, requested: str, detected: list[str], strict: bool = Fals
     raise ArtifactUnavailable(f"{note} and nothing along {' -> '.join(target.chain())} is published", f"it has: {_has(m)}")
 
 
-def _missing(m: Manifest, target: str) -> str:
+def pick(m: Manifest, artifact_id: str, target: str, rebuilt: frozenset[str]) -> Choice:
+    """The artifact asked for by id (NAME/ARTIFACT), if it can be had: published, or rebuildable and in `rebuilt`."""
+    try:
+        a = m.artifact(artifact_id)
+    except KeyError:
+        raise ArtifactUnavailable(f"{m.name} has no artifact {artifact_id!r}",
+                                  f"it has: {', '.join(x.id for x in m.artifacts)}") from None
+    if target not in ("auto", a.target):
+        raise ArtifactUnavailable(f"{m.name}/{a.id} is a {a.target} artifact, not {target}",
+                                  f"drop --target, or ask for {m.name} --target {target}")
+    if a.published:
+        return Choice(a, a.target, [f"artifact {a.id!r} was requested and is published"])
+    if a.id in rebuilt and rebuildable(m, a):
+        return Choice(a, a.target, [f"artifact {a.id!r} was requested; it is not hosted but is built from {a.parent!r} "
+                                    "and verified against its pin"])
+    raise ArtifactUnavailable(_missing(m, a.target, a), "it cannot be fetched here as the manifest stands")
+
+
+def _missing(m: Manifest, target: str, a: Artifact | None = None) -> str:
     """Why `target`'s artifact of `m` cannot be used here, in a sentence."""
-    mine = [a for a in m.artifacts if a.target == target]
+    mine = [a] if a is not None else [x for x in m.artifacts if x.target == target]
     if not mine:
         return f"{m.name} has no {target} artifact"
-    a = next((a for a in mine if rebuildable(m, a)), mine[0])
+    a = next((x for x in mine if rebuildable(m, x)), mine[0])
     if rebuildable(m, a):
-        return (f"{m.name}'s {target} file {a.id!r} is built here from {a.parent!r} once the {target} extra is installed "
-                f"({install_extra(target)}), unless ZOO_BUILD_ON_FETCH=0")
+        extras = sorted({COMPILERS[c].extra for c in compilers_for(m, a)})
+        return (f"{m.name}'s {target} file {a.id!r} is built here from {a.parent!r} once the {' and '.join(extras)} "
+                f"extra{'s are' if len(extras) > 1 else ' is'} installed ({install_extra(','.join(extras))}), unless "
+                "ZOO_BUILD_ON_FETCH=0")
     return f"{m.name}'s {target} artifact {a.id!r} is not published yet ({a.unpublished})"
 
 

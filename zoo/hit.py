@@ -20,7 +20,7 @@ from pathlib import Path
 
 from zoo import atomic, manifest_sources, settings
 from zoo.cache import Cache
-from zoo.targets import TARGETS
+from zoo.targets import COMPILERS
 
 MAX_ENTRIES = 64
 
@@ -32,12 +32,12 @@ class Hit:
     warnings: tuple[str, ...]
     manifests: manifest_sources.Fingerprint
     absent: tuple[str, ...]  # cache paths that must stay absent (an artifact appearing there could change the choice)
-    missing: tuple[str, ...] = ()  # targets whose compiler was not installed (installing one could change the choice)
+    missing: tuple[str, ...] = ()  # compilers that were not installed (installing one could change the choice)
 
     def holds(self, cache: Cache) -> bool:
         return (manifest_sources.current(self.manifests) and cache.unchanged(self.path, self.sha256)
                 and not any(map(os.path.lexists, self.absent))
-                and not any(TARGETS[t].compiler_installed() for t in self.missing))
+                and not any(COMPILERS[c].installed() for c in self.missing))
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def lookup(name: str, target: str = "auto") -> Hit | None:
     except (TypeError, KeyError, ValueError, OverflowError):
         return None  # no entry, or not one this version wrote
     if not all(isinstance(s, str) for s in (hit.path, hit.sha256, *hit.warnings, *hit.absent)) or \
-            not all(t in TARGETS for t in hit.missing):
+            not all(c in COMPILERS for c in hit.missing):
         return None
     return hit if hit.holds(cache) else None
 

@@ -39,7 +39,7 @@ _ANNOUNCEMENTS = {b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."}
 
 
 @contextmanager
-def _without_announcements():
+def without_announcements():
     """LiteRT's C++ logger announces its default CPU delegate on stderr at every load; that line is kept out of
     the user's way, anything else it prints is passed through."""
     sys.stderr.flush()
@@ -64,7 +64,7 @@ def allocated(path: Path, delegate: str | None = None, **kwargs):
         # Open the library first: a failed lite.load_delegate leaves a half-built Delegate that errors in __del__.
         ctypes.CDLL(delegate)
     delegates = [lite.load_delegate(delegate)] if delegate else None
-    with _without_announcements():
+    with without_announcements():
         it = lite.Interpreter(model_path=str(path), experimental_delegates=delegates, **kwargs)
         it.allocate_tensors()
     return it

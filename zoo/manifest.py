@@ -24,7 +24,7 @@ from pydantic_core import PydanticCustomError
 
 from zoo.errors import ManifestInvalid, shown
 from zoo.schema import PositiveInt, Strict
-from zoo.targets import TARGETS, get_target
+from zoo.targets import COMPILERS, TARGETS, Compiler, get_target
 from zoo.tasks import TASKS, get_task
 
 SCHEMA_VERSION = 2
@@ -84,7 +84,22 @@ def _plain_file(value: str) -> str:
     return value
 
 
+_MEMBER = re.compile(r"member://(?P<archive>[a-z0-9][a-z0-9.-]{0,99})/(?P<path>[^\x00-\x20\\]+)")
+
+
+def member_of(source: str) -> tuple[str, str] | None:
+    """(upstream archive id, member path) of a `member://ARCHIVE/PATH` source, else None."""
+    match = _MEMBER.fullmatch(source)
+    return (match["archive"], match["path"]) if match else None
+
+
 def _source(value: str) -> str:
+    if value.startswith("member://"):
+        found = member_of(value)
+        if found is None or any(part in ("", ".", "..") for part in found[1].split("/")):
+            raise ValueError(f"member source must be member://ARCHIVE-ID/path/in/archive (no '.', '..' or empty parts), "
+                             f"got {shown(value)}")
+        return value
     if value.startswith("hf://"):
         parse_hf(value)
         return value
@@ -102,8 +117,8 @@ def _source(value: str) -> str:
     except ValueError as e:
         raise ValueError(f"source {shown(value)} is not a valid URL ({e})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"source must be an http(s):// URL, hf://owner/repo@revision/path or oci://registry/repository, "
-                         f"got {shown(value)}")
+        raise ValueError(f"source must be an http(s):// URL, hf://owner/repo@revision/path, oci://registry/repository or "
+                         f"member://archive/path, got {shown(value)}")
     return value
 
 
@@ -148,10 +163,11 @@ class Preprocessing(Strict):
     resize: Literal["stretch", "pad", "letterbox"] = Field(
         description="stretch: resize to the input size ignoring aspect; pad: scale the longer side to the input size "
         "keeping aspect, then pad bottom/right with pad_value; letterbox: the same, centred (padding on both sides)")
-    resize_method: Literal["pillow-bilinear", "tflite-bilinear", "nearest"] = Field(
+    resize_method: Literal["pillow-bilinear", "tflite-bilinear", "corner-bilinear", "nearest"] = Field(
         default="pillow-bilinear", description="pillow-bilinear: Pillow's bilinear filter (it smooths when shrinking); "
         "tflite-bilinear: LiteRT's RESIZE_BILINEAR with half-pixel centres, truncated to uint8 (libcoral's tests); "
-        "nearest: nearest neighbour")
+        "corner-bilinear: bilinear sampling with the pixel corners aligned, rounded to uint8 (OpenCV's warp as "
+        "MediaPipe's ImageToTensorCalculator uses it); nearest: nearest neighbour")
     pad_value: float | None = None
     mean: list[float] = Field(min_length=1)
     scale: list[float] = Field(min_length=1)
@@ -282,8 +298,24 @@ class PinnedFile(Strict):
 class Upstream(PinnedFile):
     """An input a recipe starts from, as its authors publish it."""
 
-    kind: Literal["tflite", "frozen-graph-tarball", "keras-h5", "saved-model-tarball"]
+    kind: Literal["tflite", "frozen-graph-tarball", "keras-h5", "saved-model-tarball", "zip-archive", "image"]
     description: str | None = None
+
+
+class Quantize(Strict):
+    """How ai-edge-quantizer makes this artifact from its parent float .tflite: full-integer int8 with float32 graph
+    I/O, calibrated on pinned images (image upstreams) and checked on others (the task's agreement with the float
+    model). Its bytes are the same on every run, so the product is pinned like a download."""
+
+    granularity: Literal["per-tensor", "per-channel"] = Field(
+        description="weights: per-tensor for NPUs that want it (the i.MX 8M Plus), per-channel where it serves the CPU")
+    calibration: list[Name] = Field(min_length=1, description="ids of the image upstreams it is calibrated on")
+    holdout: list[Name] = Field(min_length=1, description="ids of the image upstreams its quality gate uses")
+    crops: bool = Field(default=False, description="also calibrate on each image's four quadrants and centre at half "
+                        "size, so objects appear as large as the model must score them (a face detector calibrated "
+                        "on whole photos of small faces clips its face scores)")
+    min_agreement: Annotated[float, Field(gt=0, le=1)] = Field(
+        description="the task's agreement with the float model on the holdout images below which a build fails")
 
 
 class Artifact(PinnedFile):
@@ -301,13 +333,21 @@ class Artifact(PinnedFile):
     delegate: str | None = None
     parent: str | None = None
     recipe: str
-    build: bool = Field(default=False, description="made by `zoo build` from the model's build section")
-    compile_stats: dict[str, Any] | None = Field(default=None, description="edgetpu_compiler's report, from --record")
+    build: bool = Field(default=False, description="made by `zoo build`: from the model's build section, or from its "
+                        "parent by the target's compiler or by `quantize`")
+    quantize: Quantize | None = None
+    compile_stats: dict[str, Any] | None = Field(default=None, description="the compiler's report, from --record")
     unpublished: str | None = Field(default=None, description="why there are no sources yet")
 
     @property
     def published(self) -> bool:
         return bool(self.sources)
+
+    @property
+    def compiler(self) -> Compiler | None:
+        """What makes this file from its parent: ai-edge-quantizer when it is quantized here, else the target's compiler."""
+        name = "aeq" if self.quantize else get_target(self.target).compiler
+        return COMPILERS[name] if name else None
 
     @model_validator(mode="after")
     def _publication(self) -> Artifact:
@@ -409,6 +449,13 @@ def _cross_problems(m: Manifest):
                                                      if a.outputs)):
         for field, message in task.problems(outputs, m.parsed_head):
             yield f"{where}{field}", message
+    archives = {u.id: u for u in m.upstream if u.kind == "zip-archive"}
+    for i, f in enumerate(m.artifacts):
+        for source in f.sources:
+            member = member_of(source)
+            if member is not None and (member[0] not in archives or archives[member[0]].sha256 is None):
+                yield (f"artifacts[{i}].sources", f"{source!r} names {member[0]!r}, which is not a zip-archive upstream "
+                                                  "pinned by sha256")
     for i, a in enumerate(m.artifacts):
         if a.parent is not None and (a.parent not in known or a.parent == a.id):
             yield f"artifacts[{i}].parent", f"{a.parent!r} is not another artifact or upstream id; known: {', '.join(sorted(known))}"
@@ -424,8 +471,20 @@ def _cross_problems(m: Manifest):
         for i, item in enumerate(items):
             if item.applies_to is not None and item.applies_to not in known:
                 yield f"{kind}[{i}].applies_to", f"{item.applies_to!r} is not an artifact or upstream id; known: {', '.join(sorted(known))}"
-    built = [i for i, a in enumerate(m.artifacts) if a.build and not (get_target(a.target).reproducible and a.parent in known
-                                                                       and a.parent not in {u.id for u in m.upstream})]
+    images = {u.id for u in m.upstream if u.kind == "image" and u.sha256}
+    for i, a in enumerate(m.artifacts):
+        for field in ("calibration", "holdout") if a.quantize else ():
+            for ref in getattr(a.quantize, field):
+                if ref not in images:
+                    yield (f"artifacts[{i}].quantize.{field}", f"{ref!r} is not an image upstream pinned by sha256; "
+                                                               f"known: {', '.join(sorted(images)) or 'none'}")
+        if a.quantize and set(a.quantize.calibration) & set(a.quantize.holdout):
+            yield f"artifacts[{i}].quantize.holdout", "the holdout images must not be calibration images"
+        if a.quantize and a.parent not in {x.id for x in m.artifacts}:
+            yield f"artifacts[{i}].parent", "a quantized artifact names the float artifact it is made from"
+    artifact_ids = {a.id for a in m.artifacts}
+    built = [i for i, a in enumerate(m.artifacts) if a.build and not (a.parent in artifact_ids and a.compiler is not None
+                                                                       and a.compiler.reproducible)]
     if built and m.build is None:
         yield f"artifacts[{built[0]}].build", "artifacts marked build: true need the model's build section"
     if m.build is not None and m.build.upstream not in {u.id for u in m.upstream}:
@@ -481,7 +540,7 @@ def _schema_fields(cls: type[BaseModel] = Strict) -> set[str]:
 
 
 def _unknown_field(name: object) -> str:
-    close = difflib.get_close_matches(str(name), _schema_fields(), n=1)
+    close = difflib.get_close_matches(str(name), _schema_fields(), n=1, cutoff=0.7)
     return f"unknown field{f'; did you mean {close[0]!r}?' if close else ''} (schema version {SCHEMA_VERSION})"
 
 

@@ -14,9 +14,10 @@ import json
 import os
 import shutil
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 
-from zoo import hashes, settings
+from zoo import atomic, hashes, settings
 from zoo.cache import Cache
 from zoo.errors import CacheError, ChecksumMismatch, DownloadError, FetchFailed, OfflineMiss
 from zoo.manifest import PinnedFile
@@ -39,11 +40,11 @@ def cached(model: str, f: PinnedFile, cache: Cache, progress: Progress | None = 
 
 
 def obtain(model: str, f: PinnedFile, cache: Cache, *, offline: bool, progress: Progress,
-           trust_unpinned: bool = False) -> tuple[Path, str]:
+           trust_unpinned: bool = False, archives: Sequence[PinnedFile] = ()) -> tuple[Path, str]:
     """The cached, verified path of a pinned file and its sha256, downloading it (once across processes) if missing.
 
     A file with no pin is refused unless `trust_unpinned` (recipes' --trust-upstream): then its observed
-    sha256 is reported so it can be pinned.
+    sha256 is reported so it can be pinned. `archives`: the model's upstream files a `member://ID/PATH` source names.
     """
     hit = cached(model, f, cache, progress)
     if hit:
@@ -61,17 +62,18 @@ def obtain(model: str, f: PinnedFile, cache: Cache, *, offline: bool, progress: 
     if lock is None:
         progress.message(f"another process is still fetching {f.file} after {settings.lock_timeout():g} s; downloading too")
     try:
-        return cached(model, f, cache) or _download(model, f, cache, progress, keep_partial=lock is not None)
+        return cached(model, f, cache) or _download(model, f, cache, progress, keep_partial=lock is not None,
+                                                    archives=archives)
     finally:
         if lock is not None:
             lock.release()
 
 
-def obtain_cached(model: str, f: PinnedFile, progress: Progress | None = None,
-                  trust_unpinned: bool = False) -> tuple[Path, str]:
+def obtain_cached(model: str, f: PinnedFile, progress: Progress | None = None, trust_unpinned: bool = False,
+                  archives: Sequence[PinnedFile] = ()) -> tuple[Path, str]:
     """obtain() into the default cache (ZOO_CACHE_DIR), offline when ZOO_OFFLINE says so."""
     return obtain(model, f, Cache(settings.cache_dir()), offline=settings.offline(), progress=progress or Progress(),
-                  trust_unpinned=trust_unpinned)
+                  trust_unpinned=trust_unpinned, archives=archives)
 
 
 class _Partial:
@@ -115,7 +117,8 @@ class _Partial:
                 path.unlink(missing_ok=True)
 
 
-def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress, keep_partial: bool) -> tuple[Path, str]:
+def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress, keep_partial: bool,
+              archives: Sequence[PinnedFile] = ()) -> tuple[Path, str]:
     """Try each source in turn (the one that wrote a partial first); see the module docstring for partials."""
     from zoo import download
 
@@ -136,6 +139,14 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress, keep_
     http = download.session()
     failures = []
     for source in sources:
+        if source.startswith("member://"):
+            try:
+                return _member(model, f, source, cache, archives, md5_only, progress)
+            except (DownloadError, ChecksumMismatch) as e:
+                failures.append((source, str(e)))
+                if len(sources) > 1:
+                    progress.message(f"{source} failed: {e}")
+                continue
         tmp = partial.path if partial else cache.temp()
         try:
             url, headers = _request(source, f)
@@ -216,6 +227,45 @@ def _install(cache: Cache, tmp: Path, digest: hashes.Digest, model: str, f: Pinn
     elif md5_only:
         progress.message(f"recorded sha256 {digest.sha256} for {f.file} (md5 {digest.md5})")
     return path, digest.sha256
+
+
+def _member(model: str, f: PinnedFile, source: str, cache: Cache, archives: Sequence[PinnedFile], md5_only: bool,
+            progress: Progress) -> tuple[Path, str]:
+    """A file that is a member of one of the model's pinned archives (a wheel, a zip): the archive is obtained and
+    verified like any download (resumable, size-capped, its own pin), then only the member is read out, at most its
+    pinned size, and checked against the file's own pin."""
+    import zipfile
+
+    archive_id, _, member = source.removeprefix("member://").partition("/")
+    archive = next((a for a in archives if a.id == archive_id), None)
+    if archive is None:
+        raise DownloadError(f"{source}: the manifest has no upstream archive {archive_id!r}")
+    path, _ = obtain(model, archive, cache, offline=False, progress=progress)
+    progress.note(f"extracting {f.file} from {archive.file}")
+    limit = f.size if f.size is not None else settings.max_unsized_download()
+    tmp = cache.temp()
+    try:
+        with zipfile.ZipFile(path) as z:
+            try:
+                info = z.getinfo(member)
+            except KeyError:
+                raise DownloadError(f"{archive.file} has no member {member!r}") from None
+            if info.file_size > limit:
+                raise DownloadError(f"{archive.file}:{member} is {info.file_size:,} bytes, more than the {limit:,} expected")
+            hasher = hashes.Hasher(md5=md5_only)
+            with z.open(info) as src, atomic.exclusive(tmp) as dst:
+                while chunk := src.read(min(hashes.CHUNK, limit + 1 - hasher.size)):
+                    dst.write(chunk)
+                    hasher.update(chunk)
+        digest = hasher.digest()
+        hashes.check(digest, f"{archive.file}:{member}", sha256=f.sha256, md5=f.md5 if md5_only else None, size=f.size)
+        return _install(cache, tmp, digest, model, f, source, md5_only, progress)
+    except (zipfile.BadZipFile, OSError) as e:
+        if isinstance(e, CacheError):
+            raise
+        raise DownloadError(f"{archive.file} is not a readable zip archive ({type(e).__name__}: {e})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _request(source: str, f: PinnedFile) -> tuple[str, dict[str, str] | None]:

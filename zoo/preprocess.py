@@ -20,7 +20,13 @@ class Prepared:
 
     array: np.ndarray
     image_size: tuple[int, int]  # (width, height)
-    region: tuple[int, int, int, int]
+    region: tuple[float, float, float, float]
+
+    @property
+    def pixels(self) -> tuple[int, int, int, int]:
+        """`region` rounded to whole input pixels (where to crop an output at the input's size)."""
+        left, top, width, height = self.region
+        return max(0, round(left)), max(0, round(top)), round(width), round(height)
 
     def to_image(self, x: float, y: float) -> tuple[float, float]:
         """A point given as a fraction of the input's width and height, as a fraction of the original image's."""
@@ -95,7 +101,9 @@ def prepare(image: str | Path | Image.Image | np.ndarray, inp: Input) -> Prepare
     picture = as_image(image)
     picture = picture.convert("L" if inp.color_order == "GRAY" else "RGB")
     height, width = input_size(inp)
-    if pre.resize == "stretch":
+    if pre.resize_method == "corner-bilinear":
+        canvas, region = _warped(picture, width, height, pre.resize, pre.pad_value or 0.0)
+    elif pre.resize == "stretch":
         canvas, region = resize(picture, width, height, pre.resize_method).astype(np.float32), (0, 0, width, height)
     else:
         ratio = min(width / picture.width, height / picture.height)
@@ -110,6 +118,34 @@ def prepare(image: str | Path | Image.Image | np.ndarray, inp: Input) -> Prepare
         canvas = canvas[..., ::-1]
     array = (canvas - np.asarray(pre.mean, dtype=np.float32)) * np.asarray(pre.scale, dtype=np.float32)
     return Prepared(array.astype(np.float32), picture.size, region)
+
+
+def _warped(picture: Image.Image, width: int, height: int, how: str, pad: float):
+    """The input sampled the way MediaPipe's ImageToTensorCalculator does on the CPU (OpenCV's warp, INTER_LINEAR, no
+    smoothing): the image, or for `pad`/`letterbox` the smallest rectangle of the input's aspect around it, mapped onto
+    the input with the output's pixel corners on the rectangle's, outside pixels `pad`, rounded to uint8. Returns the
+    pixels and the image's exact place in the input."""
+    w, h = picture.size
+    if how == "stretch":
+        x0, y0, sx, sy = 0.0, 0.0, w / width, h / height
+    else:
+        scale = max(w / width, h / height)  # source pixels per input pixel
+        x0, y0 = ((w - width * scale) / 2, (h - height * scale) / 2) if how == "letterbox" else (0.0, 0.0)
+        sx = sy = scale
+    src = np.asarray(picture, dtype=np.float32)
+    src = src[..., None] if src.ndim == 2 else src
+    xs, ys = np.arange(width) * sx + x0, np.arange(height) * sy + y0
+    xi, yi = np.floor(xs).astype(int), np.floor(ys).astype(int)
+    fx, fy = (xs - xi)[None, :, None], (ys - yi)[:, None, None]
+
+    def at(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        inside = ((rows >= 0) & (rows < h))[:, None, None] & ((cols >= 0) & (cols < w))[None, :, None]
+        return np.where(inside, src[np.clip(rows, 0, h - 1)][:, np.clip(cols, 0, w - 1)], pad)
+
+    out = ((1 - fy) * (1 - fx) * at(yi, xi) + (1 - fy) * fx * at(yi, xi + 1) + fy * (1 - fx) * at(yi + 1, xi)
+           + fy * fx * at(yi + 1, xi + 1))
+    pixels = np.clip(np.round(out), 0, 255).astype(np.float32)
+    return (pixels[..., 0] if picture.mode == "L" else pixels), (-x0 / sx, -y0 / sy, w / sx, h / sy)
 
 
 def quantize(array: np.ndarray, q: tuple[float, int], dtype: str) -> np.ndarray:

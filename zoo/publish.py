@@ -90,7 +90,7 @@ def plan(name: str, targets: list[str] | None = None, from_dir: Path | None = No
                 records[a.id] = record
                 uploads.append(_blob(f"zoo/{record_path.name}", record_path.read_bytes()))
         elif a.published or pinned_in_cache(m, a):
-            path, _ = obtain_cached(m.name, a, progress)
+            path, _ = obtain_cached(m.name, a, progress, archives=m.upstream)
             uploads.append(_verified(a, path, None))
         elif targets and a.target in targets:
             raise ZooError(f"{m.name}/{a.id} is neither built in {from_dir or '(no --from folder)'}, nor published, nor "

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from zoo import atomic, catalog, hit, settings
 from zoo.cache import Cache
-from zoo.choice import choose, rebuildable
+from zoo.choice import choose, compilers_for, pick, rebuildable
 from zoo.manifest import Artifact, Manifest
 from zoo.obtain import cached, obtain
 from zoo.progress import Progress, StderrProgress
-from zoo.targets import get_target
+from zoo.targets import COMPILERS
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ def resolve(
     build: bool = False,
 ) -> Resolved:
     """Pick the artifact of `name` for `target` ('auto' detects under `root`), fetch and verify it, return its path.
+    `name` may be NAME/ARTIFACT for one artifact by id (its own target, whatever is detected).
 
     ZOO_TARGET overrides 'auto'; ZOO_OFFLINE=1 (or offline=True) never touches the network. With `build`, a pinned
     artifact nobody hosts yet is compiled from its published parent and admitted only if it matches its pin.
@@ -87,18 +88,22 @@ def resolve(
 def _resolve(request: hit.Request, cache: Cache, offline: bool, progress: Progress) -> Resolved:
     """The full path: load the catalog, choose, obtain or rebuild; then remember the hit."""
     manifests = catalog.load()
-    m = manifests.get(request.name)
+    name, _, wanted = request.name.partition("/")
+    m = manifests.get(name)
     overrides = tuple(manifests.overrides(m.name))
     candidates = [a for a in m.artifacts if rebuildable(m, a)]
     may_build = settings.build_on_fetch()
-    installed = {a.target: may_build and get_target(a.target).compiler_installed() for a in candidates}
-    rebuilt = frozenset(a.id for a in candidates if request.build or installed[a.target] or cached(m.name, a, cache))
-    choice = choose(m, request.target, list(request.detected), request.strict, rebuilt, request.device)
+    needs = {a.id: compilers_for(m, a) for a in candidates}
+    installed = {c: may_build and COMPILERS[c].installed() for c in set().union(*needs.values())}
+    rebuilt = frozenset(a.id for a in candidates if request.build or all(installed[c] for c in needs[a.id])
+                        or cached(m.name, a, cache))
+    choice = pick(m, wanted, request.asked, rebuilt) if wanted else \
+        choose(m, request.target, list(request.detected), request.strict, rebuilt, request.device)
     warnings = (*overrides, *choice.warnings)
     for warning in warnings:
         progress.message(warning)
     if choice.artifact.published:
-        path, sha256 = obtain(m.name, choice.artifact, cache, offline=offline, progress=progress)
+        path, sha256 = obtain(m.name, choice.artifact, cache, offline=offline, progress=progress, archives=m.upstream)
     else:
         path, sha256 = cached(m.name, choice.artifact, cache, progress) or _rebuild(m, choice.artifact, cache, offline, progress)
     reasons = [f"ZOO_TARGET={request.target} overrides auto"] if request.target != request.asked else []
@@ -106,7 +111,7 @@ def _resolve(request: hit.Request, cache: Cache, offline: bool, progress: Progre
                         choice.artifact, m, (*reasons, *choice.reasons), warnings)
     absent = tuple(os.fspath(p) for a in candidates if a.id not in rebuilt
                    for p in (cache.view(m.name, a.id, a.file), cache.blob(a.sha256)))
-    missing = tuple(sorted({a.target for a in candidates if a.id not in rebuilt}))
+    missing = tuple(sorted({c for a in candidates if a.id not in rebuilt for c in needs[a.id]}))
     hit.remember(request, hit.Hit(os.fspath(path), sha256, resolved.warnings, manifests.fingerprint, absent, missing),
                  resolved, cache)
     return resolved
@@ -114,11 +119,9 @@ def _resolve(request: hit.Request, cache: Cache, offline: bool, progress: Progre
 
 def _rebuild(m: Manifest, a: Artifact, cache: Cache, offline: bool, progress: Progress) -> tuple[Path, str]:
     """A pinned artifact nobody hosts, compiled here from its verified parent and admitted only if it matches its pin."""
-    from zoo.convert.compiled import rebuild_into_cache
+    from zoo.convert.compiled import obtain_artifact
 
-    parent = m.artifact(a.parent)
-    parent_path, parent_sha = obtain(m.name, parent, cache, offline=offline, progress=progress)
-    return rebuild_into_cache(m, a, parent_path, parent_sha, cache, progress)
+    return obtain_artifact(m, a, cache, offline=offline, progress=progress)
 
 
 def export(resolved: Resolved, dest: Path) -> Path:

@@ -1,7 +1,10 @@
 """The accelerators zoo knows, and every fact about each in one place: its rank for auto-detection, its runtime
 delegate, the target to fall back to, the operator that marks a file compiled for it, the label its benchmarks use,
-its hub tags, and the compiler that makes its files from a parent file (and whether that compiler's bytes are the
-same on every run, which is what lets zoo pin a file it builds)."""
+its hub tags, and the compiler that makes its files from a parent file.
+
+The compilers' own facts live beside them: the extra that installs one, whether its bytes are the same on every run
+(which is what lets zoo pin a file it builds) and how to tell cheaply that it is installed. Their code is in
+zoo/convert/compilers/<name>.py."""
 
 from __future__ import annotations
 
@@ -22,17 +25,31 @@ class Target:
     accelerator: str  # how a benchmark names what ran the model
     marker_op: str | None = None  # the custom operator that marks a file compiled for this target
     hub_tags: tuple[str, ...] = ()
-    compiler: str | None = None  # zoo/convert/compilers/<compiler>.py makes this target's files from a parent file
-    reproducible: bool = False  # the compiler's bytes are identical run to run, so its products can be pinned
-    probe: str | None = None  # how to tell the compiler is installed, cheaply: "command:NAME" or "module:NAME"
+    compiler: str | None = None  # the COMPILERS entry that makes this target's files from a parent file
     alternatives: tuple[str, ...] = ()  # other names the same delegate has on other images
 
     def delegates(self) -> tuple[str, ...]:
         """Every path the delegate may have, the usual one first."""
         return (self.delegate, *self.alternatives) if self.delegate else ()
 
-    def compiler_installed(self) -> bool:
-        """Whether this target's compiler can run here (a command on PATH or beside this Python, or an importable
+    def chain(self) -> list[str]:
+        """This target then its fallbacks, in order (e.g. ['edgetpu', 'cpu'])."""
+        names, current = [], self
+        while current is not None:
+            names.append(current.name)
+            current = TARGETS[current.fallback] if current.fallback else None
+        return names
+
+
+@dataclass(frozen=True)
+class Compiler:
+    name: str  # zoo/convert/compilers/<name>.py
+    extra: str  # the extra that installs it
+    reproducible: bool = False  # its bytes are identical run to run, so its products can be pinned
+    probe: str | None = None  # how to tell it is installed, cheaply: "command:NAME" or "module:NAME"
+
+    def installed(self) -> bool:
+        """Whether this compiler can run here (a command on PATH or beside this Python, or an importable
         module), without running it: checked on every resolution that could build a file here."""
         if self.probe is None:
             return False
@@ -52,14 +69,6 @@ class Target:
             return spec is not None
         relative = rest.replace(".", os.sep) + ".py"
         return any(os.path.isfile(os.path.join(d, relative)) for d in spec.submodule_search_locations or ())
-
-    def chain(self) -> list[str]:
-        """This target then its fallbacks, in order (e.g. ['edgetpu', 'cpu'])."""
-        names, current = [], self
-        while current is not None:
-            names.append(current.name)
-            current = TARGETS[current.fallback] if current.fallback else None
-        return names
 
 
 TARGETS: dict[str, Target] = {
@@ -86,7 +95,7 @@ TARGETS: dict[str, Target] = {
             accelerator="Edge TPU",
             marker_op="edgetpu-custom-op",
             hub_tags=("edge-tpu",),
-            compiler="edgetpu",  # edgetpu_compiler: 16 bytes change on every run (google-coral/edgetpu#885)
+            compiler="edgetpu",
         ),
         Target(
             name="imx8mp",
@@ -100,8 +109,6 @@ TARGETS: dict[str, Target] = {
             marker_op="vsi-npu",
             hub_tags=("nxp", "i.mx8mp"),
             compiler="vx",
-            reproducible=True,
-            probe="module:ai_edge_litert.tools.flatbuffer_utils",
         ),
         Target(
             name="imx93",
@@ -117,10 +124,19 @@ TARGETS: dict[str, Target] = {
             marker_op="ethos-u",
             hub_tags=("nxp", "i.mx93"),
             compiler="vela",
-            reproducible=True,
-            probe="command:vela",
             alternatives=("/usr/lib/liblitert_ethosu_delegate.so",),
         ),
+    )
+}
+
+
+COMPILERS: dict[str, Compiler] = {
+    c.name: c
+    for c in (
+        Compiler("edgetpu", "build"),  # edgetpu_compiler, inside `zoo build`: 16 bytes change on every run (google-coral/edgetpu#885)
+        Compiler("vela", "imx93", reproducible=True, probe="command:vela"),
+        Compiler("vx", "imx8mp", reproducible=True, probe="module:ai_edge_litert.tools.flatbuffer_utils"),
+        Compiler("aeq", "quantize", reproducible=True, probe="module:ai_edge_quantizer"),
     )
 }
 

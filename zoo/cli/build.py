@@ -32,7 +32,9 @@ def build(
 ) -> None:
     """Rebuild a model's artifacts: upstream, int8 with float (or uint8) I/O, checks, Edge TPU compile, record.
 
-    Needs the build extra (pip install '.[build]' in zoo's checkout): TensorFlow is imported here only.
+    A recipe's artifacts need the build extra (TensorFlow, imported here only); one compiled from another artifact
+    needs its compiler's extra: imx93 (Vela), imx8mp (the NPU rewrite) or quantize (ai-edge-quantizer, for models
+    published as float .tflite files).
     """
     from zoo.convert.runner import Options
     from zoo.convert.runner import build as run_build
@@ -47,10 +49,11 @@ def build(
         return
     for r in results:
         d = r.to_dict()
-        (i,), (o,) = d["inputs"], d["outputs"]
         _out(f"{d['artifact']} ({d['target']}){' [smoke build: never publish]' if d['smoke'] else ''}")
         _out(f"  file    {d['path']}\n  sha256  {d['sha256']}\n  size    {d['size']:,} B")
-        _out(f"  input   {i['dtype']} {i['shape']}\n  output  {o['dtype']} {o['shape']}")
+        for kind in ("input", "output"):
+            for t in d[f"{kind}s"]:
+                _out(f"  {kind:<7} {t['dtype']} {t['shape']}")
         for c in d["checks"]:
             _out(f"  check   {c['name']}: {'ok' if c['passed'] else 'FAILED'} ({c['detail']})")
         for note in d["notes"]:

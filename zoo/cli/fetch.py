@@ -13,7 +13,6 @@ from zoo.errors import ZooError
 from zoo.cli._app import (
     JsonOpt,
     QuietOpt,
-    NameArg,
     TargetOpt,
     _err,
     _json,
@@ -27,7 +26,8 @@ from zoo.cli._app import (
 
 @app.command()
 def fetch(
-    name: NameArg,
+    name: Annotated[str, typer.Argument(metavar="NAME[/ARTIFACT]", help="Model name or alias (see `zoo list`); "
+                                        "NAME/ARTIFACT takes one artifact by id (see `zoo info NAME`).")],
     target: TargetOpt = "auto",
     output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="PATH",
                                                   help="Also copy the file here (a file path, or a folder: DIR/ is created).")] = None,

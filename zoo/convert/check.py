@@ -81,7 +81,7 @@ def agreement(m: Manifest, reference: Callable, candidate: Runner, samples: list
         agree, count = task.agreement(ref if isinstance(ref, list) else [ref], candidate(x), m)
         same, total = same + agree, total + count
     share = same / total
-    return Check("agreement", share >= floor, f"{share:.4f} of {task.agreement_unit()} agree with {what} on "
+    return Check("agreement", share >= floor, f"{share:.4f} of {task.agreement_unit(m)} agree with {what} on "
                                               f"{len(samples)} image(s) (floor {floor})")
 
 

@@ -1,7 +1,9 @@
-"""Artifacts compiled from another published artifact of the same model by their target's compiler (zoo/convert/
-compilers/): i.MX 93 files (Vela on the int8 parent) and i.MX 8M Plus files (the VX rewrite of the uint8 parent).
+"""Artifacts compiled from another artifact of the same model (zoo/convert/compilers/): i.MX 93 files (Vela on the
+int8 parent), i.MX 8M Plus files (the VX rewrite of the uint8 parent) and int8 files quantized from a published float
+one (ai-edge-quantizer, calibrated on pinned images).
 
-No TensorFlow is involved: the caller fetches and verifies the parent (zoo.obtain), then it is compiled here. The
+No TensorFlow is involved: the parent and the images are fetched and verified (zoo.obtain; a parent nobody hosts is
+itself rebuilt first), then the artifact is compiled here. The
 compile is deterministic (the same bytes for the same parent, compiler version and options), so such an artifact can
 be pinned and rebuilt anywhere instead of downloaded: a fetch admits the product only if it matches the same pin a
 download would have to match.
@@ -13,22 +15,47 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from zoo import hashes
+from zoo import hashes, settings
 from zoo.cache import Cache
+from zoo.choice import rebuildable
 from zoo.convert import record
 from zoo.convert.compilers import Compiled, compiler_for
 from zoo.convert.record import Built, Check
 from zoo.errors import BuildFailed, ChecksumMismatch, ZooError
-from zoo.manifest import Artifact, Manifest
+from zoo.manifest import Artifact, Manifest, Upstream
+from zoo.obtain import cached, obtain
 from zoo.progress import Progress
 
 
-def _compile(m: Manifest, a: Artifact, parent_path: Path, work: Path, progress: Progress) -> Compiled:
+def inputs_of(m: Manifest, a: Artifact) -> list[Upstream]:
+    """The upstream files a compile of `a` reads besides its parent (the quantizer's calibration and holdout images)."""
+    wanted = [*a.quantize.calibration, *a.quantize.holdout] if a.quantize else []
+    return [u for u in m.upstream if u.id in wanted]
+
+
+def obtain_artifact(m: Manifest, a: Artifact, cache: Cache, *, offline: bool, progress: Progress) -> tuple[Path, str]:
+    """Any artifact as a verified file in the cache: downloaded if published, else taken from the cache or rebuilt
+    from its parent (obtained the same way) and admitted only if it matches its pin."""
+    if a.published:
+        return obtain(m.name, a, cache, offline=offline, progress=progress, archives=m.upstream)
+    found = cached(m.name, a, cache, progress)
+    if found is not None:
+        return found
+    if not rebuildable(m, a):
+        raise BuildFailed("parent", f"{m.name}/{a.id} is neither published nor rebuildable from a published parent",
+                          a.unpublished)
+    parent_path, parent_sha = obtain_artifact(m, m.artifact(a.parent), cache, offline=offline, progress=progress)
+    inputs = {u.id: obtain(m.name, u, cache, offline=offline, progress=progress)[0] for u in inputs_of(m, a)}
+    return rebuild_into_cache(m, a, parent_path, parent_sha, inputs, cache, progress)
+
+
+def _compile(m: Manifest, a: Artifact, parent_path: Path, inputs: dict[str, Path], work: Path,
+             progress: Progress) -> Compiled:
     """Compile the verified parent and check the gates; BuildFailed names the step that failed."""
-    compiler = compiler_for(a.target)
-    progress.note(f"compiling {m.artifact(a.parent).file} for {a.target} with {compiler.__name__.rsplit('.', 1)[-1]}")
+    compiler = compiler_for(a)
+    progress.note(f"compiling {m.artifact(a.parent).file} for {a.target} with {a.compiler.name}")
     try:
-        compiled = compiler.compile(parent_path, work, m)
+        compiled = compiler.compile(parent_path, work, m, a, inputs)
     except ZooError as e:
         raise BuildFailed("compile", e.message, e.hint) from e
     if compiled.failed:
@@ -36,11 +63,14 @@ def _compile(m: Manifest, a: Artifact, parent_path: Path, work: Path, progress: 
     return compiled
 
 
-def build(m: Manifest, a: Artifact, parent_path: Path, parent_sha: str, out: Path, check: bool, progress: Progress) -> Built:
-    """`zoo build` for one compiled artifact from its verified parent: the file and its `.build.json` in `out`; with
-    `check`, whether the bytes are the pinned ones."""
+def build(m: Manifest, a: Artifact, cache: Cache, out: Path, check: bool, progress: Progress) -> Built:
+    """`zoo build` for one compiled artifact from its parent (obtained into `cache`, see obtain_artifact): the file and
+    its `.build.json` in `out`; with `check`, whether the bytes are the pinned ones."""
+    offline = settings.offline()
+    parent_path, parent_sha = obtain_artifact(m, m.artifact(a.parent), cache, offline=offline, progress=progress)
+    inputs = {u.id: obtain(m.name, u, cache, offline=offline, progress=progress)[0] for u in inputs_of(m, a)}
     with tempfile.TemporaryDirectory(prefix="zoo-compile-") as tmp:
-        compiled = _compile(m, a, parent_path, Path(tmp), progress)
+        compiled = _compile(m, a, parent_path, inputs, Path(tmp), progress)
         out.mkdir(parents=True, exist_ok=True)
         dest = out / a.file
         shutil.copyfile(compiled.path, dest)
@@ -63,24 +93,24 @@ def build(m: Manifest, a: Artifact, parent_path: Path, parent_sha: str, out: Pat
 def estimate(m: Manifest, built: Built) -> dict | None:
     """The compiler's latency estimate of a built artifact as a manifest `benchmarks` entry, if it makes one."""
     compiled = Compiled(built.path, built.compile_stats, {}, built.checks)
-    return compiler_for(built.artifact.target).estimate(m, built.artifact.id, compiled)
+    return compiler_for(built.artifact).estimate(m, built.artifact.id, compiled)
 
 
-def rebuild_into_cache(m: Manifest, a: Artifact, parent_path: Path, parent_sha: str, cache: Cache,
-                       progress: Progress) -> tuple[Path, str]:
+def rebuild_into_cache(m: Manifest, a: Artifact, parent_path: Path, parent_sha: str, inputs: dict[str, Path],
+                       cache: Cache, progress: Progress) -> tuple[Path, str]:
     """Build `a` from its verified parent and admit it to the cache only if it matches its pin, like a download."""
     if a.sha256 is None:
         raise BuildFailed("select", f"{m.name}/{a.id} has no pinned sha256, so a rebuild could not be verified")
     work = Path(tempfile.mkdtemp(prefix="compile-", dir=cache.temp().parent))
     try:
-        compiled = _compile(m, a, parent_path, work, progress)
+        compiled = _compile(m, a, parent_path, inputs, work, progress)
         digest = hashes.file_digest(compiled.path)
         try:
             hashes.check(digest, f"{a.file} rebuilt with {compiled.tool['name']} {compiled.tool['version']}", sha256=a.sha256,
                          md5=None, size=a.size)
         except ChecksumMismatch as e:
             raise BuildFailed("verify", e.message, f"the pin was made with {pinned_version(a)}; install that version "
-                                                   f"({compiler_for(a.target).INSTALL})") from None
+                                                   f"({compiler_for(a).INSTALL})") from None
         path = cache.install(compiled.path, digest, m.name, a.id, a.file)
         progress.note(f"built {a.file} here from {a.parent} and verified it against its pin")
         return path, digest.sha256

@@ -13,11 +13,12 @@ from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo import archive, atomic, catalog, hashes, manifest_edit
+from zoo import archive, atomic, catalog, hashes, manifest_edit, settings
+from zoo.cache import Cache
 from zoo.convert import calibration, check, compiled, quantize, record
-from zoo.convert.compilers import edgetpu
+from zoo.convert.compilers import compiler_module, edgetpu
 from zoo.tflite import inspect
-from zoo.choice import compiled_parent
+from zoo.choice import compiled_parent, compilers_for
 from zoo.convert.record import Built
 from zoo.convert.recipes import Context, recipe_module
 from zoo.errors import install_extra, BuildFailed, ZooError
@@ -144,7 +145,12 @@ def _build(name: str, opts: Options, progress: Progress) -> list[Built]:
     if opts.record and opts.check:
         raise BuildFailed("record", "--check compares against the manifest; it does not record")
     derived = [a for a in artifacts if compiled_parent(m, a)]
-    results = [compiled.build(m, a, *_parent(m, a, progress), opts.out, opts.check, progress) for a in derived]
+    with _step("compiler"):  # before any download: say at once what to install
+        for name in sorted({c for a in derived for c in (a.compiler.name, *compilers_for(m, a))}):
+            compiler_module(name).find_compiler()
+    with _step("parent"):
+        cache = Cache(settings.cache_dir())
+        results = [compiled.build(m, a, cache, opts.out, opts.check, progress) for a in derived]
     converted = [a for a in artifacts if a not in derived]
     upstream_info: dict = {}
     if converted:
@@ -153,15 +159,6 @@ def _build(name: str, opts: Options, progress: Progress) -> list[Built]:
     if opts.record:
         _record(catalog.record_path(m.name), m, results, upstream_info, opts)
     return results
-
-
-def _parent(m: Manifest, a: Artifact, progress: Progress) -> tuple[Path, str]:
-    """The verified file a compiled artifact is compiled from."""
-    parent = m.artifact(a.parent)
-    if not parent.published:
-        raise BuildFailed("parent", f"{m.name}/{a.id} compiles {parent.id!r}, which is not published")
-    with _step("parent"):
-        return obtain_cached(m.name, parent, progress)
 
 
 def _convert(m: Manifest, artifacts: list[Artifact], opts: Options, progress: Progress) -> tuple[list[Built], dict]:
@@ -247,7 +244,7 @@ def _compare(m: Manifest, a: Artifact, product: Path, calib, compiled: bool, pro
     if not a.published:
         raise BuildFailed("compare", f"{m.name}/{a.id} is not published, so there is nothing to compare the rebuild with")
     with _foreign("compare"):
-        reference, _ = obtain_cached(m.name, a, progress)
+        reference, _ = obtain_cached(m.name, a, progress, archives=m.upstream)
         checks, same_bytes = check.compare(m, reference, product, calib.samples, m.build.min_agreement, compiled)
     failed = [c for c in checks if not c.passed]
     if failed:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from zoo.errors import ZooError
-from zoo.tasks import classification, pose, segmentation
+from zoo.tasks import classification, detection, pose, segmentation
 from zoo.tasks.base import Evaluation, Task
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ def headline_metrics(m: Manifest) -> list[Metric]:
     return [x for x in m.metrics if x.name == get_task(m.task).headline]
 
 
-TASKS: dict[str, Task] = {t.name: t for t in (classification.TASK, pose.TASK, segmentation.TASK)}
+TASKS: dict[str, Task] = {t.name: t for t in (classification.TASK, detection.TASK, pose.TASK, segmentation.TASK)}
 
 
 def get_task(name: str) -> Task:

@@ -55,7 +55,7 @@ class Task:
         """(agreeing, compared) units between a float reference's raw batch outputs and a built model's."""
         raise NotImplementedError
 
-    def agreement_unit(self) -> str:
+    def agreement_unit(self, m: Manifest) -> str:
         return "outputs"
 
     def text(self, result) -> str:

@@ -79,7 +79,7 @@ class Classifying(Task):
     def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], m: Manifest) -> tuple[int, int]:
         return int(reference[0].reshape(-1).argmax() == candidate[0].reshape(-1).argmax()), 1
 
-    def agreement_unit(self) -> str:
+    def agreement_unit(self, m: Manifest) -> str:
         return "images (top-1)"
 
     def text(self, result: Classification) -> str:

@@ -91,7 +91,7 @@ class Posing(Task):
         b = np.asarray(candidate[0], dtype=np.float32).reshape(-1, 3)[:, :2]
         return int((np.abs(a - b).max(axis=1) <= AGREEMENT_DISTANCE).sum()), len(a)
 
-    def agreement_unit(self) -> str:
+    def agreement_unit(self, m: Manifest) -> str:
         return f"keypoints (within {AGREEMENT_DISTANCE})"
 
     def text(self, result: Pose) -> str:

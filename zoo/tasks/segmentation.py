@@ -31,6 +31,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 class Head(Strict):
     labels: list[str] = Field(min_length=1, description="class names by class id")
     ignore_label: int | None = Field(default=None, description="the label masks use for pixels no class is scored on")
+    threshold: float = Field(default=0.5, gt=0, lt=1, description="a `probability` output: the label-1 pixels are those "
+                                                                  "at or above it")
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Segmentation:
     mask: np.ndarray
     labels: list[str]
     target: str | None = None
+    probability: np.ndarray | None = None  # a `probability` output at the image's size (the soft mask), else None
 
     @property
     def classes(self) -> list[tuple[str, float]]:
@@ -58,34 +61,60 @@ class Segmentation:
 class Segmenting(Task):
     name = "semantic-segmentation"
     Head = Head
-    layouts = (("class-ids",), ("logits",), ("probabilities",))
+    layouts = (("class-ids",), ("logits",), ("probabilities",), ("probability",))
     headline = "mIoU"
     hub_tag = "image-segmentation"
 
     def problems(self, outputs: list[Output], head: Head) -> Iterator[tuple[str, str]]:
         yield from super().problems(outputs, head)
         out = outputs[0]
-        if out.kind != "class-ids" and out.shape[-1] != len(head.labels):
+        if out.kind == "probability" and (out.shape[-1] != 1 or len(head.labels) != 2):
+            yield "[0].shape", ("a probability output is one channel (the last dimension 1) scoring head.labels[1] "
+                                f"against head.labels[0]; got shape {out.shape} and {len(head.labels)} labels")
+        elif out.kind not in ("class-ids", "probability") and out.shape[-1] != len(head.labels):
             yield "[0].shape", f"{out.kind} have {out.shape[-1]} classes in the last dimension but head.labels has {len(head.labels)}"
 
     def decode(self, outputs: list[np.ndarray], prepared: Prepared, ctx: Context, **options: Any) -> Segmentation:
         import numpy as np
         from PIL import Image
 
+        if ctx.outputs[0].kind == "probability":
+            return self._thresholded(np.asarray(outputs[0], dtype=np.float32)[..., 0], prepared, ctx)
         ids = class_ids(outputs[0]).astype(np.uint8)
         height, width = prepared.array.shape[:2]
         if ids.shape != (height, width):  # logits at the output stride: back to the input grid
             ids = np.asarray(Image.fromarray(ids).resize((width, height), Image.NEAREST))
-        left, top, w, h = prepared.region
+        left, top, w, h = prepared.pixels
         ids = ids[top:top + h, left:left + w]
         return Segmentation(np.asarray(Image.fromarray(ids).resize(prepared.image_size, Image.NEAREST)), ctx.manifest.labels,
                             ctx.target)
 
+    def _thresholded(self, probability: np.ndarray, prepared: Prepared, ctx: Context) -> Segmentation:
+        """A one-channel probability map back at the image's size (bilinear: it is smooth), then the mask by the head's
+        threshold, as MediaPipe's segmentation graphs do."""
+        import numpy as np
+        from PIL import Image
+
+        height, width = prepared.array.shape[:2]
+        scores = Image.fromarray(probability)
+        if probability.shape != (height, width):
+            scores = scores.resize((width, height), Image.BILINEAR)
+        left, top, w, h = prepared.pixels
+        soft = np.asarray(scores.crop((left, top, left + w, top + h)).resize(prepared.image_size, Image.BILINEAR))
+        mask = (soft >= ctx.manifest.parsed_head.threshold).astype(np.uint8)
+        return Segmentation(mask, ctx.manifest.labels, ctx.target, soft)
+
     def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], m: Manifest) -> tuple[int, int]:
+        if m.outputs[0].kind == "probability":
+            cut = m.parsed_head.threshold
+            a, b = reference[0][0][..., 0] >= cut, candidate[0][0][..., 0] >= cut
+            return int((a & b).sum()), int((a | b).sum()) or 1  # the regions' intersection over union
         a, b = class_ids(reference[0][0]), class_ids(candidate[0][0])
         return int((a == b).sum()), int(a.size)
 
-    def agreement_unit(self) -> str:
+    def agreement_unit(self, m: Manifest) -> str:
+        if m.outputs[0].kind == "probability":
+            return f"the union of both {m.labels[1]} regions (intersection over union)"
         return "pixels"
 
     def text(self, result: Segmentation) -> str:

@@ -26,7 +26,7 @@ from zoo.convert.record import Check
 from zoo.errors import CompileFailed, CompilerMissing, install_extra
 
 if TYPE_CHECKING:
-    from zoo.manifest import Manifest
+    from zoo.manifest import Artifact, Manifest
 
 OPTIONS = {
     "accelerator-config": "ethos-u65-256",
@@ -120,7 +120,8 @@ def gates(m: Manifest, report: VelaReport) -> list[Check]:
     return checks
 
 
-def compile(parent: Path, out_dir: Path, m: Manifest) -> Compiled:
+def compile(parent: Path, out_dir: Path, m: Manifest, a: Artifact | None = None,
+            inputs: dict[str, Path] | None = None) -> Compiled:
     """Vela on `parent` with the board's options: the product, its report and the gates (see `gates`)."""
     product, report = compile_model(parent, out_dir)
     return Compiled(product, report.to_dict(), {"name": "vela", "version": report.vela_version, "options": report.options},

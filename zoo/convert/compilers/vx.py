@@ -24,13 +24,14 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from zoo.convert.compilers import Compiled
+from zoo.convert import flatbuffer
+from zoo.convert.compilers import Compiled, python_tool
 from zoo.convert.record import Check
-from zoo.errors import CompileFailed, CompilerMissing, install_extra
+from zoo.errors import CompileFailed, install_extra
 from zoo.tflite import ModelInfo, OpInfo, TensorInfo, inspect
 
 if TYPE_CHECKING:
-    from zoo.manifest import Manifest
+    from zoo.manifest import Artifact, Manifest
 
 RULES = "nxp-imx/tflite-vx-delegate-imx@44aab8a op_map.cc"
 INSTALL = install_extra("imx8mp") + ": ai-edge-litert's flatbuffer tools at the versions zoo pins"
@@ -172,28 +173,20 @@ def report(path: Path) -> VxReport:
 
 def find_compiler() -> tuple[str, str]:
     """(what, version) of the rewrite's tools: LiteRT's flatbuffer schema and writer; CompilerMissing otherwise."""
-    from importlib import metadata
-
-    try:
-        from ai_edge_litert import schema_py_generated  # noqa: F401
-        from ai_edge_litert.tools import flatbuffer_utils  # noqa: F401
-    except ImportError:
-        raise CompilerMissing("ai-edge-litert's flatbuffer tools are not installed", INSTALL) from None
-    return "ai_edge_litert.tools.flatbuffer_utils", f"ai-edge-litert {metadata.version('ai-edge-litert')}, " \
-                                                    f"flatbuffers {metadata.version('flatbuffers')}"
+    return python_tool(("ai_edge_litert.tools.flatbuffer_utils", "ai_edge_litert.schema_py_generated"),
+                       "ai-edge-litert's flatbuffer tools are not installed", INSTALL, ("ai-edge-litert", "flatbuffers"))
 
 
 def rewrite(parent: Path, out: Path) -> Path:
     """The parent without its trailing ARG_MAX, with float32 I/O around its own quantization (see the module docstring).
     CompileFailed when the parent's graph input or an output is not quantized (nothing to rewrite around)."""
     from ai_edge_litert import schema_py_generated as fb
-    from ai_edge_litert.tools import flatbuffer_utils
 
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(parent.read_bytes()))
+    model = flatbuffer.read(parent.read_bytes())
     if len(model.subgraphs) != 1:
         raise CompileFailed(f"{parent.name} has {len(model.subgraphs)} subgraphs; the rewrite handles one")
     sg = model.subgraphs[0]
-    argmax = _code(model, fb.BuiltinOperator.ARG_MAX)
+    argmax = flatbuffer.code(model, fb.BuiltinOperator.ARG_MAX)
     for k, out_index in enumerate(sg.outputs):
         op = next((o for o in sg.operators if out_index in o.outputs), None)
         if op is not None and op.opcodeIndex == argmax:
@@ -201,32 +194,17 @@ def rewrite(parent: Path, out: Path) -> Path:
             sg.operators.remove(op)
     for index in list(sg.inputs):
         op = fb.OperatorT()
-        op.opcodeIndex, op.inputs, op.outputs = _code(model, fb.BuiltinOperator.QUANTIZE, add=True), [_float_twin(sg, index, parent)], [index]
+        op.opcodeIndex, op.inputs, op.outputs = flatbuffer.code(model, fb.BuiltinOperator.QUANTIZE, add=True), [_float_twin(sg, index, parent)], [index]
         sg.inputs[sg.inputs.index(index)] = op.inputs[0]
         sg.operators.insert(0, op)
     for k, index in enumerate(list(sg.outputs)):
         op = fb.OperatorT()
-        op.opcodeIndex, op.inputs, op.outputs = _code(model, fb.BuiltinOperator.DEQUANTIZE, add=True), [index], [_float_twin(sg, index, parent)]
+        op.opcodeIndex, op.inputs, op.outputs = flatbuffer.code(model, fb.BuiltinOperator.DEQUANTIZE, add=True), [index], [_float_twin(sg, index, parent)]
         sg.outputs[k] = op.outputs[0]
         sg.operators.append(op)
-    _drop_unused(model)
-    out.write_bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    flatbuffer.drop_unused_tensors(model)  # the ARG_MAX's int64 output and its axis; their buffers stay
+    out.write_bytes(flatbuffer.write(model))
     return out
-
-
-def _code(model, builtin: int, add: bool = False) -> int | None:
-    """The operator-code index of a builtin (added when asked for and missing), reading the old and the new field."""
-    from ai_edge_litert import schema_py_generated as fb
-
-    for i, code in enumerate(model.operatorCodes):
-        if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
-            return i
-    if not add:
-        return None
-    code = fb.OperatorCodeT()
-    code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), 1
-    model.operatorCodes.append(code)
-    return len(model.operatorCodes) - 1
 
 
 def _float_twin(sg, index: int, parent: Path) -> int:
@@ -240,7 +218,7 @@ def _float_twin(sg, index: int, parent: Path) -> int:
                             "the i.MX 8M Plus rewrite takes quantization-aware-trained (uint8 per-tensor) files")
     twin = fb.TensorT()
     twin.shape, twin.type, twin.buffer = list(t.shape), fb.TensorType.FLOAT32, 0
-    name = t.name.decode() if isinstance(t.name, bytes) else t.name
+    name = flatbuffer.name(t)
     twin.name, t.name = name, f"{name}/quantized"  # the graph's input and outputs keep the parent's names
     if t.shapeSignature is not None:
         twin.shapeSignature = list(t.shapeSignature)
@@ -248,25 +226,8 @@ def _float_twin(sg, index: int, parent: Path) -> int:
     return len(sg.tensors) - 1
 
 
-def _drop_unused(model) -> None:
-    """Remove the tensors no operator or graph end uses any more (the ARG_MAX's int64 output and its axis), and renumber
-    the rest; their buffers stay (a buffer is shared, and metadata may point at them)."""
-    sg = model.subgraphs[0]
-    used = sorted({*sg.inputs, *sg.outputs, *(i for op in sg.operators for i in (*op.inputs, *op.outputs) if i >= 0)})
-    new = {old: i for i, old in enumerate(used)}
-    sg.tensors = [sg.tensors[i] for i in used]
-    sg.inputs, sg.outputs = [new[i] for i in sg.inputs], [new[i] for i in sg.outputs]
-    for op in sg.operators:
-        op.inputs = [new[i] if i >= 0 else i for i in op.inputs]
-        op.outputs = [new[i] for i in op.outputs]
-    for sig in model.signatureDefs or []:
-        sig.inputs = [m for m in sig.inputs or [] if m.tensorIndex in new]
-        sig.outputs = [m for m in sig.outputs or [] if m.tensorIndex in new]
-        for m in (*sig.inputs, *sig.outputs):
-            m.tensorIndex = new[m.tensorIndex]
-
-
-def compile(parent: Path, out_dir: Path, m: Manifest | None = None) -> Compiled:
+def compile(parent: Path, out_dir: Path, m: Manifest | None = None, a: Artifact | None = None,
+            inputs: dict[str, Path] | None = None) -> Compiled:
     """The rewrite of `parent` into `out_dir` (`<stem>_imx8mp.tflite`), the delegate's report on it, and its gates."""
     _, version = find_compiler()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -275,6 +236,19 @@ def compile(parent: Path, out_dir: Path, m: Manifest | None = None) -> Compiled:
     rep.tool_version = version
     return Compiled(product, rep.to_dict(), {"name": "zoo i.MX 8M Plus rewrite", "version": version, "rules": RULES},
                     rep.gates())
+
+
+def review(path: Path, granularity: str) -> tuple[dict, list[Check]]:
+    """The delegate's report on a file another tool made for the i.MX 8M Plus, and the gates such a file must pass: no
+    int64 tensor, and weights quantized as the manifest declares (`granularity`: per-tensor, which the NPU runs
+    fastest, or per-channel, which it also takes, as NXP's own files are). What stays on the CPU (a custom operator, a
+    float operator) is reported, not refused: the delegate hands it to the CPU."""
+    rep = report(path)
+    rep.tool_version = find_compiler()[1]
+    gates = [c for c in rep.gates() if c.name == "no-int64"]
+    if granularity == "per-tensor":
+        gates += [c for c in rep.gates() if c.name == "per-tensor"]
+    return rep.to_dict(), gates
 
 
 def estimate(m: Manifest, artifact_id: str, compiled: Compiled) -> None:
