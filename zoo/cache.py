@@ -158,10 +158,8 @@ class Cache:
             return False
         if not all(_HEX64.fullmatch(b.name) and _regular(b) and _regular(self._record(b.name)) for b in blobs):
             return False
-        inodes = {b.lstat().st_ino for b in blobs}
-        for view in self._views():
-            if not (view.lstat().st_ino in inodes or self._blob_of(view, inodes)):
-                return False
+        if None in self._links().values():
+            return False
         tmp = self.root / "tmp"
         return not tmp.is_dir() or all(p.suffix in (".part", ".origin") or p.name.startswith("compile-") for p in tmp.iterdir())
 
@@ -247,37 +245,53 @@ class Cache:
         return view
 
     def _blobs(self) -> list[Path]:
-        return [b for b in (self.root / "blobs" / "sha256").glob("*") if b.suffix != ".stat" and not b.name.startswith(".")]
+        return [Path(e.path) for e in _entries(self.root / "blobs" / "sha256")
+                if not e.name.endswith(".stat") and not e.name.startswith(".")]
 
     def _views(self) -> list[Path]:
         """Readable model paths (links in the making, named with a leading dot, are not ones)."""
-        return sorted(v for v in (self.root / "models").glob("*/*/*") if not v.name.startswith("."))
+        found = []
+        for model in _entries(self.root / "models"):
+            for artifact in _entries(model.path):
+                found += [Path(v.path) for v in _entries(artifact.path) if not v.name.startswith(".")]
+        return sorted(found)
 
     def entries(self) -> list[Entry]:
         """Every readable model path and the blob it points at."""
         out = []
-        for view in self._views():
-            sha = self._blob_of(view)
+        for view, sha in self._links().items():
             if sha is None:
                 continue
-            rec = self._record(sha)
-            last = rec.stat().st_mtime if rec.exists() else 0.0
+            try:
+                last = os.stat(self._record(sha)).st_mtime
+            except OSError:
+                last = 0.0
             out.append(Entry(view.parent.parent.name, view.parent.name, view.name, view, sha, view.stat().st_size, last))
         return out
 
-    def _blob_of(self, view: Path, inodes: set[int] | None = None) -> str | None:
-        """The sha256 of the regular blob `view` links to (hard link, or symlink into blobs/), else None."""
-        if view.is_symlink():
-            target = Path(os.path.realpath(view))
-            inside = target.parent == Path(os.path.realpath(self.blob("x").parent))
-            return target.name if inside and _regular(target) else None
-        try:
-            ino = view.lstat().st_ino
-        except OSError:
-            return None
-        if inodes is not None and ino not in inodes:
-            return None
-        return next((blob.name for blob in self._blobs() if _regular(blob) and blob.lstat().st_ino == ino), None)
+    def _links(self) -> dict[Path, str | None]:
+        """Every view and the sha256 of the regular blob it links to (hard link, or symlink into blobs/), else None:
+        one pass over the blobs and one over the views, so every cache command grows linearly."""
+        inodes = {}
+        for blob in self._blobs():
+            try:
+                st = os.lstat(blob)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                inodes[st.st_ino] = blob.name
+        blobs = Path(os.path.realpath(self.blob("x").parent))
+        out = {}
+        for view in self._views():
+            if view.is_symlink():
+                target = Path(os.path.realpath(view))
+                out[view] = target.name if target.parent == blobs and _regular(target) else None
+                continue
+            try:
+                out[view] = inodes.get(view.lstat().st_ino)
+            except OSError:
+                out[view] = None
+        return out
 
     def verify(self, remove: bool = False) -> tuple[int, list[Problem]]:
         """Re-hash every blob (one thread per core; hashlib releases the GIL); report (and with `remove`,
@@ -288,15 +302,16 @@ class Cache:
         problems = []
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             actuals = list(pool.map(_actual, blobs))
+        links = self._links()
         for blob, actual in zip(blobs, actuals):
             if actual != blob.name:
                 problems.append(Problem(blob, f"sha256 is {actual}, expected {blob.name}" if len(actual) == 64 else actual))
                 if remove:
-                    self._remove_blob(blob.name)
+                    self._remove_blob(blob.name, links)
             elif remove:
                 self._write_record(blob.name)
-        for view in self._views():
-            if self._blob_of(view) is None:
+        for view, sha in self._links().items():
+            if sha is None:
                 outside = view.is_symlink() and not os.path.realpath(view).startswith(os.path.realpath(self.root) + os.sep)
                 problems.append(Problem(view, f"points outside the cache, at {os.path.realpath(view)}" if outside
                                         else "not linked to any cached blob"))
@@ -304,9 +319,10 @@ class Cache:
                     view.unlink(missing_ok=True)
         return len(blobs), problems
 
-    def _remove_blob(self, sha256: str) -> None:
-        for view in self._views():
-            if self._blob_of(view) == sha256:
+    def _remove_blob(self, sha256: str, links: dict[Path, str | None] | None = None) -> None:
+        """Remove a blob, its stat record and the views linking to it (`links`: from _links, when removing many)."""
+        for view, sha in (self._links() if links is None else links).items():
+            if sha == sha256:
                 view.unlink(missing_ok=True)
         _discard(self.blob(sha256))
         self._record(sha256).unlink(missing_ok=True)
@@ -316,7 +332,8 @@ class Cache:
         and temp files older than `stale_after` s. Which models exist right now is never consulted."""
         if not self._owned():
             return []
-        linked = {self._blob_of(v) for v in self._views()}
+        links = self._links()
+        linked = set(links.values())
         cutoff = time.time() - stale_after
         removed = [b for b in self._blobs() if b.name not in linked]
         removed += [p for p in (self.root / "tmp").glob("*") if p.suffix in (".part", ".origin")
@@ -324,7 +341,7 @@ class Cache:
         if not dry_run:
             for path in removed:
                 if path.parent.name == "sha256":
-                    self._remove_blob(path.name)
+                    self._remove_blob(path.name, links)
                 else:
                     path.unlink(missing_ok=True)
         return removed
@@ -333,14 +350,16 @@ class Cache:
         """Remove the views of `model` (or of one of its artifacts) and the blobs nothing else links to."""
         if not self._owned():
             return []
-        views = [v for v in self._views() if v.parent.parent.name == model and artifact in (None, v.parent.name)]
-        others = {self._blob_of(v) for v in self._views() if v not in views}
-        blobs = sorted({sha for v in views if (sha := self._blob_of(v)) and sha not in others})
+        links = self._links()
+        views = [v for v in links if v.parent.parent.name == model and artifact in (None, v.parent.name)]
+        mine = set(views)
+        others = {sha for v, sha in links.items() if v not in mine}
+        blobs = sorted({sha for v in views if (sha := links[v]) and sha not in others})
         if not dry_run:
             for view in views:
                 view.unlink(missing_ok=True)
             for sha in blobs:
-                self._remove_blob(sha)
+                self._remove_blob(sha, links)
         return views + [self.blob(sha) for sha in blobs]
 
     def clear(self, dry_run: bool = False) -> list[Path]:
@@ -367,6 +386,15 @@ class Cache:
         finally:
             shutil.rmtree(trash, ignore_errors=True)
         return entries
+
+
+def _entries(folder: Path) -> list[os.DirEntry]:
+    """A folder's entries (none when it is missing or not a folder)."""
+    try:
+        with os.scandir(folder) as it:
+            return list(it)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _read_record(path: str) -> tuple[int, ...] | None:

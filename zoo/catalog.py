@@ -1,4 +1,11 @@
-"""Finding and loading manifests: the bundled ones, then ZOO_MANIFESTS (a user's own zoo)."""
+"""Finding and loading manifests: the bundled ones, the records folder, then ZOO_MANIFESTS (a user's own zoo).
+
+What the catalog needs of every file (its model's name and aliases, the row `zoo list` shows, the pins of its
+artifacts, or its problems) is kept in an index in the cache (`index/manifests.json`) under the file's stat key, so a
+command reads and validates only the files that changed and the one that defines the model it was asked for. The
+index is a hint: a record whose stat key no longer matches, or that is malformed, is made again from the file; a
+model's manifest is always parsed and validated from its file before use, and must be the model asked for.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +13,40 @@ import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo import atomic, manifest, settings
-from zoo import manifest_sources
-from zoo.manifest_sources import bundled_dir
+from zoo import atomic, manifest, manifest_sources, memo, settings
+from zoo.cache import Cache
 from zoo.errors import ManifestInvalid, ModelNotFound
-from zoo.hashes import StatKey
+from zoo.hashes import StatKey, sha256_of
 from zoo.manifest import Manifest
+from zoo.manifest_sources import bundled_dir
+from zoo.tasks import get_task, headline_metrics
+
+INDEX = "manifests.json"
+INDEX_VERSION = 1
+MAX_INDEX_BYTES = 64 << 20
+
 
 def manifest_files(path: Path) -> list[Path]:
     """The manifest files a path names: the YAML files of a folder, or the path itself."""
     return [Path(p) for p, _ in manifest_sources.scan(path) or []] if path.is_dir() else [path]
+
+
+def summary(m: Manifest) -> dict:
+    """The catalog row of one model (what `zoo list` shows), as JSON-ready data."""
+    return {
+        "name": m.name,
+        "aliases": m.aliases,
+        "task": m.task,
+        "input_shape": m.input.shape,
+        "classes": len(m.labels),
+        "metric": get_task(m.task).headline,
+        "metrics": [{"name": x.name, "value": x.value, "unit": x.unit, "applies_to": x.applies_to, "source": x.source}
+                    for x in headline_metrics(m)],
+        "targets": {
+            "published": m.published_targets,
+            "unpublished": [t for t in m.targets if t not in m.published_targets],
+        },
+    }
 
 
 _parsed: dict[Path, tuple[StatKey, Manifest | ManifestInvalid]] = {}
@@ -36,11 +67,48 @@ def _load_file(path: Path, key: StatKey) -> Manifest:
     return hit[1]
 
 
-@dataclass(frozen=True)
+def _record(path: Path, key: StatKey) -> dict:
+    """What the index keeps of one file: its model's name, aliases, catalog row, content digest and pins; or its
+    problems."""
+    try:
+        m = _load_file(path, key)
+    except ManifestInvalid as e:
+        return {"key": list(key), "problems": [list(p) for p in e.problems]}
+    return {"key": list(key), "name": m.name, "aliases": list(m.aliases), "summary": summary(m),
+            "digest": sha256_of(m.model_dump_json().encode()),
+            "pins": sorted({a.sha256 for a in m.artifacts if a.sha256})}
+
+
+def _usable(rec: object, key: StatKey) -> bool:
+    """Whether a stored record is well formed and made from the file as it is now (same stat key)."""
+    if not isinstance(rec, dict) or rec.get("key") != list(key):
+        return False
+    if "problems" in rec:
+        problems = rec["problems"]
+        return isinstance(problems, list) and all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
+                                                  for p in problems)
+    strings = lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)  # noqa: E731
+    return (isinstance(rec.get("name"), str) and strings(rec.get("aliases")) and isinstance(rec.get("summary"), dict)
+            and isinstance(rec.get("digest"), str) and strings(rec.get("pins")))
+
+
+@dataclass
 class Entry:
-    manifest: Manifest
+    """A model's manifest file and its index record; `manifest` is parsed and validated from the file when the model
+    is asked for (Catalog.entry)."""
+
+    name: str
     path: Path
+    key: StatKey
     bundled: bool
+    record: dict
+    parsed: Manifest | None = None
+
+    @property
+    def manifest(self) -> Manifest:
+        if self.parsed is None:
+            self.parsed = _load_file(self.path, self.key)
+        return self.parsed
 
 
 @dataclass
@@ -52,6 +120,7 @@ class Catalog:
     problems: list[ManifestInvalid] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     fingerprint: manifest_sources.Fingerprint = ()  # the manifest files it was loaded from, by stat
+    roots: list[tuple[Path, str]] = field(default_factory=list)
     _overrides: dict[str, list[str]] = field(default_factory=dict)
 
     def overrides(self, name: str) -> list[str]:
@@ -59,7 +128,18 @@ class Catalog:
         return self._overrides.get(name, [])
 
     def entry(self, name: str) -> Entry:
-        """The entry for a name or alias; ModelNotFound lists what exists."""
+        """The entry for a name or alias, its manifest parsed and validated from its file; ModelNotFound lists what
+        exists. When the file defines another model than the index said (a planted or damaged index), the catalog is
+        made again from the files alone, and the index with it."""
+        found = self._find(name)
+        if found.manifest.name != found.name:
+            fresh, files = _build(self.roots, {})
+            memo.write(Cache(settings.cache_dir()), INDEX, {"version": INDEX_VERSION, "files": files})
+            self.__dict__.update(fresh.__dict__)
+            found = self._find(name)
+        return found
+
+    def _find(self, name: str) -> Entry:
         key = name.strip().lower()
         real = key if key in self.entries else self.aliases.get(key)
         if real is None:
@@ -82,46 +162,73 @@ class Catalog:
             out = [n for n in out if not fnmatch.fnmatchcase(n, exclude)]
         return out
 
-    def _add(self, m: Manifest, path: Path, kind: str) -> None:
-        old = self.entries.get(m.name)
-        if old is not None and old.manifest != m:
+    def summaries(self) -> list[dict]:
+        """Every model's catalog row (see `summary`), by name, without parsing a manifest."""
+        return [self.entries[n].record["summary"] for n in self.names()]
+
+    def with_pin(self, sha256: str) -> Entry | None:
+        """The model one of whose artifacts is pinned to `sha256`, if any."""
+        return next((e for e in self.entries.values() if sha256 in e.record["pins"]), None)
+
+    def _add(self, rec: dict, path: Path, key: StatKey, kind: str) -> None:
+        name = rec["name"]
+        old = self.entries.get(name)
+        if old is not None and old.record["digest"] != rec["digest"]:
             why = " (the copy --record keeps for an installed package)" if kind == "records" else ""
-            warning = f"{path}: model {m.name!r} overrides the one in {old.path}{why}"
+            warning = f"{path}: model {name!r} overrides the one in {old.path}{why}"
             self.warnings.append(warning)
-            self._overrides.setdefault(m.name, []).append(warning)
+            self._overrides.setdefault(name, []).append(warning)
         if old is not None:
-            self.aliases = {a: n for a, n in self.aliases.items() if n != m.name}
-        self.entries[m.name] = Entry(m, path, kind == "bundled")
-        for alias in m.aliases:
-            owner = self.aliases.get(alias, alias if alias in self.entries and alias != m.name else None)
-            if owner is not None and owner != m.name:
-                self.warnings.append(f"{path}: alias {alias!r} of {m.name!r} already names {owner!r}; ignored")
+            self.aliases = {a: n for a, n in self.aliases.items() if n != name}
+        self.entries[name] = Entry(name, path, key, kind == "bundled", rec)
+        for alias in rec["aliases"]:
+            owner = self.aliases.get(alias, alias if alias in self.entries and alias != name else None)
+            if owner is not None and owner != name:
+                self.warnings.append(f"{path}: alias {alias!r} of {name!r} already names {owner!r}; ignored")
                 continue
-            self.aliases[alias] = m.name
+            self.aliases[alias] = name
 
 
 def load(extra: list[Path] | None = None) -> Catalog:
-    """Load the bundled manifests, then `extra` (default: ZOO_MANIFESTS); later ones override earlier ones.
+    """Load the bundled manifests, then `extra` (default: the records folder and ZOO_MANIFESTS); later ones override
+    earlier ones.
 
-    The result is reused while no manifest file was added, removed or changed (checked by stat each call).
-    """
+    The result is reused while no manifest file was added, removed or changed (checked by stat each call); a new
+    one reads only the files whose stat changed since the index recorded them."""
     roots = manifest_sources.sources(extra)
     if _last[0] == roots and manifest_sources.current(_last[1].fingerprint):
         return _last[1]
-    catalog = Catalog(fingerprint=manifest_sources.fingerprint([root for root, _ in roots]))
+    cache = Cache(settings.cache_dir())
+    stored = memo.read(memo.path(cache, INDEX), MAX_INDEX_BYTES)
+    files = stored.get("files") if stored.get("version") == INDEX_VERSION else None
+    files = files if isinstance(files, dict) else {}
+    catalog, records = _build(roots, files)
+    if len(records) != len(files) or any(rec is not files.get(path) for path, rec in records.items()):
+        memo.write(cache, INDEX, {"version": INDEX_VERSION, "files": records})  # the records of exactly these files
+    _last[:] = [roots, catalog]
+    return catalog
+
+
+def _build(roots: list[tuple[Path, str]], files: dict) -> tuple[Catalog, dict]:
+    """The catalog of `roots` from the index's records (`files`), and the records of exactly its files: those still
+    valid, and new ones for the files read."""
+    catalog = Catalog(fingerprint=manifest_sources.fingerprint([root for root, _ in roots]), roots=roots)
+    records = {}
     for (root, kind), (_, _, scan) in zip(roots, catalog.fingerprint):
         if scan is None:
             if kind == "user":
                 catalog.warnings.append(f"{root}: manifest path does not exist")
             continue
         for name, key in scan:
-            path = Path(name)
-            try:
-                catalog._add(_load_file(path, key), path, kind)
-            except ManifestInvalid as e:
-                catalog.problems.append(e)
-    _last[:] = [roots, catalog]
-    return catalog
+            rec = files.get(name)
+            if not _usable(rec, key):
+                rec = _record(Path(name), key)
+            records[name] = rec
+            if "problems" in rec:
+                catalog.problems.append(ManifestInvalid(name, [tuple(p) for p in rec["problems"]]))
+            else:
+                catalog._add(rec, Path(name), key, kind)
+    return catalog, records
 
 
 def installed() -> bool:

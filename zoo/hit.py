@@ -16,13 +16,14 @@ import functools
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
-from zoo import atomic, manifest_sources, settings
+from zoo import manifest_sources, memo, settings
 from zoo.cache import Cache
 from zoo.targets import COMPILERS
 
 MAX_ENTRIES = 64
+MEMO = "hits.json"
+MAX_MEMO_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -93,22 +94,18 @@ def remember(request: Request, hit: Hit, resolved: object, cache: Cache) -> None
     _memory[k] = (hit, resolved, cache)
     while len(_memory) > MAX_ENTRIES:
         _memory.pop(next(iter(_memory)), None)
-    memo = _read(_memo(cache))
-    memo.pop(k, None)
-    memo[k] = {"path": hit.path, "sha256": hit.sha256, "warnings": hit.warnings, "manifests": hit.manifests,
-               "absent": hit.absent, "missing": hit.missing}
-    try:
-        cache.folder("index")
-        atomic.write(_memo(cache), json.dumps(dict(list(memo.items())[-MAX_ENTRIES:])))
-    except OSError:
-        pass
+    found = memo.read(memo.path(cache, MEMO), MAX_MEMO_BYTES)
+    found.pop(k, None)
+    found[k] = {"path": hit.path, "sha256": hit.sha256, "warnings": hit.warnings, "manifests": hit.manifests,
+                "absent": hit.absent, "missing": hit.missing}
+    memo.write(cache, MEMO, dict(list(found.items())[-MAX_ENTRIES:]))
 
 
 def lookup(name: str, target: str = "auto") -> Hit | None:
     """The remembered hit of a plain `zoo fetch NAME [-t TARGET]` in a fresh process, if it still holds."""
     settings.offline()  # a value the full path would refuse is not answered here either
     cache = Cache(settings.cache_dir())
-    entry = _read(_memo(cache)).get(Request.of(name, target).key)
+    entry = memo.read(memo.path(cache, MEMO), MAX_MEMO_BYTES).get(Request.of(name, target).key)
     try:
         hit = Hit(entry["path"], entry["sha256"], tuple(entry["warnings"]), _fingerprint(entry["manifests"]),
                   tuple(entry["absent"]), tuple(entry["missing"]))
@@ -129,19 +126,3 @@ def _fingerprint(raw: list) -> manifest_sources.Fingerprint:
                  for top, k, files in raw)
 
 
-def _memo(cache: Cache) -> Path:
-    return cache.root / "index" / "hits.json"
-
-
-MAX_MEMO_BYTES = 1 << 20
-
-
-def _read(path: Path) -> dict:
-    """The memo, or {} when it is missing, too large, not JSON, nested too deep or not an object."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_MEMO_BYTES + 1)
-        memo = json.loads(data) if len(data) <= MAX_MEMO_BYTES else None
-    except (OSError, ValueError, RecursionError):
-        return {}
-    return memo if isinstance(memo, dict) else {}

@@ -7,40 +7,18 @@ from collections.abc import Sequence
 from zoo.manifest import Manifest
 from zoo.text import table
 from zoo.targets import TARGETS
-from zoo.tasks import get_task, headline_metrics
 
 
-def _headline(m: Manifest) -> str:
-    values = [f"{x.name} {x.value:g}{x.unit if x.unit == '%' else ''} ({x.applies_to})" for x in headline_metrics(m)]
+def _headline(row: dict) -> str:
+    values = [f"{x['name']} {x['value']:g}{x['unit'] if x['unit'] == '%' else ''} ({x['applies_to']})" for x in row["metrics"]]
     return ", ".join(values) or "-"
 
 
-def _targets(m: Manifest) -> str:
-    return " ".join(t if t in m.published_targets else f"{t}*" for t in m.targets)
-
-
-def summary(m: Manifest) -> dict:
-    """The catalog row of one model, as JSON-ready data."""
-    return {
-        "name": m.name,
-        "aliases": m.aliases,
-        "task": m.task,
-        "input_shape": m.input.shape,
-        "classes": len(m.labels),
-        "metric": get_task(m.task).headline,
-        "metrics": [{"name": x.name, "value": x.value, "unit": x.unit, "applies_to": x.applies_to, "source": x.source}
-                    for x in headline_metrics(m)],
-        "targets": {
-            "published": m.published_targets,
-            "unpublished": [t for t in m.targets if t not in m.published_targets],
-        },
-    }
-
-
-def list_table(manifests: Sequence[Manifest]) -> str:
-    rows = [(m.name, m.task, "x".join(map(str, m.input.shape)), len(m.labels) or "-", _headline(m), _targets(m))
-            for m in manifests]
-    return table(("name", "task", "input", "classes", "metric", "targets"), rows) + "\n(* = artifact not published yet)"
+def list_table(rows: Sequence[dict]) -> str:
+    """`zoo list`: one line per catalog row (catalog.summary), unpublished targets starred."""
+    lines = [(r["name"], r["task"], "x".join(map(str, r["input_shape"])), r["classes"] or "-", _headline(r),
+              " ".join([*r["targets"]["published"], *(f"{t}*" for t in r["targets"]["unpublished"])])) for r in rows]
+    return table(("name", "task", "input", "classes", "metric", "targets"), lines) + "\n(* = artifact not published yet)"
 
 
 def _output(o) -> str:

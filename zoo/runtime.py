@@ -60,12 +60,10 @@ def open_file(path: Path, like: str | None = None, **interpreter_kwargs) -> Open
     sha256 = file_digest(path).sha256
     cat = catalog.load()
     manifest = artifact = None
-    for name in cat.names():
-        m = cat.get(name)
-        artifact = next((a for a in m.artifacts if a.sha256 == sha256), None)
-        if artifact is not None:
-            manifest = m
-            break
+    found = cat.with_pin(sha256)
+    if found is not None:
+        manifest = cat.entry(found.name).manifest
+        artifact = next((a for a in manifest.artifacts if a.sha256 == sha256), None)
     if like is not None:
         manifest = cat.get(like)
         artifact = artifact if artifact in manifest.artifacts else next((a for a in manifest.artifacts if a.file == path.name), None)

@@ -15,13 +15,12 @@ from zoo.errors import ManifestInvalid
 
 @app.command("list")
 def list_(as_json: JsonOpt = False) -> None:
-    """List the models in the catalog: task, input, classes, mIoU and targets."""
-    cat = _load_catalog()
-    manifests = [cat.get(n) for n in cat.names()]
+    """List the models in the catalog: task, input, classes, headline metric and targets."""
+    rows = _load_catalog().summaries()
     if as_json:
-        _json([present.summary(m) for m in manifests])
+        _json(rows)
     else:
-        _out(present.list_table(manifests))
+        _out(present.list_table(rows))
 
 
 @app.command()

@@ -83,6 +83,7 @@ def eval_(
     split: Annotated[str, typer.Option(help="ImageSets/Segmentation/SPLIT.txt for VOC layouts.")] = "val",
     limit: Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Only the first N images.")] = None,
     target: TargetOpt = "auto",
+    threads: Annotated[Optional[int], typer.Option(metavar="N", help="CPU threads for LiteRT (default: LiteRT's choice).")] = None,
     dataset: Annotated[Optional[str], typer.Option(metavar="NAME", help="Dataset name to compare and record under "
                                                    "(default: PASCAL VOC 2012 for VOC layouts, else the folder's name).")] = None,
     like: LikeOpt = None,
@@ -100,7 +101,7 @@ def eval_(
     from zoo.runtime import open_any
 
     progress = _progress(quiet)
-    m = Model(open_any(model, target, like, fallback=False, progress=progress))
+    m = Model(open_any(model, target, like, fallback=False, progress=progress, **({"num_threads": threads} if threads else {})))
     result = m.task.evaluate(m, data, split, limit, progress)
     if dataset:
         result = dataclasses.replace(result, dataset=dataset)

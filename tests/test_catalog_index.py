@@ -1,0 +1,167 @@
+"""The manifest index (zoo/catalog.py) with a catalog of a few hundred generated manifests: a command reads and
+validates only the files that changed and the one it was asked about, and still sees every edit, addition, removal,
+broken file, duplicate name and override at once; the index is a hint that a planted or damaged copy cannot turn
+into a wrong answer."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import MINIMAL
+from zoo import catalog, manifest
+from zoo.errors import ModelNotFound
+
+COUNT = 300
+
+
+def write(folder, name, **changes):
+    doc = copy.deepcopy(MINIMAL)
+    doc.update(name=name, **changes)
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture
+def many(tmp_path, monkeypatch):
+    """COUNT generated manifests in ZOO_MANIFESTS, an empty cache for the index, and a counter of manifest parses."""
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    for i in range(COUNT):
+        write(folder, f"m-{i:03d}", description=f"model {i}")
+    monkeypatch.setenv("ZOO_MANIFESTS", str(folder))
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    parsed = []
+    real = manifest.load
+    monkeypatch.setattr(manifest, "load", lambda path: parsed.append(path) or real(path))
+    fresh()
+    catalog.load()  # the first command builds the index
+    return folder, parsed
+
+
+def fresh():
+    """As a new process: nothing remembered in memory (the index in the cache stays)."""
+    catalog._last[:] = [None, None]
+    catalog._parsed.clear()
+
+
+def test_a_new_process_parses_only_the_model_it_was_asked_for(many):
+    folder, parsed = many
+    assert len(parsed) == COUNT + len(list(catalog.bundled_dir().glob("*.yaml")))
+    parsed.clear()
+    fresh()
+    cat = catalog.load()
+    assert len(cat.names()) == COUNT + 11 and parsed == []  # names, aliases and rows from the index
+    rows = {r["name"]: r for r in cat.summaries()}
+    assert rows["m-123"] == catalog.summary(manifest.load(folder / "m-123.yaml"))
+    parsed.clear()
+    assert cat.get("m-042").description == "model 42" and parsed == [folder / "m-042.yaml"]
+
+
+def test_an_edit_is_seen_by_the_next_command_and_only_the_edited_file_is_read_again(many):
+    folder, parsed = many
+    write(folder, "m-007", description="edited")
+    parsed.clear()
+    fresh()
+    cat = catalog.load()
+    assert parsed == [folder / "m-007.yaml"]
+    assert cat.get("m-007").description == "edited" and {r["name"] for r in cat.summaries()} >= {"m-007"}
+    proc = subprocess.run([sys.executable, "-m", "zoo", "info", "m-007", "--json"], capture_output=True, text=True,
+                          env=os.environ, timeout=60)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["description"] == "edited"
+
+
+def test_added_and_removed_manifests_are_seen_at_once(many):
+    folder, parsed = many
+    write(folder, "new-one")
+    (folder / "m-010.yaml").unlink()
+    fresh()
+    cat = catalog.load()
+    assert "new-one" in cat.names() and "m-010" not in cat.names()
+    with pytest.raises(ModelNotFound):
+        cat.get("m-010")
+    assert len(json.loads((catalog.memo.path(catalog.Cache(catalog.settings.cache_dir()), catalog.INDEX)).read_text())
+               ["files"]) == COUNT + 11  # the removed file's record went with it
+
+
+def test_a_broken_manifest_is_reported_hides_nothing_and_is_not_parsed_again(many):
+    folder, parsed = many
+    (folder / "m-020.yaml").write_text("schema_version: 2\nname: m-020\n")
+    fresh()
+    cat = catalog.load()
+    assert [p.path for p in cat.problems] == [str(folder / "m-020.yaml")] and "m-021" in cat.names()
+    assert "m-020" not in cat.names()
+    parsed.clear()
+    fresh()
+    again = catalog.load()
+    assert parsed == [] and [p.problems for p in again.problems] == [p.problems for p in cat.problems]
+    write(folder, "m-020")
+    fresh()
+    assert "m-020" in catalog.load().names()
+
+
+def test_a_name_defined_twice_is_warned_about_and_the_later_file_wins(many):
+    folder, parsed = many
+    later = write(folder, "zz-copy", description="the later one")
+    later.write_text(later.read_text().replace("name: zz-copy", "name: m-005"))
+    for _ in range(2):  # once when the index learns it, once from the index
+        fresh()
+        cat = catalog.load()
+        assert cat.warnings == [f"{later}: model 'm-005' overrides the one in {folder / 'm-005.yaml'}"]
+        assert cat.get("m-005").description == "the later one"
+
+
+def test_a_user_manifest_still_overrides_a_bundled_one(many):
+    folder, _ = many
+    mine = write(folder, "deeplabv3", description="mine")
+    for _ in range(2):
+        fresh()
+        cat = catalog.load()
+        assert cat.entry("deeplabv3").path == mine and not cat.entry("deeplabv3").bundled
+        assert cat.overrides("deeplabv3")[0].startswith(f"{mine}: model 'deeplabv3' overrides the one in ")
+        with pytest.raises(ModelNotFound):
+            cat.get("deeplabv3-dm05")  # the bundled aliases went with it
+
+
+def index_file():
+    return catalog.memo.path(catalog.Cache(catalog.settings.cache_dir()), catalog.INDEX)
+
+
+def test_a_planted_index_cannot_swap_a_model(many):
+    """The index says m-001's file defines m-002 (stat keys intact): asking for m-002 reads that file, sees m-001, and
+    the catalog is made again from the files: the right manifest, and a repaired index."""
+    folder, _ = many
+    data = json.loads(index_file().read_text())
+    first, second = str(folder / "m-001.yaml"), str(folder / "m-002.yaml")
+    data["files"][first], data["files"][second] = ({**data["files"][second], "key": data["files"][first]["key"]},
+                                                   {**data["files"][first], "key": data["files"][second]["key"]})
+    index_file().write_text(json.dumps(data))
+    fresh()
+    assert catalog.load().get("m-002").description == "model 2"
+    assert json.loads(index_file().read_text())["files"][first]["name"] == "m-001"
+
+
+@pytest.mark.parametrize("damage", ["[" * 100000, "{\"version\": 1, \"files\": {\"x\": 1}}", "not json", "{\"version\": 99}"])
+def test_a_damaged_index_is_ignored_and_replaced(many, damage):
+    folder, parsed = many
+    index_file().write_text(damage)
+    parsed.clear()
+    fresh()
+    cat = catalog.load()
+    assert len(cat.names()) == COUNT + 11 and len(parsed) == COUNT + 11
+    assert json.loads(index_file().read_text())["version"] == catalog.INDEX_VERSION
+
+
+def test_list_shows_every_row_from_the_index(many):
+    proc = subprocess.run([sys.executable, "-m", "zoo", "list", "--json"], capture_output=True, text=True,
+                          env=os.environ, timeout=60)
+    rows = json.loads(proc.stdout)
+    assert proc.returncode == 0 and len(rows) == COUNT + 11
+    assert next(r for r in rows if r["name"] == "m-299") == catalog.summary(manifest.load(many[0] / "m-299.yaml"))
