@@ -1,12 +1,14 @@
 """The cache at scale: `zoo cache list`, `verify`, `prune` and `rm` with 1,000 and with 10,000 cached files (small
 generated blobs, each with its view and stat record, plus 1% orphaned blobs for prune to find), measured in the
-same run on the library calls the commands make. Each should grow linearly: 10x the files, at most 10x the time.
+same run on the library calls the commands make. Each should grow linearly: 10x the files, at most 10x the time. The
+file system's own growth (an lstat of every file, nothing else) is printed first: larger folders cost it more.
 
     python bench/cache_scale.py
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 
 from _common import median_of, report, workdir
@@ -41,6 +43,14 @@ def main() -> None:
         "cache prune --dry-run": lambda c: c.prune(dry_run=True),
         "cache rm MODEL --dry-run": lambda c: c.remove("model-7", dry_run=True),
     }
+    def stat_everything(cache: Cache) -> None:  # the file system's own share: one lstat of every file, no zoo
+        for folder, _, files in os.walk(cache.root):
+            for f in files:
+                os.lstat(os.path.join(folder, f))
+
+    small, large = (median_of(3, lambda c=caches[n]: stat_everything(c)) for n in (1000, 10000))
+    report("baseline: lstat of every file in the cache (median of 3)",
+           [("1,000 files", small * 1e3, "ms"), ("10,000 files", large * 1e3, "ms")], "10,000 / 1,000", large / small, None)
     for name, op in operations.items():
         assert op(caches[1000]) is not None
         small, large = (median_of(3, lambda c=caches[n]: op(c)) for n in (1000, 10000))
