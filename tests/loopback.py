@@ -39,7 +39,7 @@ GDRIVE_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Virus scan war
 </form></body></html>"""
 
 
-class _Running:
+class Running:
     """A ThreadingHTTPServer on 127.0.0.1 running in a thread while inside `with`."""
 
     def _start(self, handler) -> None:
@@ -61,7 +61,7 @@ class _Running:
         self._server.server_close()
 
 
-class Server(_Running):
+class Server(Running):
     """Start with `with Server() as s:`; add files with s.add(path, data, *behaviours).
 
     s.requests lists (path, headers); s.bodies counts complete bodies per path; s.finished is when the last ended.
@@ -229,7 +229,7 @@ def _handler(server: Server):
     return Handler
 
 
-class StaticServer(_Running):
+class StaticServer(Running):
     """A plain static file server for a folder on 127.0.0.1, like any web server in front of a mirror."""
 
     def __init__(self, folder):

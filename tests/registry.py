@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import requests
+from loopback import Running
 
 BINARY = shutil.which("docker-registry")
 
@@ -173,14 +174,13 @@ class TLSProxy:
         pump(tls, backend)
 
 
-class BearerChallenge:
+class BearerChallenge(Running):
     """A stand-in for a registry whose login is a bearer token (GHCR, Docker Hub): every /v2/ request is answered 401
     with a challenge naming `realm`, as the distribution spec says. Debian's registry cannot do token auth without a
     token service of its own, and the tests only need what zoo does with the challenge and the token answer."""
 
     def __init__(self, realm: str):
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
 
         outer = self
         self.realm, self.requests = realm, []
@@ -200,17 +200,8 @@ class BearerChallenge:
 
             do_GET = do_HEAD = _answer
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._start(Handler)
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 from conftest import pinned, write_model
-from loopback import _Running
+from loopback import Running
 
 from zoo import publish
 from zoo.hub import push
@@ -26,7 +26,7 @@ def git_oid(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-class FakeHub(_Running):
+class FakeHub(Running):
     """Keeps one repo's files per branch, and every request (method, path, headers)."""
 
     def __init__(self):

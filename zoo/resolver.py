@@ -104,8 +104,10 @@ def _resolve(request: hit.Request, cache: Cache, offline: bool, progress: Progre
         progress.message(warning)
     if choice.artifact.published:
         path, sha256 = obtain(m.name, choice.artifact, cache, offline=offline, progress=progress, archives=m.upstream)
-    else:
-        path, sha256 = cached(m.name, choice.artifact, cache, progress) or _rebuild(m, choice.artifact, cache, offline, progress)
+    else:  # pinned, not hosted: from the cache, or compiled here from its parent and admitted only if it matches its pin
+        from zoo.convert.compiled import obtain_artifact
+
+        path, sha256 = obtain_artifact(m, choice.artifact, cache, offline=offline, progress=progress)
     reasons = [f"ZOO_TARGET={request.target} overrides auto"] if request.target != request.asked else []
     resolved = Resolved(path, sha256, choice.artifact.size or path.stat().st_size, choice.target, choice.artifact.delegate,
                         choice.artifact, m, (*reasons, *choice.reasons), warnings)
@@ -115,13 +117,6 @@ def _resolve(request: hit.Request, cache: Cache, offline: bool, progress: Progre
     hit.remember(request, hit.Hit(os.fspath(path), sha256, resolved.warnings, manifests.fingerprint, absent, missing),
                  resolved, cache)
     return resolved
-
-
-def _rebuild(m: Manifest, a: Artifact, cache: Cache, offline: bool, progress: Progress) -> tuple[Path, str]:
-    """A pinned artifact nobody hosts, compiled here from its verified parent and admitted only if it matches its pin."""
-    from zoo.convert.compiled import obtain_artifact
-
-    return obtain_artifact(m, a, cache, offline=offline, progress=progress)
 
 
 def export(resolved: Resolved, dest: Path) -> Path:

@@ -74,15 +74,19 @@ def agreement(m: Manifest, reference: Callable, candidate: Runner, samples: list
               what: str = "the float model") -> Check:
     """How much of what the task decides (pixels, the top-1 class, keypoints) is the same for both models, over the
     calibration images."""
+    return agreement_of(m, [(reference(x), candidate(x)) for x in samples], floor, what)
+
+
+def agreement_of(m: Manifest, outputs: list[tuple], floor: float, what: str = "the float model") -> Check:
+    """`agreement` over outputs already computed: (reference's, candidate's) of each image."""
     task = get_task(m.task)
     same = total = 0
-    for x in samples:
-        ref = reference(x)
-        agree, count = task.agreement(ref if isinstance(ref, list) else [ref], candidate(x), m)
+    for ref, cand in outputs:
+        agree, count = task.agreement(ref if isinstance(ref, list) else [ref], cand, m)
         same, total = same + agree, total + count
     share = same / total
     return Check("agreement", share >= floor, f"{share:.4f} of {task.agreement_unit(m)} agree with {what} on "
-                                              f"{len(samples)} image(s) (floor {floor})")
+                                              f"{len(outputs)} image(s) (floor {floor})")
 
 
 def compare(m: Manifest, reference: Path, rebuilt: Path, samples: list[np.ndarray], floor: float,

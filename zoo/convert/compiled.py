@@ -22,15 +22,16 @@ from zoo.convert import record
 from zoo.convert.compilers import Compiled, compiler_for
 from zoo.convert.record import Built, Check
 from zoo.errors import BuildFailed, ChecksumMismatch, ZooError
-from zoo.manifest import Artifact, Manifest, Upstream
+from zoo.manifest import Artifact, Manifest
 from zoo.obtain import cached, obtain
 from zoo.progress import Progress
 
 
-def inputs_of(m: Manifest, a: Artifact) -> list[Upstream]:
-    """The upstream files a compile of `a` reads besides its parent (the quantizer's calibration and holdout images)."""
+def _inputs(m: Manifest, a: Artifact, cache: Cache, offline: bool, progress: Progress) -> dict[str, Path]:
+    """The verified upstream files a compile of `a` reads besides its parent (the quantizer's calibration and holdout
+    images), by upstream id."""
     wanted = [*a.quantize.calibration, *a.quantize.holdout] if a.quantize else []
-    return [u for u in m.upstream if u.id in wanted]
+    return {u.id: obtain(m.name, u, cache, offline=offline, progress=progress)[0] for u in m.upstream if u.id in wanted}
 
 
 def obtain_artifact(m: Manifest, a: Artifact, cache: Cache, *, offline: bool, progress: Progress) -> tuple[Path, str]:
@@ -45,7 +46,7 @@ def obtain_artifact(m: Manifest, a: Artifact, cache: Cache, *, offline: bool, pr
         raise BuildFailed("parent", f"{m.name}/{a.id} is neither published nor rebuildable from a published parent",
                           a.unpublished)
     parent_path, parent_sha = obtain_artifact(m, m.artifact(a.parent), cache, offline=offline, progress=progress)
-    inputs = {u.id: obtain(m.name, u, cache, offline=offline, progress=progress)[0] for u in inputs_of(m, a)}
+    inputs = _inputs(m, a, cache, offline, progress)
     return rebuild_into_cache(m, a, parent_path, parent_sha, inputs, cache, progress)
 
 
@@ -68,7 +69,7 @@ def build(m: Manifest, a: Artifact, cache: Cache, out: Path, check: bool, progre
     its `.build.json` in `out`; with `check`, whether the bytes are the pinned ones."""
     offline = settings.offline()
     parent_path, parent_sha = obtain_artifact(m, m.artifact(a.parent), cache, offline=offline, progress=progress)
-    inputs = {u.id: obtain(m.name, u, cache, offline=offline, progress=progress)[0] for u in inputs_of(m, a)}
+    inputs = _inputs(m, a, cache, offline, progress)
     with tempfile.TemporaryDirectory(prefix="zoo-compile-") as tmp:
         compiled = _compile(m, a, parent_path, inputs, Path(tmp), progress)
         out.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ Either way the letterboxing of the input is undone on the way out.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -202,6 +203,17 @@ def anchors(options: Anchors) -> list[tuple[float, float, float, float]]:
     return out
 
 
+@functools.lru_cache(maxsize=16)
+def _anchor_array(options: str) -> np.ndarray:
+    """anchors() as a float32 array, made once per anchor options (given as JSON) and read-only: decoding reads it for
+    every image."""
+    import numpy as np
+
+    grid = np.asarray(anchors(Anchors.model_validate_json(options)), dtype=np.float32)
+    grid.flags.writeable = False
+    return grid
+
+
 def raw_detections(outputs: list[np.ndarray], head: Head) -> list[Detection]:
     """Decode raw SSD outputs (boxes relative to anchors, logits) into detections in the input's fractions."""
     import numpy as np
@@ -212,7 +224,7 @@ def raw_detections(outputs: list[np.ndarray], head: Head) -> list[Detection]:
         logits = np.clip(logits, -head.score_clip, head.score_clip)
     scores = 0.5 * (1 + np.tanh(logits / 2)) if head.score == "sigmoid" else logits  # the sigmoid, without overflow
     classes, best = scores.argmax(1), scores.max(1)
-    anchor = np.asarray(anchors(head.anchors), dtype=np.float32)
+    anchor = _anchor_array(head.anchors.model_dump_json())
     sx, sy, sw, sh = head.box_scale
     order = (0, 1, 2, 3) if head.box_order == "xywh" else (1, 0, 3, 2)
     cx = boxes[:, order[0]] / sx * anchor[:, 2] + anchor[:, 0]

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zoo.convert import flatbuffer
-from zoo.convert.compilers import Compiled, python_tool
+from zoo.convert.compilers import Compiled, compiler_module, python_tool
 from zoo.errors import CompileFailed, install_extra
 
 if TYPE_CHECKING:
@@ -180,7 +180,6 @@ def compile(parent: Path, out_dir: Path, m: Manifest, a: Artifact, inputs: dict[
     checked on its holdout images against the float model (the task's agreement; cosine similarity of each output,
     as NXP reports it). A target whose compiler reviews files (the i.MX 8M Plus) adds its report and gates."""
     from zoo.convert import check
-    from zoo.convert.compilers import compiler_module
     from zoo.preprocess import prepare as prepare_image
     from zoo.targets import get_target
     from zoo.tflite import inspect
@@ -200,12 +199,13 @@ def compile(parent: Path, out_dir: Path, m: Manifest, a: Artifact, inputs: dict[
     except (ValueError, RuntimeError, KeyError) as e:
         raise CompileFailed(f"ai-edge-quantizer failed: {type(e).__name__}: {str(e).strip()[:200]}") from e
     reference, candidate = check.tflite_runner(prepared), check.tflite_runner(product)
-    agreement = check.agreement(m, reference, candidate, holdout, settings.min_agreement)
+    outputs = [(reference(x), candidate(x)) for x in holdout]  # each model runs each holdout image once
+    agreement = check.agreement_of(m, outputs, settings.min_agreement)
     info = inspect(product)
     report = {"compiler": "aeq", "tool_version": version, "granularity": settings.granularity,
               "calibration": _files(m, settings.calibration), "calibration_samples": len(samples),
               "holdout": _files(m, settings.holdout),
-              "agreement": agreement.detail, "cosine_similarity": _cosine(reference, candidate, holdout, info),
+              "agreement": agreement.detail, "cosine_similarity": _cosine(outputs, info),
               "float_ops": sorted(set(info.float_ops))}
     checks = [check.io_check(info, m, a, m.input.shape[1]), agreement]
     target = get_target(a.target).compiler
@@ -232,15 +232,15 @@ def _files(m: Manifest, ids: list[str]) -> list[dict[str, str]]:
     return [{"id": u.id, "file": u.file, "sha256": u.sha256} for u in m.upstream if u.id in ids]
 
 
-def _cosine(reference, candidate, images, info) -> dict[str, float]:
-    """Cosine similarity of each output's values between the float and the quantized model over `images`."""
+def _cosine(outputs: list[tuple], info) -> dict[str, float]:
+    """Cosine similarity of each output's values between the float and the quantized model, over (float outputs,
+    quantized outputs) of each image."""
     import numpy as np
 
-    pairs = [(reference(x), candidate(x)) for x in images]
     out = {}
     for k, t in enumerate(info.outputs):
-        a = np.concatenate([p[0][k].ravel() for p in pairs]).astype(np.float64)
-        b = np.concatenate([p[1][k].ravel() for p in pairs]).astype(np.float64)
+        a = np.concatenate([p[0][k].ravel() for p in outputs]).astype(np.float64)
+        b = np.concatenate([p[1][k].ravel() for p in outputs]).astype(np.float64)
         out[t.name] = round(float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) or 1.0)), 4)
     return out
 
