@@ -16,7 +16,7 @@ from conftest import pinned, write_model
 from registry import BINARY, Registry
 
 import zoo
-from zoo import oci
+from zoo import oci, sources
 from zoo.errors import FetchFailed
 
 pytestmark = pytest.mark.skipif(BINARY is None, reason="docker-registry is not installed (apt-get install docker-registry apache2-utils)")
@@ -133,7 +133,7 @@ def test_https_unless_loopback_or_named(monkeypatch):
     monkeypatch.setenv("ZOO_OCI_INSECURE", "factory-registry:5000")
     assert oci.base_url("factory-registry:5000") == "http://factory-registry:5000"
     with pytest.raises(ValueError):
-        oci.parse("oci://Registry.example/UPPER/case")
+        sources.parse_oci("oci://Registry.example/UPPER/case")
 
 
 def test_deeplabv3_published_to_a_registry_then_fetched_from_it_alone(coral, zoo_env, tmp_path, monkeypatch):
@@ -174,7 +174,7 @@ def test_an_https_registry_sending_uploads_to_plain_http_gets_no_credentials_in_
     cert, key = self_signed(tmp_path)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
     port = free_port()
-    ref = oci.parse(f"127.0.0.1:{port}/zoo/m")
+    ref = sources.parse_oci(f"127.0.0.1:{port}/zoo/m")
     monkeypatch.setenv("ZOO_REGISTRY_HOST", ref.registry)
     monkeypatch.setenv("ZOO_REGISTRY_USERNAME", "alice")
     monkeypatch.setenv("ZOO_REGISTRY_PASSWORD", "s3cret-pw")

@@ -132,14 +132,14 @@ def mirrors() -> list[str]:
 
 def _oci_prefix(prefix: str) -> None:
     """An oci:// mirror prefix is a registry and a repository path the distribution spec accepts, without credentials."""
-    from zoo.oci_ref import parse
+    from zoo.sources import parse_oci
 
     if "@" in prefix.partition("//")[2].partition("/")[0]:
         raise SettingInvalid(f"ZOO_MIRRORS entry {shown(prefix, 80)} carries credentials, which zoo never takes from a URL",
                              "log in with `docker login REGISTRY` (DOCKER_CONFIG) or set ZOO_REGISTRY_HOST, "
                              "ZOO_REGISTRY_USERNAME and ZOO_REGISTRY_PASSWORD")
     try:
-        ref = parse(prefix.rstrip("/") + "/model")
+        ref = parse_oci(prefix.rstrip("/") + "/model")
     except ValueError:
         ref = None
     if ref is None or ref.tag is not None:
