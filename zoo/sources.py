@@ -48,6 +48,10 @@ class Member:
     archive: str  # the id of an upstream zip archive of the same manifest
     path: str
 
+    @property
+    def source(self) -> str:
+        return f"member://{self.archive}/{self.path}"
+
 
 def parse(source: str) -> Https | Hub | Oci | Member:
     """The reference a manifest source names; ValueError saying what is wrong with it."""
