@@ -229,8 +229,10 @@ def test_passwords_go_to_the_named_registry_alone_and_never_to_a_token_service_o
 
 @pytest.mark.parametrize(("mirrors", "says"), [
     ("oci://ghcr.io/Acme/zoo", "is not oci://REGISTRY/PATH with a lowercase path"),
-    ("oci://alice:pw@registry.example/zoo", "carries credentials, which zoo never takes from a URL")])
-def test_bad_oci_mirror_prefixes_are_one_line_naming_the_variable(mirrors, says, zoo_env):
+    ("oci://alice:pw@registry.example/zoo", "carries credentials, which zoo never takes from a URL"),
+    ("http://127.0.0.1:1/a\\b", "is not a usable URL"),
+    ("https://mirror.example/\x9bzoo", "is not a usable URL")])
+def test_bad_mirror_prefixes_are_one_line_naming_the_variable(mirrors, says, zoo_env):
     proc = zoo_cli("fetch", "deeplabv3", "-t", "cpu", env_mirrors=mirrors)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and "pw" not in proc.stderr.replace("ZOO_REGISTRY_PASSWORD", "")
     (line,) = proc.stderr.splitlines()

@@ -126,8 +126,21 @@ def mirrors() -> list[str]:
                                  "separate prefixes with spaces, e.g. ZOO_MIRRORS='https://mirror.example/zoo oci://registry.example/zoo'")
         if parts.scheme == "oci":
             _oci_prefix(prefix)
+        else:
+            _http_prefix(prefix)
         out.append(prefix.rstrip("/"))
     return out
+
+
+def _http_prefix(prefix: str) -> None:
+    """An http(s):// mirror prefix is a URL the source grammar accepts (no spaces, backslashes or control characters)."""
+    from zoo.sources import parse
+
+    try:
+        parse(prefix)
+    except ValueError as e:
+        raise SettingInvalid(f"ZOO_MIRRORS entry {shown(prefix, 80)} is not a usable URL: {e}",
+                             "separate prefixes with spaces; percent-encode anything else") from None
 
 
 def _oci_prefix(prefix: str) -> None:
