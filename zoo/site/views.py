@@ -128,13 +128,13 @@ def _bar_label(r: dict) -> str:
 
 
 def artifacts(m: Manifest, downloads: dict[str, str]) -> list[dict]:
-    out = []
+    out, ids = [], {a.id for a in m.artifacts}
     for a in m.artifacts:
         stats = {k: v for k, v in (a.compile_stats or {}).items() if not isinstance(v, (dict, list))}
         out.append({"id": a.id, "default": a.default, "target": a.target, "precision": a.precision,
                     "precision_class": "int8" if a.precision in _INT else "float", "input_dtype": a.input_dtype,
                     "output_dtype": a.output_dtype, "file": a.file, "size": a.size, "sha256": a.sha256, "md5": a.md5,
-                    "parent": a.parent, "recipe": a.recipe, "build": a.build, "delegate": a.delegate,
+                    "parent": a.parent, "parent_anchor": f"{'a' if a.parent in ids else 'u'}-{a.parent}", "recipe": a.recipe, "build": a.build, "delegate": a.delegate,
                     "published": a.published, "unpublished": a.unpublished, "sources": a.sources,
                     "quantize": a.quantize.model_dump(mode="json") if a.quantize else None,
                     "split": op_split(a), "stats": stats, "download": downloads.get(a.id)})
@@ -160,6 +160,7 @@ def page(m: Manifest, downloads: dict[str, str], examples: list[dict]) -> dict:
                       "pad_value": p.pad_value, "mean": p.mean, "scale": p.scale},
             "outputs": [{"name": o.name, "shape": "x".join(map(str, o.shape)), "kind": o.kind,
                          "stride": o.output_stride} for o in m.outputs],
-            "artifacts": artifacts(m, downloads), "metrics": metrics(m), "latency": latency(m),
+            "artifacts": artifacts(m, downloads),
+            "upstream": [u.model_dump(mode="json") for u in m.upstream], "metrics": metrics(m), "latency": latency(m),
             "commands": commands(m), "examples": examples, "mirrored": bool(downloads),
             "card": card.render(m)}
