@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 import re
 import resource
 import shutil
@@ -26,15 +27,21 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def generate(folder: Path, count: int) -> list[Path]:
-    """`count` manifests: the bundled ones in turn, named NAME-copy-N, without their aliases (they would clash)."""
+    """`count` manifests: the bundled ones in turn, named NAME-copy-N, without their aliases (they would clash), each
+    with a description of its own (random words from the bundled descriptions), so the index compresses no better
+    than a catalog of different models would."""
     folder.mkdir(parents=True, exist_ok=True)
     bundled = sorted((REPO / "manifests").glob("*.yaml"))
     texts = [(p.stem, re.sub(r"^aliases: .*\n", "", p.read_text(), flags=re.M)) for p in bundled]
+    words = sorted({w for _, t in texts for w in re.findall(r"[A-Za-z][a-z]{2,}", t.split("description:", 1)[1][:400])})
+    rng = random.Random(0)
     out = []
     for i in range(count):
         name, text = texts[i % len(texts)]
         path = folder / f"{name}-copy-{i}.yaml"
-        path.write_text(text.replace(f"name: {name}\n", f"name: {name}-copy-{i}\n", 1))
+        text = text.replace(f"name: {name}\n", f"name: {name}-copy-{i}\n", 1)
+        own = " ".join(rng.choice(words) for _ in range(30))
+        path.write_text(re.sub(r"^description: (>-\n(?:  .*\n)+|.*\n)", f"description: {own}\n", text, count=1, flags=re.M))
         out.append(path)
     return out
 

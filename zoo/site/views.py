@@ -115,16 +115,16 @@ def latency(m: Manifest) -> dict:
              "threads": b.threads, "input": f"{b.input_size[0]}x{b.input_size[1]}", "applies_to": b.applies_to,
              "note": b.note, **_provenance(b), "extra": _extra(b)} for b in m.benchmarks]
     longest = max((r["ms"] for r in rows), default=1.0)
-    width, h = 560, 42
-    bars = [{"y": 26 + i * h, "w": max(2.0, round(width * r["ms"] / longest, 1)), "label": _bar_label(r), **r}
+    width, h = 380, 46
+    bars = [{"y": 28 + i * h, "w": max(2.0, round(width * r["ms"] / longest, 1)), "label": _bar_label(r), **r}
             for i, r in enumerate(rows)]
-    return {"rows": rows, "bars": bars, "width": width, "height": 26 + len(rows) * h + 4,
+    return {"rows": rows, "bars": bars, "width": width, "height": 28 + len(rows) * h + 4,
             "sources": [s for s in SOURCES if any(r["source"] == s for r in rows)]}
 
 
 def _bar_label(r: dict) -> str:
-    text = f"{r['device']} · {r['accelerator']}" + (f" · {r['applies_to']}" if r["applies_to"] else "")
-    return text if len(text) <= 90 else text[:89] + "…"
+    device = r["device"] if len(r["device"]) <= 44 else r["device"][:43] + "…"
+    return device + (f" · {r['applies_to']}" if r["applies_to"] else "")
 
 
 def artifacts(m: Manifest, downloads: dict[str, str]) -> list[dict]:
