@@ -125,6 +125,19 @@ def test_every_page_loads_clean_its_pictures_decode_and_its_links_resolve(served
     assert any(u.endswith(".tflite") for u in checked), "the mirrored file is linked and served"
 
 
+def test_the_pages_work_from_file_urls_too(served, browser):
+    """Opened from the disk, with no server: nothing is fetched from elsewhere, the filter still works."""
+    _, hub = served
+    for page in ("index.html", f"models/{FACE}.html"):
+        with Visit(browser, (hub / page).as_uri()) as v:
+            assert v.page.evaluate("document.styleSheets.length") == 1 and v.page.evaluate(
+                "getComputedStyle(document.body).fontFamily").startswith("system-ui"), "the stylesheet loaded"
+            if page == "index.html":
+                v.page.fill("#q", "face")
+                assert v.page.text_content("#count") != f"{len(_pages(hub)) - 1} shown"
+            assert v.problems == [], (page, v.problems)
+
+
 def test_typing_face_leaves_only_the_face_models_and_the_selects_filter(served, browser):
     base, hub = served
     rows = json.loads((hub / "index.json").read_text())["models"]

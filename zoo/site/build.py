@@ -69,7 +69,8 @@ def _downloads(index: dict, out: Path) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = {}
     for e in index["files"]:
         if isinstance(e, dict) and all(isinstance(e.get(k), str) for k in ("model", "artifact", "file")) and (
-                ".." not in e["file"].split("/")) and (out / e["file"]).is_file():
+                ".." not in e["file"].split("/")) and not e["file"].startswith("/") and "\\" not in e["file"] and (
+                out / e["file"]).is_file():
             found.setdefault(e["model"], {})[e["artifact"]] = e["file"]
     return found
 
