@@ -16,7 +16,7 @@ from pathlib import Path
 
 from zoo import __version__, atomic, catalog, settings
 from zoo.cache import Cache
-from zoo.errors import ZooError
+from zoo.errors import ZooError, install_extra
 from zoo.progress import Progress
 from zoo.site import examples as pictures, views
 
@@ -55,12 +55,12 @@ def read_index(out: Path) -> dict:
     try:
         with open(path, "rb") as f:
             index = json.loads(f.read(MAX_INDEX_BYTES))
-        if not isinstance(index, dict) or not isinstance(index.setdefault("files", []), list) or not isinstance(
-                index.get("models", []), list):
-            raise ValueError
     except (OSError, ValueError, RecursionError):
+        index = None
+    if not isinstance(index, dict) or not all(isinstance(index.get(k, []), list) for k in ("files", "models")):
         raise ZooError(f"{path} is not a zoo index", "render the site into an empty folder, or one that zoo publish "
-                                                     "or zoo site wrote") from None
+                                                     "or zoo site wrote")
+    index.setdefault("files", [])
     return index
 
 
@@ -79,8 +79,6 @@ def _environment():
     try:
         import jinja2
     except ImportError:
-        from zoo.errors import install_extra
-
         raise ZooError("zoo site needs Jinja2", install_extra("site")) from None
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)

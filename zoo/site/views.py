@@ -123,8 +123,10 @@ def latency(m: Manifest) -> dict:
 
 
 def _bar_label(r: dict) -> str:
-    device = r["device"] if len(r["device"]) <= 44 else r["device"][:43] + "…"
-    return device + (f" · {r['applies_to']}" if r["applies_to"] else "")
+    """Device (without its parenthesised details, which the table keeps), what ran it and the file, in a line."""
+    threads = f", {r['threads']} thread{'s' if r['threads'] != 1 else ''}" if r["threads"] else ""
+    text = " · ".join([r["device"].split(" (")[0], r["accelerator"] + threads, *([r["applies_to"]] if r["applies_to"] else [])])
+    return text if len(text) <= 64 else text[:63] + "…"
 
 
 def artifacts(m: Manifest, downloads: dict[str, str]) -> list[dict]:
