@@ -121,6 +121,17 @@ def test_a_folder_whose_index_json_zoo_did_not_write_is_refused_and_left_alone(t
         build(tmp_path)
 
 
+def test_a_planted_index_json_cannot_make_the_site_delete_files_outside_its_pages(zoo_env, tmp_path):
+    site = tmp_path / "site"
+    build(site)
+    victim = tmp_path / "victim.html"
+    victim.write_text("mine")
+    index = json.loads((site / "index.json").read_text())
+    index["models"] += [{"name": "../../victim"}, {"name": "..\\victim"}, {"name": 3}]
+    (site / "index.json").write_text(json.dumps(index))
+    assert build(site).removed == [] and victim.read_text() == "mine"
+
+
 def test_measured_figures_show_with_their_command_dataset_images_and_every_other_field(zoo_env, tmp_path):
     write_doc(zoo_env, "meas", metrics=[
         {"name": "mIoU", "value": 61.25, "dataset": "PASCAL VOC 2012", "split": "val", "applies_to": "cpu-int8",

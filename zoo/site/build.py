@@ -64,6 +64,11 @@ def read_index(out: Path) -> dict:
     return index
 
 
+def _plain(name: object) -> bool:
+    """A model name from index.json that can only name a page inside models/ (the file is read, not trusted)."""
+    return isinstance(name, str) and name == Path(name).name and not name.startswith(".") and "\\" not in name
+
+
 def _downloads(index: dict, out: Path) -> dict[str, dict[str, str]]:
     """Mirrored files present in the folder, by model and artifact, as paths relative to the folder."""
     found: dict[str, dict[str, str]] = {}
@@ -83,7 +88,6 @@ def _environment():
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["size"] = lambda n: "—" if not n else f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
-    env.filters["bytes"] = lambda n: "—" if not n else f"{n:,} B"
     return env
 
 
@@ -98,7 +102,7 @@ def build(out: Path, *, images: Path | None = None, progress: Progress | None = 
     for w in cat.warnings:
         progress.message(w)
     index = read_index(out)
-    previous = {r["name"]: r for r in index.get("models", []) if isinstance(r, dict) and isinstance(r.get("name"), str)}
+    previous = {r["name"]: r for r in index.get("models", []) if isinstance(r, dict) and _plain(r.get("name"))}
     downloads = _downloads(index, out)
     generator, env = _generator(), None
     result = Result(out / "index.json")
