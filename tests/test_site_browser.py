@@ -177,6 +177,11 @@ def test_columns_sort(served, browser):
         assert sizes == sorted(sizes) and sizes != sorted(sizes, reverse=True)
         assert v.page.get_attribute("#models th:nth-child(7)", "aria-sort") == "ascending"
         assert v.problems == []
+    with Visit(browser, base + "index.html", width=390) as v:  # a phone has no column headers: a select sorts
+        assert not v.page.is_visible("#models thead") and v.page.is_visible("#sort")
+        v.page.select_option("#sort", "6")
+        sizes = v.page.eval_on_selector_all("#models tbody tr", "rs => rs.map(r => parseFloat(r.cells[6].dataset.v))")
+        assert sizes == sorted(sizes) and v.problems == []
 
 
 def test_a_copy_button_puts_the_command_on_the_clipboard(served, browser):

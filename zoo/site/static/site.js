@@ -22,20 +22,24 @@
     q.addEventListener("input", filter);
     selects.forEach(function (s) { s.addEventListener("change", filter); });
     var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
+    var sort = function (col, desc) {
+      var kind = heads[col].dataset.sort;
+      heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+      heads[col].setAttribute("aria-sort", desc ? "descending" : "ascending");
+      var key = function (r) { var v = r.cells[col].dataset.v; return kind === "num" ? parseFloat(v) : v.toLowerCase(); };
+      rows.sort(function (a, b) { var x = key(a), y = key(b); return (x < y ? -1 : x > y ? 1 : 0) * (desc ? -1 : 1); });
+      var frag = document.createDocumentFragment();
+      rows.forEach(function (r) { frag.appendChild(r); });
+      body.appendChild(frag);
+    };
     heads.forEach(function (th, col) {
-      var kind = th.dataset.sort;
-      if (!kind) return;
+      if (!th.dataset.sort) return;
       th.querySelector("button").addEventListener("click", function () {
-        var desc = th.getAttribute("aria-sort") === "ascending";
-        heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
-        th.setAttribute("aria-sort", desc ? "descending" : "ascending");
-        var key = function (r) { var v = r.cells[col].dataset.v; return kind === "num" ? parseFloat(v) : v.toLowerCase(); };
-        rows.sort(function (a, b) { var x = key(a), y = key(b); return (x < y ? -1 : x > y ? 1 : 0) * (desc ? -1 : 1); });
-        var frag = document.createDocumentFragment();
-        rows.forEach(function (r) { frag.appendChild(r); });
-        body.appendChild(frag);
+        sort(col, th.getAttribute("aria-sort") === "ascending");
       });
     });
+    var sortBy = document.getElementById("sort");
+    sortBy.addEventListener("change", function () { sort(+sortBy.value, false); });
     if (q.value || selects.some(function (s) { return s.value; })) filter();
   }
   var base = location.protocol.indexOf("http") === 0 ? new URL("..", location.href).href : null;
