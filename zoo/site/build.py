@@ -9,12 +9,11 @@ files, its example pictures, or the site's own templates and code.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo import __version__, atomic, catalog, settings
+from zoo import __version__, atomic, catalog, hashes, settings
 from zoo.cache import Cache
 from zoo.errors import ZooError, install_extra
 from zoo.progress import Progress
@@ -40,10 +39,8 @@ class Result:
 
 def _generator() -> str:
     """What every page also depends on: zoo's version, the templates, the assets and the code that renders them."""
-    h = hashlib.sha256(__version__.encode())
-    for path in sorted([*HERE.glob("*.py"), *(HERE / "templates").iterdir(), *(HERE / "static").iterdir()]):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
+    paths = sorted([*HERE.glob("*.py"), *(HERE / "templates").iterdir(), *(HERE / "static").iterdir()])
+    return hashes.sha256_of(b"\0".join([__version__.encode(), *(p.name.encode() + b"\0" + p.read_bytes() for p in paths)]))
 
 
 def read_index(out: Path) -> dict:
@@ -114,8 +111,8 @@ def build(out: Path, *, images: Path | None = None, progress: Progress | None = 
             result.examples += pictures.make(entry.manifest, images, out, cache, progress)
         folder = out / "examples" / name
         drawn = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-        digest = hashlib.sha256(json.dumps([generator, entry.record["digest"], downloads.get(name, {}), drawn],
-                                           sort_keys=True).encode()).hexdigest()
+        digest = hashes.sha256_of(json.dumps([generator, entry.record["digest"], downloads.get(name, {}), drawn],
+                                             sort_keys=True).encode())
         old = previous.get(name)
         if old is not None and old.get("digest") == digest and all((out / f"models/{name}.{x}").is_file()
                                                                   for x in ("html", "json", "md")):
