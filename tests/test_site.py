@@ -132,6 +132,14 @@ def test_a_planted_index_json_cannot_make_the_site_delete_files_outside_its_page
     assert build(site).removed == [] and victim.read_text() == "mine"
 
 
+def test_the_command_prints_the_index_page_or_json_and_refuses_a_missing_images_folder(zoo_env, tmp_path):
+    done = zoo_cli("site", "-o", str(tmp_path / "site"), "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["index"] == str(tmp_path / "site" / "index.json")
+    done = zoo_cli("site", "-o", str(tmp_path / "other"), "--examples", str(tmp_path / "missing"))
+    assert done.returncode == 1 and done.stderr.startswith("error: --examples ") and done.stderr.count("\n") == 1
+    assert not (tmp_path / "other").exists(), "nothing is written when the command is refused"
+
+
 def test_measured_figures_show_with_their_command_dataset_images_and_every_other_field(zoo_env, tmp_path):
     write_doc(zoo_env, "meas", metrics=[
         {"name": "mIoU", "value": 61.25, "dataset": "PASCAL VOC 2012", "split": "val", "applies_to": "cpu-int8",
