@@ -6,7 +6,7 @@ from __future__ import annotations
 from zoo import card
 from zoo.manifest import Artifact, Manifest
 from zoo.present import describe_head
-from zoo.tasks import get_task, headline_metrics
+from zoo.tasks import get_task
 
 SOURCES = ("measured", "estimated", "upstream")
 """Provenance, most trusted first; the pages colour each figure by it."""
@@ -45,8 +45,9 @@ def _value(x) -> str:
 
 def headline(m: Manifest) -> dict:
     """The task's headline metric for float and for int8 files, side by side."""
-    figures = headline_metrics(m)
-    return {"metric": get_task(m.task).headline,
+    task = get_task(m.task)
+    figures = task.headline_metrics(m.metrics)
+    return {"metric": task.headline,
             **{kind: _figure(_best([x for x in figures if precision_class(m, x.applies_to) == kind]))
                for kind in ("float", "int8")}}
 
