@@ -153,6 +153,43 @@ def test_explicit_unpublished_target_falls_back_with_warning_or_fails_strict(zoo
         zoo.resolve("m", target="imx8mp", strict=True)
 
 
+def test_a_pinned_derived_file_comes_from_the_mirrors_where_no_compiler_is_installed(zoo_env, server, monkeypatch):
+    """A mirror (ZOO_MIRRORS) is asked for a pinned file no manifest source hosts, verified like any download; while no
+    mirror has it (or has other bytes) the fetch falls back and says why, and is not remembered, so the file appearing
+    on the mirror is seen by the next fetch; offline, what the cache lacks falls back too and is not remembered."""
+    from zoo.targets import Compiler
+
+    monkeypatch.setattr(Compiler, "installed", lambda self: False)
+    monkeypatch.setattr("zoo.convert.compiled.rebuild_into_cache", lambda *a: pytest.fail("nothing is built here"))
+    monkeypatch.setenv("ZOO_MIRRORS", server.url("/mirror"))
+    compiled = os.urandom(5000)
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)]),
+                               {**pinned(compiled, id="u65", target="imx93", file="m_vela.tflite"), "sources": [],
+                                "unpublished": "built from cpu-int8", "build": True, "parent": "cpu-int8"}])
+    server.add("/mirror/m/m_vela.tflite", compiled[::-1])  # other bytes: refused
+    with pytest.warns(ZooWarning) as said:
+        assert zoo.resolve("m", target="imx93").artifact.id == "cpu-int8"
+    assert [str(w.message) for w in said][:2] == [
+        f"could not fetch m/u65 (m_vela.tflite): {server.url('/mirror/m/m_vela.tflite')}: sha256 mismatch for "
+        f"{server.url('/mirror/m/m_vela.tflite')}: expected {hashlib.sha256(compiled).hexdigest()}, got "
+        f"{hashlib.sha256(compiled[::-1]).hexdigest()} (the partial file was deleted; the source may be corrupt or "
+        "changed upstream); choosing without it",
+        "m's imx93 file 'u65' is built here from 'cpu-int8' once the imx93 extra is installed (pip install '.[imx93]' in "
+        "zoo's checkout (the imx93 extra of edge-model-zoo)), unless ZOO_BUILD_ON_FETCH=0; using the cpu artifact "
+        "'cpu-int8' instead"]
+    with pytest.raises(ArtifactUnavailable, match="'u65' is built here from 'cpu-int8' once"), pytest.warns(ZooWarning):
+        zoo.resolve("m", target="imx93", strict=True)
+    with pytest.warns(ZooWarning, match="using the cpu artifact 'cpu-int8' instead"):
+        assert zoo.resolve("m", target="imx93", offline=True).artifact.id == "cpu-int8"
+    server.add("/mirror/m/m_vela.tflite", compiled)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for r in (zoo.resolve("m", target="imx93"), zoo.resolve("m", target="imx93", strict=True), zoo.resolve("m/u65")):
+            assert (r.artifact.id, r.target, r.path.read_bytes()) == ("u65", "imx93", compiled)
+        assert zoo.resolve("m", target="imx93", offline=True).artifact.id == "u65"  # now cached
+    assert [p for p, _ in server.requests].count("/mirror/m/m_vela.tflite") == 3  # two misses, one download
+
+
 def test_zoo_target_overrides_auto(zoo_env, server, monkeypatch):
     write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
     monkeypatch.setenv("ZOO_TARGET", "edgetpu")
