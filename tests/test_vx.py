@@ -242,7 +242,10 @@ def test_auto_on_an_imx8mp_without_its_file_warns_when_it_falls_back(shared_mirr
     with pytest.warns(zoo.ZooWarning) as caught:
         r = zoo.resolve("deeplabv3", root=root)
     assert r.target == "cpu"
+    asked = f"{shared_mirror.base}/deeplabv3/deeplabv3_mnv2_dm05_pascal_quant_imx8mp.tflite"  # a mirror without it
     assert [str(w.message) for w in caught] == [
+        f"could not fetch deeplabv3/imx8mp (deeplabv3_mnv2_dm05_pascal_quant_imx8mp.tflite): {asked}: HTTP 404 File not "
+        f"found from {asked}; choosing without it",
         "found the NXP i.MX 8M Plus NPU, but deeplabv3's imx8mp file 'imx8mp' is built here from 'cpu-uint8' once "
         "the imx8mp extra is installed (pip install '.[imx8mp]' in zoo's checkout (the imx8mp extra of edge-model-zoo)), "
         "unless ZOO_BUILD_ON_FETCH=0; using the cpu artifact 'cpu-uint8'"]

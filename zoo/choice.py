@@ -56,12 +56,13 @@ def _has(m: Manifest) -> str:
 
 
 def unhosted(m: Manifest) -> list[Artifact]:
-    """The pinned artifacts no manifest source hosts: a mirror or the cache can still give them, verified by pin."""
-    return [a for a in m.artifacts if not a.published and a.sha256]
+    """The pinned derived artifacts (`build: true`) no manifest source hosts: a mirror or the cache can still give
+    them, verified by pin. (Another unpublished artifact, one withdrawn say, is never taken even if pinned.)"""
+    return [a for a in m.artifacts if a.build and not a.published and a.sha256]
 
 
 def _usable(m: Manifest, a: Artifact, rebuilt: frozenset[str], fetchable: frozenset[str]) -> bool:
-    return (a.id in rebuilt and rebuildable(m, a)) or (a.id in fetchable and not a.published and bool(a.sha256))
+    return (a.id in rebuilt and rebuildable(m, a)) or (a.id in fetchable and a in unhosted(m))
 
 
 def _obtainable(m: Manifest, target: str, rebuilt: frozenset[str], fetchable: frozenset[str]) -> Artifact | None:

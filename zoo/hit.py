@@ -6,7 +6,8 @@ what it relied on: the manifest files (by stat), the chosen file (by the stat re
 verified the bytes) and the cache paths of rebuildable artifacts that would count had they been cached. It is
 answered again only while all of that holds, so a remembered hit is exactly the hit the full path would find.
 
-zoo.resolve keeps them in this process (its warm path); they are also kept in a small JSON file in the cache, which
+zoo.resolve keeps them in this process (its warm path, where a watch of the manifest files, zoo/watch.py, stands in
+for a stat of each while nothing changed); they are also kept in a small JSON file in the cache, which
 the `zoo fetch` fast path of a fresh process reads before anything heavy is imported.
 """
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from zoo import atomic, catalog, hit, settings
 from zoo.cache import Cache
 from zoo.choice import choose, compilers_for, pick, rebuildable, unhosted
-from zoo.errors import FetchFailed, OfflineMiss
+from zoo.errors import FetchFailed
 from zoo.manifest import Artifact, Manifest
 from zoo.obtain import cached, obtain, obtain_unhosted
 from zoo.progress import Progress, StderrProgress
@@ -150,9 +150,8 @@ def _obtain(m: Manifest, a: Artifact, buildable: bool, cache: Cache, offline: bo
 
         return obtain_artifact(m, a, cache, offline=offline, progress=progress)
     found = obtain_unhosted(m.name, a, cache, offline=offline, progress=progress)
-    if found is None:
-        raise OfflineMiss(f"{m.name}/{a.id} ({a.file}) is not in the cache at {cache.root} and zoo is offline",
-                          "fetch it once while online (without --offline and ZOO_OFFLINE)")
+    if found is None:  # it left the cache since the choice, and no mirror may be asked
+        raise FetchFailed(f"{m.name}/{a.id} ({a.file})", [(str(cache.root), "no longer in the cache")])
     return found
 
 
