@@ -95,7 +95,8 @@ def choose(m: Manifest, requested: str, detected: list[str], strict: bool = Fals
         return Choice(direct, requested, [f"target {requested!r} was requested and {direct.id!r} is published for it"])
     pending = _obtainable(m, requested, rebuilt, fetchable)
     if pending is not None:
-        return Choice(pending, requested, [f"target {requested!r} was requested; {pending.id!r} {_unhosted(m, pending, rebuilt, fetchable)}"])
+        how = _unhosted(m, pending, rebuilt, fetchable)
+        return Choice(pending, requested, [f"target {requested!r} was requested; {pending.id!r} {how}"])
     note = _missing(m, requested)
     if strict:
         raise ArtifactUnavailable(note, "drop --strict to fall back along " + " -> ".join(target.chain()))
