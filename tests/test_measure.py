@@ -149,20 +149,64 @@ def test_edgetpu_files_are_refused_without_libedgetpu(coral, model):
     assert line.startswith(f"error: {model} is compiled for Google Coral Edge TPU") and "needs libedgetpu.so.1" in line
 
 
-def test_predict_writes_mask_and_overlay(coral, tmp_path):
+def test_predict_writes_mask_and_overlay_only_where_asked(coral, tmp_path):
     image = tmp_path / "bird.bmp"
     image.write_bytes((coral / "bird.bmp").read_bytes())
     proc = zoo_cli("predict", str(coral / DM1), str(image), "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
+    assert sorted(os.listdir(tmp_path)) == ["bird.bmp"] and "mask" not in out  # no -o: printed, nothing written
     shares = {c["label"]: c["share"] for c in out["classes"]}
     assert set(shares) >= {"background", "bird"} and sum(shares.values()) == pytest.approx(1.0)
     assert 0.05 < shares["bird"] < 0.6
+    out = json.loads(zoo_cli("predict", str(coral / DM1), str(image), "--json", "-o", f"{tmp_path}/").stdout)
     mask = np.asarray(Image.open(out["mask"]))
     assert mask.shape == (343, 512, 3)
     colours = {tuple(c) for c in mask.reshape(-1, 3)}
     assert tuple(pascal_palette()[BIRD]) in colours and colours <= {tuple(c) for c in pascal_palette()}
     assert Image.open(out["overlay"]).size == (512, 343)
+    assert sorted(os.listdir(tmp_path)) == ["bird.bmp", "bird_ids.png", "bird_mask.png", "bird_overlay.png"]
+
+
+def test_predict_never_overwrites_nor_writes_through_a_link(coral, tmp_path):
+    """A dataset keeps ground truth under the names predict writes, and a link may point anywhere: an existing name
+    stops the command before anything is written; --force replaces the entries themselves, never a link's target."""
+    victim = tmp_path / "elsewhere.txt"
+    victim.write_text("not zoo's")
+    truth = tmp_path / "bird_mask.png"
+    truth.write_bytes(b"ground truth")
+    (tmp_path / "bird_ids.png").symlink_to(victim)
+    (tmp_path / "bird_overlay.png").symlink_to(tmp_path / "nowhere.png")  # dangling: O_CREAT would follow it
+    proc = zoo_cli("predict", str(coral / DM1), str(coral / "bird.bmp"), "-o", str(truth))
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [f"error: {truth} exists; zoo predict writes only new files (pass --force to "
+                                        "replace it, or choose another -o path)"]
+    truth.unlink()
+    proc = zoo_cli("predict", str(coral / DM1), str(coral / "bird.bmp"), "-o", str(truth))
+    assert proc.returncode == 1 and "bird_ids.png exists" in proc.stderr
+    assert not truth.exists() and not (tmp_path / "nowhere.png").exists() and victim.read_text() == "not zoo's"
+    proc = zoo_cli("predict", str(coral / DM1), str(coral / "bird.bmp"), "-o", str(truth), "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert victim.read_text() == "not zoo's" and not (tmp_path / "nowhere.png").exists()
+    for name in ("bird_mask.png", "bird_ids.png", "bird_overlay.png"):
+        assert not (tmp_path / name).is_symlink() and Image.open(tmp_path / name).size == (512, 343)
+
+
+@pytest.mark.parametrize("model, image", [(DM1, "bird.bmp"), ("mobilenet_v1_0.5_160_quant.tflite", "cat.bmp"),
+                                          ("movenet_single_pose_lightning_ptq.tflite", "squat.bmp")])
+def test_every_task_writes_a_new_picture_only(coral, coral_tasks, tmp_path, model, image):
+    folder = coral if (coral / model).exists() else coral_tasks
+    out = tmp_path / "out.png"
+    out.write_bytes(b"mine")
+    proc = zoo_cli("predict", str(folder / model), str(folder / image), "-o", str(out))
+    assert proc.returncode == 1 and f"{out} exists" in proc.stderr and out.read_bytes() == b"mine"
+    assert sorted(os.listdir(tmp_path)) == ["out.png"]
+    proc = zoo_cli("predict", str(folder / model), str(folder / image), "-o", str(tmp_path / "out.txt"))
+    assert proc.returncode == 1 and "cannot write a picture named out.txt" in proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ["out.png"]
+    proc = zoo_cli("predict", str(folder / model), str(folder / image), "-o", str(tmp_path / "new.jpg"))
+    assert proc.returncode == 0, proc.stderr
+    assert Image.open(tmp_path / "new.jpg").format == "JPEG"
 
 
 @pytest.fixture
