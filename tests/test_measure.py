@@ -145,7 +145,8 @@ def test_bench_json_is_positive_and_stable(coral):
 def test_edgetpu_files_are_refused_without_libedgetpu(coral, model):
     proc = zoo_cli("bench", str(coral / model), "--runs", "1")
     assert proc.returncode == 1 and proc.stdout == ""
-    (line,) = proc.stderr.splitlines()
+    note, line = proc.stderr.splitlines()
+    assert note.startswith(f"{model} is ") and note.endswith(" edgetpu artifact (matched by sha256)")
     assert line.startswith(f"error: {model} is compiled for Google Coral Edge TPU") and "needs libedgetpu.so.1" in line
 
 
@@ -179,7 +180,7 @@ def test_predict_never_overwrites_nor_writes_through_a_link(coral, tmp_path):
     (tmp_path / "bird_overlay.png").symlink_to(tmp_path / "nowhere.png")  # dangling: O_CREAT would follow it
     proc = zoo_cli("predict", str(coral / DM1), str(coral / "bird.bmp"), "-o", str(truth))
     assert proc.returncode == 1 and proc.stdout == ""
-    assert proc.stderr.splitlines() == [f"error: {truth} exists; zoo predict writes only new files (pass --force to "
+    assert proc.stderr.splitlines()[1:] == [f"error: {truth} exists; zoo predict writes only new files (pass --force to "
                                         "replace it, or choose another -o path)"]
     truth.unlink()
     proc = zoo_cli("predict", str(coral / DM1), str(coral / "bird.bmp"), "-o", str(truth))
@@ -256,3 +257,24 @@ def test_litert_announcement_stays_out_of_the_way_and_json_is_alone(coral, tmp_p
     proc = zoo_cli("bench", str(coral / DM05), "--runs", "2", "--warmup", "0", "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["latency"]["runs"] == 2
     assert "Created TensorFlow Lite XNNPACK delegate" not in proc.stderr
+
+
+def test_predict_of_a_file_says_which_manifest_and_honours_the_target(coral, tmp_path, monkeypatch):
+    image = str(coral / "bird.bmp")
+    proc = zoo_cli("predict", str(coral / DM1), image)
+    assert proc.returncode == 0 and f"{DM1} is deeplabv3-dm1's cpu-uint8 artifact (matched by sha256)" in proc.stderr
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    (folder / "my-dm1.yaml").write_text((catalog.bundled_dir() / "deeplabv3-dm1.yaml").read_text()
+                                        .replace("name: deeplabv3-dm1", "name: my-dm1").replace("[deeplabv3-mnv2]", "[]"))
+    monkeypatch.setenv("ZOO_MANIFESTS", str(folder))
+    proc = zoo_cli("predict", str(coral / DM1), image)
+    assert proc.returncode == 0 and (f"warning: {DM1} is pinned by 2 manifests (deeplabv3-dm1, my-dm1); using "
+                                     "deeplabv3-dm1's preprocessing and labels (--like NAME chooses another)") in proc.stderr
+    proc = zoo_cli("predict", str(coral / DM1), image, "-t", "imx93")  # honoured: the Ethos-U delegate, absent here
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.splitlines()[-1].startswith("error: -t imx93 needs /usr/lib/libethosu_delegate.so, which cannot")
+    edgetpu = "deeplabv3_mnv2_dm05_pascal_quant_edgetpu.tflite"
+    proc = zoo_cli("predict", str(coral / edgetpu), image, "-t", "cpu")
+    assert proc.returncode == 1 and proc.stderr.splitlines()[-1].startswith(
+        f"error: {edgetpu} is compiled for Google Coral Edge TPU (USB, PCIe/M.2, Dev Board); it cannot run with -t cpu")
