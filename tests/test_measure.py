@@ -278,3 +278,14 @@ def test_predict_of_a_file_says_which_manifest_and_honours_the_target(coral, tmp
     proc = zoo_cli("predict", str(coral / edgetpu), image, "-t", "cpu")
     assert proc.returncode == 1 and proc.stderr.splitlines()[-1].startswith(
         f"error: {edgetpu} is compiled for Google Coral Edge TPU (USB, PCIe/M.2, Dev Board); it cannot run with -t cpu")
+
+
+def test_a_file_litert_cannot_load_says_so_not_that_it_needs_none(coral_tasks, tmp_path):
+    """An unknown custom operator (the Edge TPU's, renamed, so no accelerator is recognised): LiteRT cannot prepare it."""
+    data = (coral_tasks / "mobilenet_v1_0.5_160_quant_edgetpu.tflite").read_bytes()
+    assert data.count(b"edgetpu-custom-op") == 1
+    bad = tmp_path / "odd.tflite"
+    bad.write_bytes(data.replace(b"edgetpu-custom-op", b"edgetpu-custom-oq"))
+    proc = zoo_cli("predict", str(bad), str(coral_tasks / "cat.bmp"))
+    assert proc.returncode == 1 and proc.stdout == "" and "None" not in proc.stderr
+    assert proc.stderr.startswith("error: LiteRT cannot load odd.tflite (") and "edgetpu-custom-oq" in proc.stderr
