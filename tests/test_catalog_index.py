@@ -253,3 +253,10 @@ def test_an_index_that_is_a_fifo_does_not_hang_a_command(many, name):
         proc = subprocess.run([sys.executable, "-m", "zoo", *command], capture_output=True, text=True, env=os.environ,
                               timeout=60)
         assert "Traceback" not in proc.stderr and proc.returncode in (0, 1), proc.stderr
+
+
+def test_an_unknown_name_says_the_closest_few_not_every_name(many):
+    proc = subprocess.run([sys.executable, "-m", "zoo", "info", "m-3000"], capture_output=True, text=True,
+                          env=os.environ, timeout=60)
+    assert proc.returncode == 1 and proc.stderr == ("error: no model named 'm-3000' (did you mean m-000 or m-230 or "
+                                                    "m-200? `zoo list` shows every model)\n")  # not 311 names

@@ -9,6 +9,7 @@ model's manifest is always parsed and validated from its file before use, and mu
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,8 +170,10 @@ class Catalog:
         return None if real is None else self.entries[real]
 
     def _not_found(self, name: str) -> ModelNotFound:
-        known = ", ".join(sorted(self.entries)) or "none"
-        hint = f"known models: {known}"
+        close = difflib.get_close_matches(name.strip().lower(), [*self.entries, *self.aliases], n=3, cutoff=0.6)
+        hint = (f"did you mean {' or '.join(close)}? " if close else "") + "`zoo list` shows every model"
+        if self.problems:
+            hint += f"; {len(self.problems)} manifest(s) failed to load (run `zoo validate`)"
         if self.problems:
             hint += f"; {len(self.problems)} manifest(s) failed to load (run `zoo validate`)"
         return ModelNotFound(f"no model named {name!r}", hint)
