@@ -99,3 +99,18 @@ def test_a_grayscale_28x28_model_is_described_as_it_is(tmp_path, monkeypatch):
     scores = [c["score"] for c in json.loads(proc.stdout)["classes"]]
     assert len(scores) == 10 and sum(scores) == pytest.approx(1.0, abs=1e-4)
     shutil.rmtree(tmp_path / "manifests")
+
+
+def test_init_says_which_tasks_it_describes(coral_tasks):
+    """In its help and when asked for one it cannot describe, from the task registry (a task added there and taught to
+    init shows up in both)."""
+    from zoo.manifest_init import INIT_TASKS
+    from zoo.tasks import TASKS
+
+    assert set(INIT_TASKS) < set(TASKS) and "object-detection" not in INIT_TASKS
+    help_text = " ".join(zoo_cli("init", "-h").stdout.split())
+    assert f"--task TASK What it does: {', '.join(INIT_TASKS)}." in help_text.replace("pose- estimation", "pose-estimation")
+    proc = zoo_cli("init", str(coral_tasks / "mobilenet_v2_1.0_224_quant.tflite"), "--name", "x", "--task", "object-detection")
+    assert proc.returncode == 1 and proc.stderr.splitlines() == [
+        f"error: zoo init cannot describe the outputs of object-detection models yet (it describes "
+        f"{', '.join(INIT_TASKS)}; write this manifest by hand)"]

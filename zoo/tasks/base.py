@@ -66,7 +66,7 @@ class Task:
 
     def init_kind(self, shape: list[int], dtype: str, softmax: bool) -> str:
         """The kind `zoo init` writes for an output of this shape and dtype (softmax: the graph has a SOFTMAX)."""
-        raise ZooError(f"zoo init cannot describe the outputs of a {self.name} model yet", "write its manifest by hand")
+        raise ZooError(f"zoo init cannot describe the outputs of {self.name} models yet", "write its manifest by hand")
 
     def init_head(self, outputs: list[dict], labels: list[str] | None) -> dict:
         """The head `zoo init` writes for these outputs: the labels given, or the class ids as names."""
