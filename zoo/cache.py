@@ -444,4 +444,4 @@ def _touch(path: str) -> None:
 def _unwritable(root: Path, e: OSError) -> CacheError:
     return CacheError(f"the cache at {root} cannot be written: {e.strerror}",
                       "free some space or make it writable, point ZOO_CACHE_DIR at another folder, "
-                      "or use --offline for files already cached")
+                      "or set ZOO_OFFLINE=1 (zoo fetch --offline) to use only files already cached")
