@@ -97,8 +97,10 @@ def _resolve(request: hit.Request, cache: Cache, offline: bool, progress: Progre
     installed = {c: may_build and COMPILERS[c].installed() for c in set().union(*needs.values())}
     rebuilt = frozenset(a.id for a in candidates if request.build or all(installed[c] for c in needs[a.id])
                         or cached(m.name, a, cache))
-    choice = pick(m, wanted, request.asked, rebuilt) if wanted else \
-        choose(m, request.target, list(request.detected), request.strict, rebuilt, request.device)
+    held = frozenset() if may_build else frozenset(
+        a.id for a in candidates if a.id not in rebuilt and all(COMPILERS[c].installed() for c in needs[a.id]))
+    choice = pick(m, wanted, request.asked, rebuilt, held=held) if wanted else \
+        choose(m, request.target, list(request.detected), request.strict, rebuilt, request.device, held=held)
     warnings = (*overrides, *choice.warnings)
     for warning in warnings:
         progress.message(warning)
