@@ -188,6 +188,17 @@ class Catalog:
         memo.write(Cache(settings.cache_dir()), INDEX, {"version": INDEX_VERSION, "files": files})
         self.__dict__.update(fresh.__dict__)
 
+    def kind_of(self, model: str, file_id: str) -> str:
+        """What a cached file of `model` is by its id: 'artifact', 'upstream' (an input a build reads: a calibration
+        image, the float model, an archive), or 'unknown' (no manifest says so)."""
+        try:
+            m = self.entry(model).manifest
+        except (ModelNotFound, ManifestInvalid):
+            return "unknown"
+        if any(a.id == file_id for a in m.artifacts):
+            return "artifact"
+        return "upstream" if any(u.id == file_id for u in m.upstream) else "unknown"
+
     def get(self, name: str) -> Manifest:
         return self.entry(name).manifest
 
