@@ -262,3 +262,13 @@ def test_a_missing_extra_is_one_line_naming_it(args, extra, tmp_path):
     (line,) = proc.stderr.splitlines()
     assert args[0] != "build" or line.startswith("error: zoo build needs the build extra (")
     assert f"pip install '.[{extra}]'" in line, line
+
+
+def test_card_output_never_writes_through_a_link(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not zoo's")
+    (tmp_path / "card.md").symlink_to(victim)
+    proc = zoo("card", "deeplabv3", "-o", str(tmp_path / "card.md"))
+    assert proc.returncode == 0, proc.stderr
+    assert victim.read_text() == "not zoo's" and not (tmp_path / "card.md").is_symlink()
+    assert (tmp_path / "card.md").read_text().startswith("---\n")

@@ -114,3 +114,14 @@ def test_init_says_which_tasks_it_describes(coral_tasks):
     assert proc.returncode == 1 and proc.stderr.splitlines() == [
         f"error: zoo init cannot describe the outputs of object-detection models yet (it describes "
         f"{', '.join(INIT_TASKS)}; write this manifest by hand)"]
+
+
+def test_init_output_never_writes_through_a_link(coral_tasks, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not zoo's")
+    (tmp_path / "mine.yaml").symlink_to(victim)
+    proc = zoo_cli("init", str(coral_tasks / "mobilenet_v2_1.0_224_quant.tflite"), "--name", "mine", "--task",
+                   "image-classification", "-o", str(tmp_path / "mine.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    assert victim.read_text() == "not zoo's" and not (tmp_path / "mine.yaml").is_symlink()
+    assert yaml.safe_load((tmp_path / "mine.yaml").read_text())["name"] == "mine"

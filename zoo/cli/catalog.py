@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from zoo import catalog, manifest, present
+from zoo import atomic, catalog, manifest, present
 from zoo.cli._app import JsonOpt, NameArg, _err, _json, _load_catalog, _out, _output, app
 from zoo.errors import ManifestInvalid
 from zoo.manifest_init import INIT_TASKS
@@ -114,7 +114,7 @@ def init(
     text = yaml.safe_dump(data, sort_keys=False, width=120, allow_unicode=True)
     if output:
         path = _output(output, f"{name}.yaml")
-        path.write_text(text, encoding="utf-8")
+        atomic.write(path, text)  # replaces a link itself, never writes through it
         _err(f"wrote {path}")
     else:
         sys.stdout.write(text)
