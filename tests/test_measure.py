@@ -180,7 +180,7 @@ def test_predict_never_overwrites_nor_writes_through_a_link(coral, tmp_path):
     (tmp_path / "bird_overlay.png").symlink_to(tmp_path / "nowhere.png")  # dangling: O_CREAT would follow it
     proc = zoo_cli("predict", str(coral / DM1), str(coral / "bird.bmp"), "-o", str(truth))
     assert proc.returncode == 1 and proc.stdout == ""
-    assert proc.stderr.splitlines()[1:] == [f"error: {truth} exists; zoo predict writes only new files (pass --force to "
+    assert proc.stderr.splitlines() == [f"error: {truth} exists; zoo predict writes only new files (pass --force to "
                                         "replace it, or choose another -o path)"]
     truth.unlink()
     proc = zoo_cli("predict", str(coral / DM1), str(coral / "bird.bmp"), "-o", str(truth))
@@ -194,9 +194,10 @@ def test_predict_never_overwrites_nor_writes_through_a_link(coral, tmp_path):
 
 
 @pytest.mark.parametrize("model, image", [(DM1, "bird.bmp"), ("mobilenet_v1_0.5_160_quant.tflite", "cat.bmp"),
-                                          ("movenet_single_pose_lightning_ptq.tflite", "squat.bmp")])
+                                          ("movenet_single_pose_lightning_ptq.tflite", "squat.bmp"),
+                                          ("face_detection_short_range.tflite", "grace_hopper.bmp")])
 def test_every_task_writes_a_new_picture_only(coral, coral_tasks, tmp_path, model, image):
-    folder = coral if (coral / model).exists() else coral_tasks
+    folder = next(f for f in (coral, coral_tasks, coral.parent / "mediapipe") if (f / model).exists())
     out = tmp_path / "out.png"
     out.write_bytes(b"mine")
     proc = zoo_cli("predict", str(folder / model), str(folder / image), "-o", str(out))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -148,8 +149,11 @@ def predict(
     from zoo.model import Model
     from zoo.preprocess import as_image
     from zoo.runtime import open_any
+    from zoo.tasks.base import refuse_existing
 
-    picture = as_image(image)  # before any model is fetched or loaded
+    picture = as_image(image)  # before any model is fetched or loaded, as is a named output that exists
+    if out and not (out.endswith(("/", os.sep)) or Path(out).expanduser().is_dir()):
+        refuse_existing([Path(out).expanduser()], force)
     m = Model(open_any(model, target, like, progress=_progress(quiet)))
     result = m.predict(picture, top_k=top_k)
     written = m.task.write(picture, result, _output(out, m.task.output_name(image)), replace=force) if out else {}

@@ -117,12 +117,21 @@ class Task:
                        "evaluate with your own loop over zoo.load(NAME).predict(image)")
 
 
+def refuse_existing(paths: list[Path], replace: bool = False) -> None:
+    """ZooError naming the first of `paths` that exists (a link, even a dangling one, included) unless `replace`."""
+    import os
+
+    there = [p for p in paths if os.path.lexists(p)]
+    if there and not replace:
+        raise ZooError(f"{there[0]} exists; zoo predict writes only new files",
+                       "pass --force to replace it, or choose another -o path")
+
+
 def write_pictures(pictures: dict[str, tuple[Path, Image.Image]], replace: bool = False) -> dict[str, str]:
     """Each picture as a new file, in the format its name says; all or none. A path that exists (a file, a link, a
     dangling link) is refused unless `replace`, which replaces the entry itself in one rename, never what a link
     points at: zoo never writes over a file it was not told to, nor through a link it did not make."""
     import io
-    import os
 
     from PIL import Image
 
@@ -138,10 +147,7 @@ def write_pictures(pictures: dict[str, tuple[Path, Image.Image]], replace: bool 
         buffer = io.BytesIO()
         picture.convert("RGB").save(buffer, fmt) if fmt == "JPEG" else picture.save(buffer, fmt)
         encoded[path] = buffer.getvalue()
-    there = [p for p in encoded if os.path.lexists(p)]
-    if there and not replace:
-        raise ZooError(f"{there[0]} exists; zoo predict writes only new files",
-                       "pass --force to replace it, or choose another -o path")
+    refuse_existing(list(encoded), replace)
     done: list[Path] = []
     try:
         for path, data in encoded.items():
