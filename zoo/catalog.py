@@ -4,7 +4,8 @@ What the catalog needs of every file (its model's name and aliases, the row `zoo
 artifacts, or its problems) is kept in an index in the cache (`index/manifests.json`) under the file's stat key, so a
 command reads and validates only the files that changed and the one that defines the model it was asked for. The
 index is a hint: a record whose stat key no longer matches, or that is malformed, is made again from the file; a
-model's manifest is always parsed and validated from its file before use, and must be the model asked for.
+model's manifest is always parsed and validated from its file before use, and a name, alias, pin or warning the index
+gives is used only once that file says the same (else the catalog is made again from the files alone).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ _last: list = [None, None]
 
 
 def _load_file(path: Path, key: StatKey) -> Manifest:
-    """manifest.load, remembered per file until its size, mtime or inode changes."""
+    """manifest.load, remembered per file until its stat key changes."""
     hit = _parsed.get(path)
     if hit is None or hit[0] != key:
         try:
