@@ -175,8 +175,6 @@ class Catalog:
         hint = (f"did you mean {' or '.join(close)}? " if close else "") + "`zoo list` shows every model"
         if self.problems:
             hint += f"; {len(self.problems)} manifest(s) failed to load (run `zoo validate`)"
-        if self.problems:
-            hint += f"; {len(self.problems)} manifest(s) failed to load (run `zoo validate`)"
         return ModelNotFound(f"no model named {name!r}", hint)
 
     def _confirmed(self, found: Entry, name: str) -> bool:

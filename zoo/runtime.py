@@ -67,7 +67,7 @@ def open_file(path: Path, like: str | None = None, target: str = "auto", progres
     sha256 = file_digest(path).sha256
     cat = catalog.load()
     manifest = artifact = None
-    pinned = sorted(cat.with_pin(sha256), key=lambda e: e.name)
+    pinned = sorted(cat.with_pin(sha256), key=lambda e: e.name) if like is None else []
     if like is not None:
         manifest = cat.get(like)
         artifact = next((a for a in manifest.artifacts if a.sha256 == sha256), None) or \
@@ -84,7 +84,7 @@ def open_file(path: Path, like: str | None = None, target: str = "auto", progres
     if target != "auto" and compiled and compiled != target:
         raise ZooError(f"{path.name} is compiled for {get_target(compiled).title}; it cannot run with -t {target}",
                        f"omit -t, or give a model name to fetch its {target} file")
-    target = compiled or (target if target != "auto" else artifact.target if artifact else "cpu")
+    asked, target = target, compiled or (target if target != "auto" else artifact.target if artifact else "cpu")
     delegate = installed_delegate(target, artifact.delegate if artifact and artifact.target == target
                                   else get_target(target).delegate)
     try:
@@ -93,7 +93,8 @@ def open_file(path: Path, like: str | None = None, target: str = "auto", progres
         if delegate is None:
             raise InvalidModel(f"LiteRT cannot load {path.name} ({e})",
                                "check that it is a complete .tflite model for LiteRT") from None
-        why = f"{path.name} is compiled for {get_target(target).title} and needs" if compiled else f"-t {target} needs"
+        why = (f"{path.name} is compiled for {get_target(target).title} and needs" if compiled else
+               f"-t {target} needs" if asked != "auto" else f"{path.name} is {manifest.name}'s {target} artifact and needs")
         raise RuntimeMissing(f"{why} {delegate}, which cannot be loaded here ({e})",
                              get_target(target).install) from None
     return Opened(interpreter, path, target, delegate, manifest, artifact)
