@@ -99,3 +99,29 @@ def test_a_grayscale_28x28_model_is_described_as_it_is(tmp_path, monkeypatch):
     scores = [c["score"] for c in json.loads(proc.stdout)["classes"]]
     assert len(scores) == 10 and sum(scores) == pytest.approx(1.0, abs=1e-4)
     shutil.rmtree(tmp_path / "manifests")
+
+
+def test_init_says_which_tasks_it_describes(coral_tasks):
+    """In its help and when asked for one it cannot describe, from the task registry (a task added there and taught to
+    init shows up in both)."""
+    from zoo.manifest_init import INIT_TASKS
+    from zoo.tasks import TASKS
+
+    assert set(INIT_TASKS) < set(TASKS) and "object-detection" not in INIT_TASKS
+    help_text = " ".join(zoo_cli("init", "-h").stdout.split())
+    assert f"--task TASK What it does: {', '.join(INIT_TASKS)}." in help_text.replace("pose- estimation", "pose-estimation")
+    proc = zoo_cli("init", str(coral_tasks / "mobilenet_v2_1.0_224_quant.tflite"), "--name", "x", "--task", "object-detection")
+    assert proc.returncode == 1 and proc.stderr.splitlines() == [
+        f"error: zoo init cannot describe the outputs of object-detection models yet (it describes "
+        f"{', '.join(INIT_TASKS)}; write this manifest by hand)"]
+
+
+def test_init_output_never_writes_through_a_link(coral_tasks, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not zoo's")
+    (tmp_path / "mine.yaml").symlink_to(victim)
+    proc = zoo_cli("init", str(coral_tasks / "mobilenet_v2_1.0_224_quant.tflite"), "--name", "mine", "--task",
+                   "image-classification", "-o", str(tmp_path / "mine.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    assert victim.read_text() == "not zoo's" and not (tmp_path / "mine.yaml").is_symlink()
+    assert yaml.safe_load((tmp_path / "mine.yaml").read_text())["name"] == "mine"

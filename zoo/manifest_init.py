@@ -10,17 +10,22 @@ from zoo import manifest
 from zoo.errors import ZooError, shown
 from zoo.hashes import file_digest
 from zoo.targets import get_target
-from zoo.tasks import TASKS
+from zoo.tasks import TASKS, Task
 from zoo.tflite import ModelInfo, TensorInfo, inspect
 
 INPUT_RANGES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0), "0,255": (0.0, 255.0)}
+INIT_TASKS = tuple(name for name, t in TASKS.items() if type(t).init_kind is not Task.init_kind)
+"""The tasks zoo init describes (those that say what kind their outputs are), in the task registry's order."""
 
 
 def describe(path: Path, name: str, task: str, labels: list[str] | None = None, sources: list[str] | None = None,
              license: str = "unknown", input_range: str = "-1,1") -> dict:
     """The manifest (as data) of the model in `path`; ZooError in one line for what cannot be described."""
     if task not in TASKS:
-        raise ZooError(f"unknown task {task!r}", f"known tasks: {', '.join(TASKS)}")
+        raise ZooError(f"unknown task {task!r}", f"zoo init describes {', '.join(INIT_TASKS)}")
+    if task not in INIT_TASKS:
+        raise ZooError(f"zoo init cannot describe the outputs of {task} models yet",
+                       f"it describes {', '.join(INIT_TASKS)}; write this manifest by hand")
     info = inspect(path)
     if len(info.inputs) != 1:
         raise ZooError(f"{path.name} has {len(info.inputs)} inputs; zoo describes models with one image input")
