@@ -3,6 +3,7 @@ numpy and pillow: the run extra)."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,13 @@ from PIL import Image, UnidentifiedImageError
 
 from zoo.errors import ZooError
 from zoo.manifest import Input
+
+MAX_PIXELS = 150_000_000
+"""The most pixels zoo decodes from one file: a 150-megapixel medium-format photo (450 MB as RGB). A header claiming
+more (a decompression bomb: a few KB of zeros that say 30000 x 30000) is refused before any pixel is decoded; Pillow's
+own check would let up to 179 M through and only warn from 89 M."""
+SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+"""Greyscale modes Pillow opens 16-bit PNG and TIFF files in (values 0..65535)."""
 
 
 @dataclass(frozen=True)
@@ -38,21 +46,43 @@ class Prepared:
 def as_image(image: str | Path | Image.Image | np.ndarray) -> Image.Image:
     """A path, a PIL image or an HxWxC (or HxW) uint8 array, as a PIL image; ZooError for what is none of them."""
     if isinstance(image, Image.Image):
-        return image
+        return eight_bit(image)
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
             raise ZooError(f"an image array must be HxWxC (C = 1, 3 or 4) or HxW uint8, got {image.dtype} {image.shape}")
         return Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
-    path = Path(image)
+    return eight_bit(open_image(Path(image)))
+
+
+def open_image(path: Path) -> Image.Image:
+    """The decoded image in `path`, in the mode the file has; ZooError in one line for a file that is not an image
+    Pillow reads or that claims more than MAX_PIXELS."""
     if not path.is_file():
         raise ZooError(f"{path}: no such file" if not path.exists() else f"{path} is not a file",
                        "give the path of an image (JPEG, PNG, BMP)")
     try:
-        with Image.open(path) as picture:
-            picture.load()
-            return picture.copy()
-    except (UnidentifiedImageError, OSError) as e:
+        with open(path, "rb") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # MAX_PIXELS decides, below
+            picture = Image.open(f)
+            width, height = picture.size
+            if width * height > MAX_PIXELS:
+                raise Image.DecompressionBombError(f"{width} x {height}")
+            picture.load()  # all of it, so the image outlives the file
+            return picture
+    except Image.DecompressionBombError:
+        raise ZooError(f"{path} claims more than the {MAX_PIXELS:,} pixels zoo decodes (a decompression bomb, or a "
+                       "photo far larger than any model's input)", "scale it down first") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ZooError(f"{path} is not an image zoo can read ({type(e).__name__})", "give a JPEG, PNG or BMP file") from None
+
+
+def eight_bit(picture: Image.Image) -> Image.Image:
+    """A 16-bit greyscale image as 8-bit greyscale, its top 8 bits (Pillow's own convert("L") clips every value
+    above 255 to white)."""
+    if picture.mode not in SIXTEEN_BIT:
+        return picture
+    values = np.asarray(picture).astype(np.int64)
+    return Image.fromarray((np.clip(values, 0, 65535) >> 8).astype(np.uint8))
 
 
 def input_size(inp: Input) -> tuple[int, int]:
@@ -69,13 +99,14 @@ def resize(image: Image.Image, width: int, height: int, method: str) -> np.ndarr
         return np.asarray(image.resize((width, height), Image.BILINEAR))
     if method == "nearest":
         return np.asarray(image.resize((width, height), Image.NEAREST))
-    pixels = np.asarray(image, dtype=np.float32)
-    pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+    pixels = np.asarray(image)
+    gray = pixels.ndim == 2
+    pixels = pixels[..., None] if gray else pixels
     rows = _bilinear_axis(pixels.shape[0], height)
     cols = _bilinear_axis(pixels.shape[1], width)
     out = _lerp(_lerp(pixels, rows, 0), cols, 1)
     out = np.clip(out, 0, 255).astype(np.uint8)  # truncation, as a float-to-uint8 cast does
-    return out[..., 0] if np.asarray(image).ndim == 2 else out
+    return out[..., 0] if gray else out
 
 
 def _bilinear_axis(size: int, out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,7 +122,9 @@ def _lerp(pixels: np.ndarray, axis_plan, axis: int) -> np.ndarray:
     shape = [1] * pixels.ndim
     shape[axis] = -1
     weight = weight.reshape(shape)
-    return np.take(pixels, low, axis=axis) * (1 - weight) + np.take(pixels, high, axis=axis) * weight
+    # the rows (columns) taken first and made float after: a large photo is never copied whole as float32
+    return (np.take(pixels, low, axis=axis).astype(np.float32) * (1 - weight)
+            + np.take(pixels, high, axis=axis).astype(np.float32) * weight)
 
 
 def prepare(image: str | Path | Image.Image | np.ndarray, inp: Input) -> Prepared:
@@ -99,7 +132,8 @@ def prepare(image: str | Path | Image.Image | np.ndarray, inp: Input) -> Prepare
     with its resize method, in its colour order, then float = (pixel - mean) * scale."""
     pre = inp.preprocessing
     picture = as_image(image)
-    picture = picture.convert("L" if inp.color_order == "GRAY" else "RGB")
+    mode = "L" if inp.color_order == "GRAY" else "RGB"
+    picture = picture if picture.mode == mode else picture.convert(mode)
     height, width = input_size(inp)
     if pre.resize_method == "corner-bilinear":
         canvas, region = _warped(picture, width, height, pre.resize, pre.pad_value or 0.0)
@@ -132,7 +166,7 @@ def _warped(picture: Image.Image, width: int, height: int, how: str, pad: float)
         scale = max(w / width, h / height)  # source pixels per input pixel
         x0, y0 = ((w - width * scale) / 2, (h - height * scale) / 2) if how == "letterbox" else (0.0, 0.0)
         sx = sy = scale
-    src = np.asarray(picture, dtype=np.float32)
+    src = np.asarray(picture)  # uint8: only the pixels sampled become float, never the whole photo
     src = src[..., None] if src.ndim == 2 else src
     xs, ys = np.arange(width) * sx + x0, np.arange(height) * sy + y0
     xi, yi = np.floor(xs).astype(int), np.floor(ys).astype(int)
@@ -140,7 +174,7 @@ def _warped(picture: Image.Image, width: int, height: int, how: str, pad: float)
 
     def at(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         inside = ((rows >= 0) & (rows < h))[:, None, None] & ((cols >= 0) & (cols < w))[None, :, None]
-        return np.where(inside, src[np.clip(rows, 0, h - 1)][:, np.clip(cols, 0, w - 1)], pad)
+        return np.where(inside, src[np.clip(rows, 0, h - 1)][:, np.clip(cols, 0, w - 1)].astype(np.float32), pad)
 
     out = ((1 - fy) * (1 - fx) * at(yi, xi) + (1 - fy) * fx * at(yi, xi + 1) + fy * (1 - fx) * at(yi + 1, xi)
            + fy * fx * at(yi + 1, xi + 1))

@@ -142,7 +142,8 @@ class Segmenting(Task):
 
     def evaluate(self, model, data: Path, split: str, limit: int | None, progress) -> Evaluation:
         import numpy as np
-        from PIL import Image
+
+        from zoo.preprocess import open_image
 
         layout, items = samples(data, split)
         items = items[:limit] if limit else items
@@ -152,8 +153,7 @@ class Segmenting(Task):
         matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
         progress.start("eval", len(items), "images")
         for image_path, mask_path in items:
-            with Image.open(image_path) as image:
-                predicted = model.predict(image).mask
+            predicted = model.predict(open_image(image_path)).mask
             truth = read_mask(mask_path)
             if truth.shape != predicted.shape:
                 raise ZooError(f"{mask_path} is {truth.shape[1]}x{truth.shape[0]} but {image_path} is "
@@ -211,10 +211,11 @@ def samples(root: Path, split: str = "val") -> tuple[str, list[tuple[Path, Path]
 def read_mask(path: Path) -> np.ndarray:
     """Class ids of a mask: a palette PNG's indices, or a greyscale image's values."""
     import numpy as np
-    from PIL import Image
 
-    with Image.open(path) as mask:
-        return np.asarray(mask if mask.mode in ("P", "L") else mask.convert("L"))
+    from zoo.preprocess import open_image
+
+    mask = open_image(path)
+    return np.asarray(mask if mask.mode in ("P", "L") else mask.convert("L"))
 
 
 def confusion(truth: np.ndarray, predicted: np.ndarray, classes: int, ignore: int | None) -> np.ndarray:
