@@ -261,3 +261,17 @@ def test_a_missing_extra_is_one_line_naming_it(args, extra, tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     (line,) = proc.stderr.splitlines()
     assert line.startswith("error: ") and f"pip install '.[{extra}]'" in line, line
+
+
+def test_predict_to_a_file_that_is_not_a_picture_is_a_usage_error_before_any_fetch(tmp_path):
+    import os
+
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.png")
+    proc = zoo("predict", "deeplabv3", str(tmp_path / "photo.png"), "-o", str(tmp_path / "out.txt"),
+               env={**os.environ, "ZOO_CACHE_DIR": str(tmp_path / "cache"), "ZOO_OFFLINE": "1"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"'{tmp_path / 'out.txt'}' does not end in a picture's extension: .png, .jpg, .jpeg, .bmp, .webp, .tif, .tiff" \
+        in proc.stderr
+    assert not (tmp_path / "out.txt").exists() and not (tmp_path / "cache").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -144,7 +145,11 @@ def predict(
     from zoo.model import Model
     from zoo.preprocess import as_image
     from zoo.runtime import open_any
+    from zoo.tasks.base import PICTURE_SUFFIXES
 
+    if out and not (Path(out).is_dir() or out.endswith(("/", os.sep))) and Path(out).suffix.lower() not in PICTURE_SUFFIXES:
+        raise typer.BadParameter(f"{out!r} does not end in a picture's extension: {', '.join(PICTURE_SUFFIXES)}",
+                                 param_hint="-o")
     picture = as_image(image)  # before any model is fetched or loaded
     m = Model(open_any(model, target, like, progress=_progress(quiet)))
     result = m.predict(picture, top_k=top_k)

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from zoo.preprocess import Prepared
 
 
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+"""What `zoo predict -o` writes pictures as (by the file's extension, as Pillow saves them)."""
+
+
 @dataclass(frozen=True)
 class Context:
     """What decoding needs besides the tensors: the manifest, the artifact's outputs, the target it ran on."""
