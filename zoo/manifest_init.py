@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo import manifest
-from zoo.errors import ZooError, shown
+from zoo.errors import ZooError, shown, visible
 from zoo.hashes import file_digest
 from zoo.targets import get_target
 from zoo.tasks import TASKS
@@ -31,6 +31,7 @@ def describe(path: Path, name: str, task: str, labels: list[str] | None = None, 
     target = info.accelerator or "cpu"
     digest = file_digest(path)
     outputs = [_output(t, task, info) for t in info.outputs]
+    classes = _argmax_channels(info, info.outputs[0]) if outputs[0]["kind"] == "class-ids" else None
     artifact = {
         "id": f"{target}-{_precision(info)}", "target": target, "format": "tflite", "precision": _precision(info),
         "input_dtype": inp.dtype, "output_dtype": info.outputs[0].dtype, "file": path.name, "size": digest.size,
@@ -48,7 +49,7 @@ def describe(path: Path, name: str, task: str, labels: list[str] | None = None, 
         "schema_version": manifest.SCHEMA_VERSION, "name": name, "family": name, "task": task,
         "description": f"{name}: {task.replace('-', ' ')} ({path.name}, described by zoo init)",
         "license": license, "homepage": sources[0] if sources else "unknown",
-        "inputs": [_input(inp, input_range)], "outputs": outputs, "head": _head(task, outputs, labels), "artifacts": [artifact],
+        "inputs": [_input(inp, input_range)], "outputs": outputs, "head": _head(task, outputs, labels, name, classes), "artifacts": [artifact],
     }
     manifest.parse(data, f"{name}.yaml")
     return data
@@ -89,7 +90,8 @@ def _output(t: TensorInfo, task: str, info: ModelInfo) -> dict:
     if task == "image-classification":
         kind = "scores" if softmax or t.dtype == "uint8" else "logits"
     elif task == "semantic-segmentation":
-        kind = "class-ids" if len(t.shape) == 3 else "probabilities" if softmax else "logits"
+        kind = ("class-ids" if len(t.shape) == 3 else "probability" if t.shape[-1:] == [1]
+                else "probabilities" if softmax else "logits")
     elif task == "pose-estimation":
         kind = "keypoints-yxs"
     else:
@@ -97,20 +99,45 @@ def _output(t: TensorInfo, task: str, info: ModelInfo) -> dict:
     return {"name": t.name, "shape": list(t.shape), "kind": kind}
 
 
-def _head(task: str, outputs: list[dict], labels: list[str] | None) -> dict:
-    if task == "pose-estimation":
-        count = outputs[0]["shape"][-2]
-        return {"keypoints": COCO_KEYPOINTS if count == len(COCO_KEYPOINTS) else [f"keypoint {i}" for i in range(count)]}
+def _head(task: str, outputs: list[dict], labels: list[str] | None, name: str, argmax: int | None) -> dict:
+    """The head: keypoint names, or labels (the file's, checked against the classes the output has, else numbers; a
+    one-channel probability scores `name` against the background, as MediaPipe's selfie model does)."""
     out = outputs[0]
-    classes = out["shape"][-1] if out["kind"] != "class-ids" else len(labels or [])
+    if task == "pose-estimation":
+        count = _count(out["shape"][-2], "keypoints")
+        return {"keypoints": COCO_KEYPOINTS if count == len(COCO_KEYPOINTS) else [f"keypoint {i}" for i in range(count)]}
+    if out["kind"] == "probability":
+        if labels is not None and len(labels) != 2:
+            raise ZooError(f"the label file has {len(labels)} labels but a one-channel probability output scores 2 "
+                           "classes", "give two lines: the background's label, then the label of what it finds")
+        return {"labels": labels or ["background", name]}
+    classes = argmax if out["kind"] == "class-ids" else _count(out["shape"][-1], "classes")
     if labels is None:
         if out["kind"] == "class-ids":
             raise ZooError("a segmentation model that outputs class ids needs --labels FILE (one label a line)")
         labels = [str(i) for i in range(classes)]
-    elif len(labels) != classes:
-        raise ZooError(f"the label file has {len(labels)} labels but the model's output has {classes} classes",
+    elif classes is not None and len(labels) != classes:
+        what = "the ArgMax that makes its class ids reads" if out["kind"] == "class-ids" else "the model's output has"
+        raise ZooError(f"the label file has {len(labels)} labels but {what} {classes} classes",
                        "give one label a line, in class-id order, for every class the output scores")
     return {"labels": labels}
+
+
+def _count(n: int, what: str) -> int:
+    """A count read from a tensor's shape, refused when its names alone would not fit in a manifest zoo reads."""
+    if n < 1 or 4 * n > manifest.MAX_BYTES:  # each name takes at least 4 bytes of YAML ("- x\n")
+        raise ZooError(f"the output's shape says {n:,} {what}: more than a manifest of at most "
+                       f"{manifest.MAX_BYTES:,} bytes can name" if n > 0 else f"the output's shape says {n} {what}")
+    return n
+
+
+def _argmax_channels(info: ModelInfo, out: TensorInfo) -> int | None:
+    """The classes an output of class ids chooses among: the channels of the ARG_MAX that makes it (None if none does)."""
+    index = next((i for i, t in enumerate(info.tensors) if t is out), None)
+    op = next((op for op in info.ops if op.name == "ARG_MAX" and index in op.output_ids), None)
+    if op is None or not op.input_ids or not info.tensors[op.input_ids[0]].shape:
+        return None
+    return _count(info.tensors[op.input_ids[0]].shape[-1], "classes")
 
 
 def _precision(info: ModelInfo) -> str:
@@ -122,11 +149,31 @@ def _precision(info: ModelInfo) -> str:
 
 
 def read_labels(path: Path) -> list[str]:
-    """One label a line (blank lines at the end dropped)."""
+    """One label a line (blank lines at the end dropped); no more than a manifest can hold."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        with open(path, "rb") as f:
+            data = f.read(manifest.MAX_BYTES + 1)
+        lines = data.decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise ZooError(f"cannot read the label file {path} ({type(e).__name__})", "give a UTF-8 text file, one label a line") from None
+    if len(data) > manifest.MAX_BYTES:
+        raise ZooError(f"the label file {path} is larger than a manifest zoo reads ({manifest.MAX_BYTES:,} bytes)")
     while lines and not lines[-1].strip():
         lines.pop()
     return [line.strip() for line in lines]
+
+
+def to_yaml(data: dict) -> str:
+    """The manifest's text, refused when it is larger than zoo reads back. Readable UTF-8, unless a label holds a
+    character a terminal acts on (a bidi override, a zero-width one): then every non-ASCII character is escaped."""
+    import yaml
+
+    text = yaml.safe_dump(data, sort_keys=False, width=120, allow_unicode=True)
+    if visible(text) != text:
+        text = yaml.safe_dump(data, sort_keys=False, width=120, allow_unicode=False)
+    size = len(text.encode("utf-8"))
+    if size > manifest.MAX_BYTES:
+        count = len(data["head"].get("labels", data["head"].get("keypoints", [])))
+        raise ZooError(f"the manifest would be {size:,} bytes ({count:,} labels), more than the {manifest.MAX_BYTES:,} "
+                       "zoo reads; nothing was written", "shorten the labels: a manifest holds them inline")
+    return text
