@@ -99,14 +99,22 @@ def resize(image: Image.Image, width: int, height: int, method: str) -> np.ndarr
         return np.asarray(image.resize((width, height), Image.BILINEAR))
     if method == "nearest":
         return np.asarray(image.resize((width, height), Image.NEAREST))
-    pixels = np.asarray(image)
+    low, high, weight = _bilinear_axis(image.height, height)
+    pixels, (low, high) = _rows(image, low, high)
     gray = pixels.ndim == 2
     pixels = pixels[..., None] if gray else pixels
-    rows = _bilinear_axis(pixels.shape[0], height)
-    cols = _bilinear_axis(pixels.shape[1], width)
-    out = _lerp(_lerp(pixels, rows, 0), cols, 1)
+    cols = _bilinear_axis(image.width, width)
+    out = _lerp(_lerp(pixels, (low, high, weight), 0), cols, 1)
     out = np.clip(out, 0, 255).astype(np.uint8)  # truncation, as a float-to-uint8 cast does
     return out[..., 0] if gray else out
+
+
+def _rows(image: Image.Image, *wanted: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Only the pixel rows a sampler reads, as uint8 (rows x W [x C]), and each `wanted` index array renumbered into
+    them: a sampler reading two rows per output row never holds the whole photo as an array."""
+    needed = np.unique(np.concatenate(wanted))
+    rows = np.stack([np.asarray(image.crop((0, r, image.width, r + 1)))[0] for r in needed.tolist()])
+    return rows, tuple(np.searchsorted(needed, w) for w in wanted)
 
 
 def _bilinear_axis(size: int, out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -166,18 +174,18 @@ def _warped(picture: Image.Image, width: int, height: int, how: str, pad: float)
         scale = max(w / width, h / height)  # source pixels per input pixel
         x0, y0 = ((w - width * scale) / 2, (h - height * scale) / 2) if how == "letterbox" else (0.0, 0.0)
         sx = sy = scale
-    src = np.asarray(picture)  # uint8: only the pixels sampled become float, never the whole photo
-    src = src[..., None] if src.ndim == 2 else src
     xs, ys = np.arange(width) * sx + x0, np.arange(height) * sy + y0
     xi, yi = np.floor(xs).astype(int), np.floor(ys).astype(int)
     fx, fy = (xs - xi)[None, :, None], (ys - yi)[:, None, None]
+    src, (top, bottom) = _rows(picture, np.clip(yi, 0, h - 1), np.clip(yi + 1, 0, h - 1))  # uint8, the rows read
+    src = src[..., None] if src.ndim == 2 else src
 
-    def at(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    def at(rows: np.ndarray, taken: np.ndarray, cols: np.ndarray) -> np.ndarray:
         inside = ((rows >= 0) & (rows < h))[:, None, None] & ((cols >= 0) & (cols < w))[None, :, None]
-        return np.where(inside, src[np.clip(rows, 0, h - 1)][:, np.clip(cols, 0, w - 1)].astype(np.float32), pad)
+        return np.where(inside, src[taken][:, np.clip(cols, 0, w - 1)].astype(np.float32), pad)
 
-    out = ((1 - fy) * (1 - fx) * at(yi, xi) + (1 - fy) * fx * at(yi, xi + 1) + fy * (1 - fx) * at(yi + 1, xi)
-           + fy * fx * at(yi + 1, xi + 1))
+    out = ((1 - fy) * (1 - fx) * at(yi, top, xi) + (1 - fy) * fx * at(yi, top, xi + 1)
+           + fy * (1 - fx) * at(yi + 1, bottom, xi) + fy * fx * at(yi + 1, bottom, xi + 1))
     pixels = np.clip(np.round(out), 0, 255).astype(np.float32)
     return (pixels[..., 0] if picture.mode == "L" else pixels), (-x0 / sx, -y0 / sy, w / sx, h / sy)
 
