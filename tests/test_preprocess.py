@@ -95,3 +95,12 @@ def test_a_large_photo_is_not_copied_whole_as_float32(method):
     finally:
         tracemalloc.stop()
     assert peak < 2.5 * 3000 * 3000 * 3, f"{peak:,} bytes at the peak"  # Pillow's tobytes holds the uint8 twice
+
+
+def test_a_bomb_as_a_pinned_calibration_image_fails_in_one_line(tmp_path):
+    """The quantizer's calibration views read pinned image upstreams through the same check."""
+    from zoo.convert.compilers.aeq import views
+
+    (tmp_path / "calibration.png").write_bytes(png_bomb(30000, 30000))
+    with pytest.raises(ZooError, match=r"calibration\.png claims more than the 150,000,000 pixels zoo decodes"):
+        views(tmp_path / "calibration.png", crops=True)
