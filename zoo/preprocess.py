@@ -130,7 +130,7 @@ def _lerp(pixels: np.ndarray, axis_plan, axis: int) -> np.ndarray:
     shape = [1] * pixels.ndim
     shape[axis] = -1
     weight = weight.reshape(shape)
-    # the rows (columns) taken first and made float after: a large photo is never copied whole as float32
+    # uint8 rows (columns) taken first, then made float: only what is sampled is ever float32
     return (np.take(pixels, low, axis=axis).astype(np.float32) * (1 - weight)
             + np.take(pixels, high, axis=axis).astype(np.float32) * weight)
 
