@@ -39,7 +39,8 @@ def at_size(inp: Input, size: int) -> Input:
 def from_directory(folder: Path, inp: Input, size: int, limit: int) -> Calibration:
     """Up to `limit` images from `folder` (sorted by name; searched recursively), prepared as the manifest's input
     says at size x size."""
-    from zoo.preprocess import open_image, prepare
+    from zoo.images import open_image
+    from zoo.preprocess import prepare
 
     files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
     if not files:

@@ -143,7 +143,7 @@ class Segmenting(Task):
     def evaluate(self, model, data: Path, split: str, limit: int | None, progress) -> Evaluation:
         import numpy as np
 
-        from zoo.preprocess import open_image
+        from zoo.images import open_image
 
         layout, items = samples(data, split)
         items = items[:limit] if limit else items
@@ -212,7 +212,7 @@ def read_mask(path: Path) -> np.ndarray:
     """Class ids of a mask: a palette PNG's indices, or a greyscale image's values."""
     import numpy as np
 
-    from zoo.preprocess import open_image
+    from zoo.images import open_image
 
     mask = open_image(path)
     return np.asarray(mask if mask.mode in ("P", "L") else mask.convert("L"))

@@ -1,5 +1,5 @@
-"""Images as a model sees them: hostile files fail in one line, 16-bit greyscale keeps its picture, and a huge photo is
-never copied whole as float32."""
+"""Images as zoo opens and prepares them (zoo/images.py, zoo/preprocess.py): hostile files fail in one line, 16-bit
+greyscale keeps its picture, and a huge photo is never copied whole as float32."""
 
 from __future__ import annotations
 
