@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from zoo.errors import ZooError
-from zoo.manifest import Input
+from zoo.tensors import Input
 from zoo.preprocess import as_image, prepare
 
 

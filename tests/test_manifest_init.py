@@ -107,8 +107,8 @@ def test_an_output_claiming_two_billion_classes_is_refused_in_one_line_at_once(t
     (tmp_path / "m.tflite").write_bytes(classifier(2**31 - 1))
     proc = zoo_cli("init", str(tmp_path / "m.tflite"), "--name", "x", "--task", "image-classification")
     assert proc.returncode == 1 and proc.stdout == ""
-    assert proc.stderr.splitlines() == ["error: the output's shape says 2,147,483,647 classes: more than a manifest of "
-                                        "at most 1,048,576 bytes can name"]
+    assert proc.stderr.splitlines() == ["error: the output's shape says 2,147,483,647 classes or keypoints: more than a "
+                                        "manifest of at most 1,048,576 bytes can name"]
 
 
 def test_a_manifest_larger_than_zoo_reads_is_refused_before_anything_is_written(tmp_path):

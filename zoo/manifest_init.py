@@ -14,9 +14,6 @@ from zoo.tasks import TASKS
 from zoo.tflite import ModelInfo, TensorInfo, inspect
 
 INPUT_RANGES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0), "0,255": (0.0, 255.0)}
-COCO_KEYPOINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-                  "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
-                  "right_knee", "left_ankle", "right_ankle"]
 
 
 def describe(path: Path, name: str, task: str, labels: list[str] | None = None, sources: list[str] | None = None,
@@ -31,6 +28,8 @@ def describe(path: Path, name: str, task: str, labels: list[str] | None = None, 
     target = info.accelerator or "cpu"
     digest = file_digest(path)
     outputs = [_output(t, task, info) for t in info.outputs]
+    for size in outputs[0]["shape"]:  # its classes or keypoints, each named in the head
+        _count(size, "classes or keypoints")
     classes = _argmax_channels(info, info.outputs[0]) if outputs[0]["kind"] == "class-ids" else None
     artifact = {
         "id": f"{target}-{_precision(info)}", "target": target, "format": "tflite", "precision": _precision(info),
@@ -49,7 +48,8 @@ def describe(path: Path, name: str, task: str, labels: list[str] | None = None, 
         "schema_version": manifest.SCHEMA_VERSION, "name": name, "family": name, "task": task,
         "description": f"{name}: {task.replace('-', ' ')} ({path.name}, described by zoo init)",
         "license": license, "homepage": sources[0] if sources else "unknown",
-        "inputs": [_input(inp, input_range)], "outputs": outputs, "head": _head(task, outputs, labels, name, classes), "artifacts": [artifact],
+        "inputs": [_input(inp, input_range)], "outputs": outputs,
+        "head": TASKS[task].init_head(outputs, labels, name, classes), "artifacts": [artifact],
     }
     manifest.parse(data, f"{name}.yaml")
     return data
@@ -87,47 +87,15 @@ def _input(t: TensorInfo, input_range: str) -> dict:
 def _output(t: TensorInfo, task: str, info: ModelInfo) -> dict:
     """An output and its kind for the task (a SOFTMAX in the graph means scores, not logits)."""
     softmax = any(op.name == "SOFTMAX" for op in info.ops)
-    if task == "image-classification":
-        kind = "scores" if softmax or t.dtype == "uint8" else "logits"
-    elif task == "semantic-segmentation":
-        kind = ("class-ids" if len(t.shape) == 3 else "probability" if t.shape[-1:] == [1]
-                else "probabilities" if softmax else "logits")
-    elif task == "pose-estimation":
-        kind = "keypoints-yxs"
-    else:
-        raise ZooError(f"zoo init cannot describe the outputs of a {task} model yet", "write its manifest by hand")
-    return {"name": t.name, "shape": list(t.shape), "kind": kind}
-
-
-def _head(task: str, outputs: list[dict], labels: list[str] | None, name: str, argmax: int | None) -> dict:
-    """The head: keypoint names, or labels (the file's, checked against the classes the output has, else numbers; a
-    one-channel probability scores `name` against the background, as MediaPipe's selfie model does)."""
-    out = outputs[0]
-    if task == "pose-estimation":
-        count = _count(out["shape"][-2], "keypoints")
-        return {"keypoints": COCO_KEYPOINTS if count == len(COCO_KEYPOINTS) else [f"keypoint {i}" for i in range(count)]}
-    if out["kind"] == "probability":
-        if labels is not None and len(labels) != 2:
-            raise ZooError(f"the label file has {len(labels)} labels but a one-channel probability output scores 2 "
-                           "classes", "give two lines: the background's label, then the label of what it finds")
-        return {"labels": labels or ["background", name]}
-    classes = argmax if out["kind"] == "class-ids" else _count(out["shape"][-1], "classes")
-    if labels is None:
-        if out["kind"] == "class-ids":
-            raise ZooError("a segmentation model that outputs class ids needs --labels FILE (one label a line)")
-        labels = [str(i) for i in range(classes)]
-    elif classes is not None and len(labels) != classes:
-        what = "the ArgMax that makes its class ids reads" if out["kind"] == "class-ids" else "the model's output has"
-        raise ZooError(f"the label file has {len(labels)} labels but {what} {classes} classes",
-                       "give one label a line, in class-id order, for every class the output scores")
-    return {"labels": labels}
+    return {"name": t.name, "shape": list(t.shape), "kind": TASKS[task].init_kind(list(t.shape), t.dtype, softmax)}
 
 
 def _count(n: int, what: str) -> int:
-    """A count read from a tensor's shape, refused when its names alone would not fit in a manifest zoo reads."""
-    if n < 1 or 4 * n > manifest.MAX_BYTES:  # each name takes at least 4 bytes of YAML ("- x\n")
+    """A count read from a tensor's shape, refused when its names alone would not fit in a manifest zoo reads (before
+    a task makes a name for each: 2^31-1 of them was a MemoryError)."""
+    if 4 * n > manifest.MAX_BYTES:  # each name takes at least 4 bytes of YAML ("- x\n")
         raise ZooError(f"the output's shape says {n:,} {what}: more than a manifest of at most "
-                       f"{manifest.MAX_BYTES:,} bytes can name" if n > 0 else f"the output's shape says {n} {what}")
+                       f"{manifest.MAX_BYTES:,} bytes can name")
     return n
 
 

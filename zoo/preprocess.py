@@ -11,7 +11,8 @@ from PIL import Image
 
 from zoo.errors import ZooError
 from zoo.images import eight_bit, open_image
-from zoo.manifest import Input
+from zoo.tensors import Input
+
 
 @dataclass(frozen=True)
 class Prepared:

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-    from zoo.manifest import Manifest, Output
     from zoo.preprocess import Prepared
+    from zoo.tensors import Output
 
 AGREEMENT_IOU = 0.8
 """A built model's detection agrees with its reference's when their boxes overlap this much (intersection over union)."""
@@ -126,15 +126,15 @@ class Detecting(Task):
                 yield "[0].shape", f"{width} values a box, but 4 + 2 x {len(head.keypoints)} keypoints make {4 + 2 * len(head.keypoints)}"
 
     def decode(self, outputs: list[np.ndarray], prepared: Prepared, ctx: Context, **options: Any) -> Detections:
-        head = ctx.manifest.parsed_head
+        head = ctx.head
         found = raw_detections(outputs, head) if ctx.outputs[0].kind == "box-regressors" else postprocessed(outputs, head)
         return Detections([_to_image(d, prepared) for d in found], ctx.target)
 
-    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], m: Manifest) -> tuple[int, int]:
+    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], ctx: Context) -> tuple[int, int]:
         """Detections of the reference matched one to one by a candidate box of the same label (IoU >= 0.8), over the
         larger of the two counts: missing and extra boxes both count against."""
-        head = m.parsed_head
-        decode = raw_detections if m.outputs[0].kind == "box-regressors" else postprocessed
+        head = ctx.head
+        decode = raw_detections if ctx.outputs[0].kind == "box-regressors" else postprocessed
         ref, cand = decode([r[0] for r in reference], head), decode([c[0] for c in candidate], head)
         unmatched = list(cand)
         matched = 0
@@ -145,7 +145,7 @@ class Detecting(Task):
                 unmatched.remove(best)
         return matched, max(len(ref), len(cand))
 
-    def agreement_unit(self, m: Manifest) -> str:
+    def agreement_unit(self, ctx: Context) -> str:
         return f"detections (same label, box IoU >= {AGREEMENT_IOU})"
 
     def text(self, result: Detections) -> str:
