@@ -315,13 +315,10 @@ def views(path: Path, crops: bool) -> list:
 
 def _inputs_digest(samples: list[dict[str, np.ndarray]]) -> str:
     """sha256 of the calibration inputs as the model reads them (decoded, cropped, resized, scaled: numpy and Pillow)."""
-    import hashlib
+    from zoo.hashes import sha256_of
 
-    h = hashlib.sha256()
-    for sample in samples:
-        for name in sorted(sample):
-            h.update(name.encode() + b"\0" + sample[name].astype("<f4").tobytes())
-    return h.hexdigest()
+    return sha256_of(b"".join(name.encode() + b"\0" + sample[name].astype("<f4").tobytes()
+                              for sample in samples for name in sorted(sample)))
 
 
 def _files(m: Manifest, ids: list[str]) -> list[dict[str, str]]:
