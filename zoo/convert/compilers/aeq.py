@@ -297,8 +297,7 @@ def compile(parent: Path, out_dir: Path, m: Manifest, a: Artifact, inputs: dict[
     if review is not None:
         report["npu"], gates = review(product, settings.granularity)
         checks += gates
-    return Compiled(product, report, {"name": "ai-edge-quantizer", "version": report["versions"]["ai-edge-quantizer"]},
-                    checks)
+    return Compiled(product, report, {"name": "ai-edge-quantizer", "version": version}, checks)
 
 
 def views(path: Path, crops: bool) -> list:
