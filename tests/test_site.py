@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -208,3 +209,15 @@ def test_a_mirror_with_its_site_serves_pages_and_zoo_fetch_end_to_end(shared_mir
         assert json.loads(done.stdout)["classes"][0]["id"] == 286
         assert "/mobilenet-v2/mobilenet_v2_1.0_224_quant.tflite" in site.requests
         assert len(shared_mirror.requests) == shared_before, "the file came from the site's folder"
+
+
+def test_a_manifest_address_that_is_not_http_is_shown_not_linked(zoo_env, tmp_path):
+    write_doc(zoo_env, "evil", homepage="javascript:alert(document.domain)",
+              papers=[{"title": "p", "url": " JaVaScRiPt:alert(2)"}, {"title": "q", "url": "data:text/html,<script>x</script>"}],
+              metrics=[{"name": "acc", "value": 1.0, "source": "upstream", "citation": "http\tjavascript:alert(4)",
+                        "dataset": "d", "split": "s", "applies_to": MINIMAL["artifacts"][0]["id"]}])
+    build(tmp_path / "site")
+    page = (tmp_path / "site" / "models" / "evil.html").read_text()
+    hrefs = [h.lower() for h in re.findall(r'href="([^"]*)"', page)]
+    assert not [h for h in hrefs if "script" in h or h.startswith("data:text")]
+    assert "javascript:alert(document.domain)" in page and "http\tjavascript:alert(4)" in page

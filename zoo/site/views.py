@@ -3,6 +3,8 @@ of its page (no I/O, no HTML here: the templates lay it out)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from zoo import card
 from zoo.manifest import Artifact, Manifest
 from zoo.present import describe_head
@@ -99,8 +101,20 @@ def _extra(x) -> dict:
         "device", "accelerator", "runtime", "threads", "input_size", "latency_ms"}}
 
 
+def web_link(text: str | None) -> str | None:
+    """`text` when it is an http(s) address a page may link to; None for anything else (`javascript:`, `data:`, a
+    path), which a page shows as text: a manifest's strings are not trusted to run in a reader's browser."""
+    if not text or any(c.isspace() or ord(c) < 32 for c in text):
+        return None
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return None
+    return text if parts.scheme in ("http", "https") and parts.netloc else None
+
+
 def _provenance(x) -> dict:
-    return {"source": x.source, "citation": x.citation, "link": x.citation if (x.citation or "").startswith("http") else None,
+    return {"source": x.source, "citation": x.citation, "link": web_link(x.citation),
             "command": x.command, "date": str(x.date) if x.date else None}
 
 
@@ -158,6 +172,8 @@ def page(m: Manifest, downloads: dict[str, str], examples: list[dict]) -> dict:
     i = m.input
     p = i.preprocessing
     return {"m": m, "row": row(m), "head": describe_head(m), "labels": m.labels,
+            "links": [{"title": "Homepage", "text": m.homepage, "url": web_link(m.homepage)},
+                      *({"title": p.title, "text": p.url, "url": web_link(p.url)} for p in m.papers)],
             "input": {"shape": "x".join(map(str, i.shape)), "layout": i.layout, "color_order": i.color_order,
                       "dtype": i.dtype, "name": i.name, "resize": p.resize, "resize_method": p.resize_method,
                       "pad_value": p.pad_value, "mean": p.mean, "scale": p.scale},
