@@ -221,3 +221,18 @@ def test_a_manifest_address_that_is_not_http_is_shown_not_linked(zoo_env, tmp_pa
     hrefs = [h.lower() for h in re.findall(r'href="([^"]*)"', page)]
     assert not [h for h in hrefs if "script" in h or h.startswith("data:text")]
     assert "javascript:alert(document.domain)" in page and "http\tjavascript:alert(4)" in page
+
+
+@pytest.mark.parametrize("sub", ["models", "assets", "examples", "examples/first"])
+def test_a_link_in_the_folder_is_refused_and_nothing_is_written_or_removed_through_it(zoo_env, tmp_path, sub):
+    write_doc(zoo_env, "first")
+    site, victim = tmp_path / "site", tmp_path / "victim"
+    victim.mkdir()
+    for suffix in ("html", "json", "md"):
+        (victim / f"thesis.{suffix}").write_text("precious")
+    (site / sub).parent.mkdir(parents=True)
+    (site / sub).symlink_to(victim)
+    (site / "index.json").write_text(json.dumps({"files": [], "models": [{"name": "thesis"}]}))
+    with pytest.raises(ZooError, match="is a link"):
+        build(site)
+    assert sorted(p.name for p in victim.iterdir()) == ["thesis.html", "thesis.json", "thesis.md"]

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from zoo.errors import ZooError
+
 
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
@@ -26,6 +28,17 @@ def replacing(path: Path) -> Iterator[Path]:
 def exclusive(path: Path):
     """A new file at `path`, opened for writing: created here, never an existing file, never through a link."""
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644), "wb")
+
+
+def folder(path: Path, make: bool = True) -> Path:
+    """`path` as a real folder (made if missing and `make`); ZooError for a link or a file there: zoo neither writes
+    nor deletes through a link it did not make."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise ZooError(f"{path} is {'a link' if path.is_symlink() else 'not a folder'}; zoo writes only into folders "
+                       "it makes", f"remove {path} or write into another folder")
+    if make:
+        path.mkdir(exist_ok=True)
+    return path
 
 
 def write(path: Path, data: bytes | str) -> None:

@@ -95,6 +95,7 @@ def build(out: Path, *, images: Path | None = None, progress: Progress | None = 
     if images is not None and not images.is_dir():
         raise ZooError(f"--examples {images}: not a folder", "give a folder of sample images (NAME.jpg, TASK.jpg, ...)")
     out.mkdir(parents=True, exist_ok=True)
+    atomic.folder(out / "models"), atomic.folder(out / "assets"), atomic.folder(out / "examples", make=False)
     cat = catalog.load()
     for w in cat.warnings:
         progress.message(w)
@@ -109,8 +110,8 @@ def build(out: Path, *, images: Path | None = None, progress: Progress | None = 
         entry = cat.entries[name]
         if images is not None:
             result.examples += pictures.make(entry.manifest, images, out, cache, progress)
-        folder = out / "examples" / name
-        drawn = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        drawn = sorted(p.name for p in atomic.folder(out / "examples" / name, make=False).iterdir()) if (
+            out / "examples" / name).is_dir() else []
         digest = hashes.sha256_of(json.dumps([generator, entry.record["digest"], downloads.get(name, {}), drawn],
                                              sort_keys=True).encode())
         old = previous.get(name)
@@ -144,7 +145,6 @@ def build(out: Path, *, images: Path | None = None, progress: Progress | None = 
 def _render_model(env, m, out: Path, downloads: dict[str, str], digest: str) -> dict:
     drawn = pictures.found(m, out)
     context = views.page(m, {k: f"../{v}" for k, v in downloads.items()}, drawn)
-    (out / "models").mkdir(exist_ok=True)
     atomic.write(out / f"models/{m.name}.html", env.get_template("model.html").render(
         **context, version=__version__, root="../", sources=views.SOURCES))
     atomic.write(out / f"models/{m.name}.md", context["card"])
@@ -157,7 +157,6 @@ def _render_model(env, m, out: Path, downloads: dict[str, str], digest: str) -> 
 
 
 def _assets(out: Path) -> None:
-    (out / "assets").mkdir(exist_ok=True)
     for name in ASSETS:
         data = (HERE / "static" / name).read_bytes()
         dest = out / "assets" / name

@@ -52,7 +52,7 @@ def make(m: Manifest, images: Path, out: Path, cache: Cache, progress: Progress)
         if (folder / f"{stem}.json").is_file() and (folder / f"{stem}.jpg").is_file():
             continue
         picture, text = _predict(m, found[0], image)
-        folder.mkdir(parents=True, exist_ok=True)
+        atomic.folder(out / "examples"), atomic.folder(folder)
         atomic.write(folder / f"{stem}.jpg", picture)
         atomic.write(folder / f"{stem}.json", json.dumps({"artifact": a.id, "image": image.name, "text": text}) + "\n")
         progress.note(f"drew {m.name}/{a.id} on {image.name}")
