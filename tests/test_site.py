@@ -236,3 +236,22 @@ def test_a_link_in_the_folder_is_refused_and_nothing_is_written_or_removed_throu
     with pytest.raises(ZooError, match="is a link"):
         build(site)
     assert sorted(p.name for p in victim.iterdir()) == ["thesis.html", "thesis.json", "thesis.md"]
+
+
+def test_a_planted_row_in_index_json_is_rendered_again_not_laid_out(zoo_env, tmp_path):
+    write_doc(zoo_env, "first")
+    write_doc(zoo_env, "second")
+    site = tmp_path / "site"
+    build(site)
+    index = json.loads((site / "index.json").read_text())
+    for r in index["models"]:
+        if r["name"] == "first":
+            r["page"] = "javascript:alert(1)"
+        if r["name"] == "second":
+            for key in set(r) - {"name", "digest"}:
+                del r[key]
+    (site / "index.json").write_text(json.dumps(index))
+    assert sorted(build(site).rendered) == ["first", "second"]
+    assert "javascript" not in (site / "index.html").read_text()
+    rows = {r["name"]: r for r in json.loads((site / "index.json").read_text())["models"]}
+    assert rows["first"]["page"] == "models/first.html" and rows["second"]["task"] == MINIMAL["task"]

@@ -115,7 +115,7 @@ def build(out: Path, *, images: Path | None = None, progress: Progress | None = 
         digest = hashes.sha256_of(json.dumps([generator, entry.record["digest"], downloads.get(name, {}), drawn],
                                              sort_keys=True).encode())
         old = previous.get(name)
-        if old is not None and old.get("digest") == digest and all((out / f"models/{name}.{x}").is_file()
+        if old is not None and old.get("digest") == digest and views.is_row(old, name) and all((out / f"models/{name}.{x}").is_file()
                                                                   for x in ("html", "json", "md")):
             rows.append(old)
             continue

@@ -3,7 +3,11 @@ of its page (no I/O, no HTML here: the templates lay it out)."""
 
 from __future__ import annotations
 
+from typing import Literal, Optional
 from urllib.parse import urlsplit
+
+from pydantic import TypeAdapter, ValidationError
+from typing_extensions import NotRequired, TypedDict
 
 from zoo import card
 from zoo.manifest import Artifact, Manifest
@@ -69,6 +73,55 @@ def op_split(a: Artifact) -> dict | None:
 def _default(m: Manifest, target: str) -> Artifact:
     group = [a for a in m.artifacts if a.target == target]
     return next((a for a in group if a.default), group[0])
+
+
+class _Figure(TypedDict):
+    value: float
+    unit: str
+    source: Literal["measured", "estimated", "upstream"]
+    applies_to: Optional[str]
+    text: str
+
+
+_Headline = TypedDict("_Headline", {"metric": str, "float": Optional[_Figure], "int8": Optional[_Figure]})
+
+
+class _Target(TypedDict):
+    name: str
+    published: bool
+    npu_ops: NotRequired[int]
+    cpu_ops: NotRequired[int]
+
+
+class _Row(TypedDict):
+    name: str
+    aliases: list[str]
+    task: str
+    family: str
+    license: str
+    summary: str
+    input: str
+    classes: int
+    headline: _Headline
+    targets: list[_Target]
+    size: Optional[int]
+    size_of: str
+    page: str
+    json: str
+    digest: str
+
+
+_ROW = TypeAdapter(_Row)
+
+
+def is_row(r: object, name: str) -> bool:
+    """Whether `r`, read back from a folder's index.json, has the shape `row` gives `name` (an index.json is read,
+    not trusted: a row of another shape is rendered again rather than laid out)."""
+    try:
+        _ROW.validate_python(r, strict=True)
+    except ValidationError:
+        return False
+    return r["name"] == name and r["page"] == f"models/{name}.html" and r["json"] == f"models/{name}.json"
 
 
 def row(m: Manifest) -> dict:
