@@ -255,3 +255,18 @@ def test_a_planted_row_in_index_json_is_rendered_again_not_laid_out(zoo_env, tmp
     assert "javascript" not in (site / "index.html").read_text()
     rows = {r["name"]: r for r in json.loads((site / "index.json").read_text())["models"]}
     assert rows["first"]["page"] == "models/first.html" and rows["second"]["task"] == MINIMAL["task"]
+
+
+def test_a_planted_file_name_too_long_for_the_file_system_is_not_a_download(zoo_env, tmp_path):
+    write_doc(zoo_env, "first")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.json").write_text(json.dumps({"files": [{"model": "first", "artifact": "cpu", "file": "a" * 5000}]}))
+    build(site)
+    assert json.loads((site / "models" / "first.json").read_text())["downloads"] == {}
+
+
+def test_an_index_json_that_is_a_folder_is_named_in_one_line(zoo_env, tmp_path):
+    (tmp_path / "site" / "index.json").mkdir(parents=True)
+    r = zoo_cli("site", "-o", str(tmp_path / "site"), "-q")
+    assert r.returncode == 1 and r.stderr == f"error: Is a directory: {tmp_path / 'site' / 'index.json'} (give a file path, not a folder)\n"

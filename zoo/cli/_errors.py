@@ -38,7 +38,9 @@ def explain(e: BaseException) -> str | None:
         return (f"this command needs the {extra} extra ({e.name} is not installed) "
                 f"({install_extra(extra)})")
     if isinstance(e, OSError) and e.errno in _OS_HINTS:
-        where = f": {e.filename}" if e.filename else ""
+        # a rename's second name is the path the user gave; its first is zoo's temporary file beside it
+        path = e.filename2 or e.filename
+        where = f": {path}" if path else ""
         return f"{e.strerror}{where} ({_OS_HINTS[e.errno]})"
     hub = sys.modules.get("huggingface_hub.errors")
     if hub is not None and isinstance(e, hub.HfHubHTTPError):

@@ -66,13 +66,20 @@ def _plain(name: object) -> bool:
     return isinstance(name, str) and name == Path(name).name and not name.startswith(".") and "\\" not in name
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system, a loop of links
+        return False
+
+
 def _downloads(index: dict, out: Path) -> dict[str, dict[str, str]]:
     """Mirrored files present in the folder, by model and artifact, as paths relative to the folder."""
     found: dict[str, dict[str, str]] = {}
     for e in index["files"]:
         if isinstance(e, dict) and all(isinstance(e.get(k), str) for k in ("model", "artifact", "file")) and (
                 ".." not in e["file"].split("/")) and not e["file"].startswith("/") and "\\" not in e["file"] and (
-                out / e["file"]).is_file():
+                _is_file(out / e["file"])):
             found.setdefault(e["model"], {})[e["artifact"]] = e["file"]
     return found
 
