@@ -270,3 +270,19 @@ def test_an_index_json_that_is_a_folder_is_named_in_one_line(zoo_env, tmp_path):
     (tmp_path / "site" / "index.json").mkdir(parents=True)
     r = zoo_cli("site", "-o", str(tmp_path / "site"), "-q")
     assert r.returncode == 1 and r.stderr == f"error: Is a directory: {tmp_path / 'site' / 'index.json'} (give a file path, not a folder)\n"
+
+
+def test_a_fifo_or_link_among_the_example_pictures_is_skipped_not_waited_on(zoo_env, tmp_path):
+    write_doc(zoo_env, "first")
+    folder = tmp_path / "site" / "examples" / "first"
+    folder.mkdir(parents=True)
+    stem = MINIMAL["artifacts"][0]["sha256"][:16]
+    os.mkfifo(folder / f"{stem}-0000.json")
+    (folder / f"{stem}-0000.jpg").write_bytes(b"")
+    (tmp_path / "meta.json").write_text(json.dumps({"artifact": MINIMAL["artifacts"][0]["id"], "text": "secret"}))
+    (folder / f"{stem}-1111.json").symlink_to(tmp_path / "meta.json")
+    (folder / f"{stem}-1111.jpg").write_bytes(b"")
+    r = subprocess.run([sys.executable, "-m", "zoo", "site", "-o", str(tmp_path / "site"), "-q"], capture_output=True,
+                       text=True, timeout=60, env=os.environ)
+    assert r.returncode == 0, r.stderr
+    assert "secret" not in (tmp_path / "site" / "models" / "first.html").read_text()

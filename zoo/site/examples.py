@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from zoo import atomic, hashes
+from zoo import atomic, hashes, memo
 from zoo.cache import Cache
 from zoo.manifest import Manifest
 from zoo.progress import Progress
@@ -18,6 +18,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 RUNNABLE = ("cpu",)
 """Targets whose files run on any machine with LiteRT, so the site can draw their predictions anywhere."""
 WIDTH = 480
+MAX_META_BYTES = 1 << 20
 
 
 def sample_for(m: Manifest, images: Path) -> Path | None:
@@ -99,8 +100,6 @@ def found(m: Manifest, out: Path) -> list[dict]:
 
 
 def _read(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    """A picture's JSON beside it; {} for anything zoo did not write there (a FIFO would block, a link is not
+    followed)."""
+    return memo.read(path, MAX_META_BYTES)
