@@ -375,3 +375,20 @@ def test_a_rebuildable_artifact_cached_meanwhile_is_chosen_by_warm_and_cold_hits
     Cache(tmp_path / "cache").install(tmp, Digest(len(compiled), hashlib.sha256(compiled).hexdigest()), "m", "u65", "m_vela.tflite")
     assert zoo.resolve("m", target="imx93").artifact.id == "u65"
     assert cold().endswith("m_vela.tflite")
+
+
+def test_a_warm_hit_sees_a_release_link_swapped_behind_a_manifest_link(zoo_env, server, tmp_path, manifest_checks):
+    """m.yaml -> releases/current/m.yaml, and `current` (a link to v1) swapped to v2 as deployments do: no watched
+    file or folder changes, yet m.yaml now means another file."""
+    other = os.urandom(3000)
+    releases = tmp_path / "releases"
+    for version, data, url in (("v1", DATA, server.add("/m.tflite", DATA)), ("v2", other, server.add("/o.tflite", other))):
+        (releases / version).mkdir(parents=True)
+        write_model(releases / version, "m", [pinned(data, sources=[url])])
+    (releases / "current").symlink_to("v1")
+    (zoo_env / "m.yaml").symlink_to(releases / "current" / "m.yaml")
+    assert zoo.resolve("m", target="cpu").sha256 == SHA
+    assert zoo.resolve("m", target="cpu").sha256 == SHA  # a warm hit
+    (releases / "next").symlink_to("v2")
+    (releases / "next").rename(releases / "current")
+    assert zoo.resolve("m", target="cpu").path.read_bytes() == other

@@ -70,6 +70,34 @@ os.register_at_fork(after_in_child=_forget_in_child)
 
 Mark = tuple  # (the queue, its generation)
 
+_MAX_LINKS = 40
+
+
+def _link_folders(path: str) -> set[str]:
+    """The folders holding each symlink met while resolving `path`: a watch follows links, so a link swapped by
+    rename further along (`current -> v1` made `-> v2`, as deployments do) is seen only as an event in its folder."""
+    found: set[str] = set()
+    head, pending, hops = os.sep, os.path.abspath(path).split(os.sep), 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            head = os.path.dirname(head)
+            continue
+        here = os.path.join(head, part)
+        if not os.path.islink(here):
+            head = here
+            continue
+        hops += 1
+        if hops > _MAX_LINKS:
+            break
+        found.add(head)
+        target = os.readlink(here)
+        head = os.sep if os.path.isabs(target) else head
+        pending[:0] = target.split(os.sep)
+    return found
+
 
 def mark(paths) -> Mark | None:
     """Watch `paths` from now on and return the mark to pass to `quiet`; None if one cannot be watched (a path that
@@ -78,7 +106,12 @@ def mark(paths) -> Mark | None:
     if queue is None:
         return None
     generation = queue.drain()
-    for path in paths:
+    paths = list(paths)
+    try:
+        folders = set().union(*map(_link_folders, paths))
+    except OSError:
+        return None
+    for path in [*paths, *sorted(folders - set(paths))]:
         if not queue.watch(path) and os.path.exists(path):
             return None
     return queue, generation
