@@ -207,3 +207,24 @@ def test_labels_for_class_ids_are_checked_against_the_channels_the_argmax_reads(
     ok = zoo_cli("init", str(tmp_path / "deeplab.tflite"), "--name", "x", "--task", "semantic-segmentation", "--labels",
                  str(tmp_path / "19.txt"))
     assert ok.returncode == 0 and yaml.safe_load(ok.stdout)["head"]["labels"][-1] == "class 18"
+
+
+def test_a_model_without_outputs_is_one_line(tmp_path):
+    from tflite_files import tflite
+
+    (tmp_path / "none.tflite").write_bytes(tflite([("image", [1, 8, 8, 3], "float32")], [], [0], []))
+    r = zoo_cli("init", str(tmp_path / "none.tflite"), "--name", "m", "--task", "image-classification")
+    assert (r.returncode, r.stderr) == (1, "error: none.tflite has no outputs; zoo describes models whose outputs a task "
+                                           "reads\n")
+
+
+def test_a_model_litert_refuses_with_several_lines_is_one_line(tmp_path):
+    from PIL import Image
+    from tflite_files import tflite
+
+    (tmp_path / "big.tflite").write_bytes(tflite([("image", [1, 2**31 - 1, 2**31 - 1, 3], "float32"),
+                                                  ("s", [1, 10], "float32")], [("SOFTMAX", [0], [1])], [0], [1]))
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.png")
+    r = zoo_cli("predict", str(tmp_path / "big.tflite"), str(tmp_path / "photo.png"), "--like", "mobilenet-v2")
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("error: LiteRT cannot load big.tflite (") and "overflowed.; Tensor 0" in r.stderr

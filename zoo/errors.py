@@ -55,6 +55,11 @@ def printable(text: str) -> str:
     return visible(_CONTROL.sub("", redact(text)))
 
 
+def one_line(e: BaseException) -> str:
+    """An exception's text on one line: LiteRT's errors carry one line per message its C++ logged."""
+    return "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
+
+
 def shown(value: object, limit: int = 120) -> str:
     """An untrusted value quoted on one line, credentials redacted and cut at `limit` characters."""
     text = value if isinstance(value, str) else str(value)

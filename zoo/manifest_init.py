@@ -29,6 +29,8 @@ def describe(path: Path, name: str, task: str, labels: list[str] | None = None, 
     info = inspect(path)
     if len(info.inputs) != 1:
         raise ZooError(f"{path.name} has {len(info.inputs)} inputs; zoo describes models with one image input")
+    if not info.outputs:
+        raise ZooError(f"{path.name} has no outputs; zoo describes models whose outputs a task reads")
     inp = info.inputs[0]
     target = info.accelerator or "cpu"
     digest = file_digest(path)

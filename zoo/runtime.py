@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.errors import InvalidModel, RuntimeMissing, ZooError
+from zoo.errors import InvalidModel, RuntimeMissing, ZooError, one_line
 from zoo.litert import allocated, installed_delegate, interpreter_module
 from zoo.resolver import resolve
 from zoo.manifest import Artifact, Manifest
@@ -42,12 +42,12 @@ def open_model(name: str, target: str = "auto", *, fallback: bool = True, progre
             interpreter = allocated(resolved.path, installed_delegate(t.name, resolved.delegate), **interpreter_kwargs)
         except (ValueError, OSError, RuntimeError) as e:
             if resolved.delegate is None:
-                raise InvalidModel(f"LiteRT cannot load {resolved.artifact.file} ({e})",
+                raise InvalidModel(f"LiteRT cannot load {resolved.artifact.file} ({one_line(e)})",
                                    "check the manifest's artifact; `zoo cache verify` rehashes the cached file") from None
             if not fallback or len(t.chain()) == 1:
-                raise RuntimeMissing(f"cannot load the {t.name} delegate {resolved.delegate} for {resolved.artifact.file}: {e}",
+                raise RuntimeMissing(f"cannot load the {t.name} delegate {resolved.delegate} for {resolved.artifact.file}: {one_line(e)}",
                                      t.install) from None
-            progress.message(f"cannot load the {t.name} delegate {resolved.delegate} ({e}); falling back to {t.chain()[1]} "
+            progress.message(f"cannot load the {t.name} delegate {resolved.delegate} ({one_line(e)}); falling back to {t.chain()[1]} "
                              f"(fix: {t.install})")
             resolved = resolve(name, t.chain()[1], progress=progress, cache_dir=cache_dir)
             continue
@@ -91,11 +91,11 @@ def open_file(path: Path, like: str | None = None, target: str = "auto", progres
         interpreter = allocated(path, delegate, **interpreter_kwargs)
     except (ValueError, OSError, RuntimeError) as e:
         if delegate is None:
-            raise InvalidModel(f"LiteRT cannot load {path.name} ({e})",
+            raise InvalidModel(f"LiteRT cannot load {path.name} ({one_line(e)})",
                                "check that it is a complete .tflite model for LiteRT") from None
         why = (f"{path.name} is compiled for {get_target(target).title} and needs" if compiled else
                f"-t {target} needs" if asked != "auto" else f"{path.name} is {manifest.name}'s {target} artifact and needs")
-        raise RuntimeMissing(f"{why} {delegate}, which cannot be loaded here ({e})",
+        raise RuntimeMissing(f"{why} {delegate}, which cannot be loaded here ({one_line(e)})",
                              get_target(target).install) from None
     return Opened(interpreter, path, target, delegate, manifest, artifact)
 
