@@ -260,3 +260,20 @@ def test_an_unknown_name_says_the_closest_few_not_every_name(many):
                           env=os.environ, timeout=60)
     assert proc.returncode == 1 and proc.stderr == ("error: no model named 'm-3000' (did you mean m-000 or m-230 or "
                                                     "m-200? `zoo list` shows every model)\n")  # not 311 names
+
+
+def test_validate_reads_every_file_whatever_the_index_says(many):
+    """An index whose record calls a broken file valid (planted, or made by a zoo whose schema was more lenient)
+    does not change `zoo validate`'s answer."""
+    folder, _ = many
+    bad = write(folder, "bad", description=None)
+    fresh()
+    catalog.load()
+
+    def change(files):
+        files[str(bad)] = {**files[str(folder / "m-003.yaml")], "name": "bad", "key": files[str(bad)]["key"]}
+
+    plant(change)
+    proc = subprocess.run([sys.executable, "-m", "zoo", "validate"], capture_output=True, text=True, env=os.environ,
+                          timeout=120)
+    assert proc.returncode == 1 and proc.stdout == f"{bad}: description: Input should be a valid string\n", proc.stdout

@@ -249,17 +249,18 @@ class Catalog:
             self.aliases[alias] = name
 
 
-def load(extra: list[Path] | None = None) -> Catalog:
+def load(extra: list[Path] | None = None, *, fresh: bool = False) -> Catalog:
     """Load the bundled manifests, then `extra` (default: the records folder and ZOO_MANIFESTS); later ones override
     earlier ones.
 
     The result is reused while no manifest file was added, removed or changed (checked by stat each call); a new
-    one reads only the files whose stat changed since the index recorded them."""
+    one reads only the files whose stat changed since the index recorded them. With `fresh`, every file is read and
+    validated again (`zoo validate`: the index's verdicts are another zoo's, or planted)."""
     roots = manifest_sources.sources(extra)
-    if _last[0] == roots and manifest_sources.current(_last[1].fingerprint):
+    if _last[0] == roots and manifest_sources.current(_last[1].fingerprint) and (_last[1].fresh or not fresh):
         return _last[1]
     cache = Cache(settings.cache_dir())
-    stored = memo.read(memo.path(cache, INDEX), MAX_INDEX_BYTES)
+    stored = {} if fresh else memo.read(memo.path(cache, INDEX), MAX_INDEX_BYTES)
     files = stored.get("files") if stored.get("version") == INDEX_VERSION else None
     files = files if isinstance(files, dict) else {}
     catalog, records = _build(roots, files)

@@ -49,7 +49,7 @@ def validate(
             except ManifestInvalid as e:
                 problems.append(e)
     else:
-        cat = catalog.load()
+        cat = catalog.load(fresh=True)
         checked, problems = len(cat.entries) + len(cat.problems), cat.problems
     lines = [(p.path, field, msg) for p in problems for field, msg in p.problems]
     if as_json:
