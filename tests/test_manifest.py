@@ -109,6 +109,10 @@ FILE_MSG = "file must be a plain file name of letters, digits and '._+-' (no fol
          "metrics[0]", "an upstream figure needs a citation"),
         (lambda d: d.update(metrics=[{"name": "mIoU", "value": 1, "dataset": "d", "split": "s", "applies_to": "cpu-int8", "source": "measured", "command": "c"}]),
          "metrics[0]", "a measured figure needs the command and the date"),
+        (lambda d: d.update(metrics=[{"name": "mIoU", "value": float("nan"), "dataset": "d", "split": "s", "applies_to": "cpu-int8", "source": "upstream", "citation": "c"}]),
+         "metrics[0].value", "Input should be a finite number"),
+        (lambda d: d.update(benchmarks=[{"latency_ms": float("inf"), "device": "d", "accelerator": "cpu", "runtime": "litert", "input_size": [8, 8], "source": "upstream", "citation": "c"}]),
+         "benchmarks[0].latency_ms", "Input should be a finite number"),
     ],
 )
 def test_field_checks_name_field_and_problem(minimal, mutate, field, message):
