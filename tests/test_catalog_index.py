@@ -156,7 +156,7 @@ def test_a_damaged_index_is_ignored_and_replaced(many, damage):
     fresh()
     cat = catalog.load()
     assert len(cat.names()) == COUNT + 11 and len(parsed) == COUNT + 11
-    assert json.loads(index_file().read_text())["version"] == catalog.INDEX_VERSION
+    assert json.loads(index_file().read_text())["version"] == catalog.index_version()
 
 
 def test_list_shows_every_row_from_the_index(many):
@@ -277,3 +277,28 @@ def test_validate_reads_every_file_whatever_the_index_says(many):
     proc = subprocess.run([sys.executable, "-m", "zoo", "validate"], capture_output=True, text=True, env=os.environ,
                           timeout=120)
     assert proc.returncode == 1 and proc.stdout == f"{bad}: description: Input should be a valid string\n", proc.stdout
+
+
+def test_an_index_made_by_a_more_lenient_zoo_is_not_taken_at_its_word(tmp_path, monkeypatch):
+    """The same manifests, the same cache: a zoo whose schema took a NaN metric made the index; this zoo refuses
+    that manifest, and its catalog says so rather than listing it from the old record."""
+    import shutil
+
+    older = tmp_path / "older"
+    shutil.copytree(os.path.dirname(catalog.__file__), older / "zoo", ignore=shutil.ignore_patterns("__pycache__"))
+    schema = older / "zoo" / "schema.py"
+    schema.write_text(schema.read_text().replace("allow_inf_nan=False", "allow_inf_nan=True"))
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    write(folder, "nanny", metrics=[{"name": "acc", "value": float("nan"), "dataset": "d", "split": "s",
+                                     "applies_to": MINIMAL["artifacts"][0]["id"], "source": "upstream", "citation": "c"}])
+    monkeypatch.setenv("ZOO_MANIFESTS", str(folder))
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+
+    def names(pythonpath):
+        proc = subprocess.run([sys.executable, "-m", "zoo", "list", "--json"], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": pythonpath}, cwd=tmp_path, timeout=120)
+        return [r["name"] for r in json.loads(proc.stdout)]
+
+    assert "nanny" in names(str(older))
+    assert "nanny" not in names(os.pathsep.join(sys.path))

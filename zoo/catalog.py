@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from zoo.tasks import get_task
 
 INDEX = "manifests.json"
 INDEX_VERSION = 2  # 2: catalog rows list the targets built on fetch
+_JUDGES = ("schema.py", "manifest.py", "tensors.py", "sources.py", "targets.py", "choice.py", "catalog.py", "tasks")
+"""The code whose verdicts (valid or not, rows, pins) the index keeps: another version of it starts a new index."""
 MAX_INDEX_BYTES = 64 << 20
 
 
@@ -187,7 +190,7 @@ class Catalog:
 
     def _rebuild(self) -> None:
         fresh, files = _build(self.roots, {})
-        memo.write(Cache(settings.cache_dir()), INDEX, {"version": INDEX_VERSION, "files": files})
+        memo.write(Cache(settings.cache_dir()), INDEX, {"version": index_version(), "files": files})
         self.__dict__.update(fresh.__dict__)
 
     def kind_of(self, model: str, file_id: str) -> str:
@@ -249,6 +252,18 @@ class Catalog:
             self.aliases[alias] = name
 
 
+@functools.cache
+def index_version() -> str:
+    """INDEX_VERSION and a digest of the code that judged the index's records: a zoo upgraded (or a checkout edited)
+    to a stricter schema must not take an older zoo's word that a file is valid."""
+    here = Path(__file__).resolve().parent
+    paths = sorted(p for name in _JUDGES for p in ([here / name] if name.endswith(".py") else (here / name).glob("*.py")))
+    try:
+        return f"{INDEX_VERSION}:{sha256_of(b''.join(p.read_bytes() for p in paths))[:16]}"
+    except OSError:  # zoo's sources not on disk (a zip): the version alone
+        return str(INDEX_VERSION)
+
+
 def load(extra: list[Path] | None = None, *, fresh: bool = False) -> Catalog:
     """Load the bundled manifests, then `extra` (default: the records folder and ZOO_MANIFESTS); later ones override
     earlier ones.
@@ -261,13 +276,13 @@ def load(extra: list[Path] | None = None, *, fresh: bool = False) -> Catalog:
         return _last[1]
     cache = Cache(settings.cache_dir())
     stored = {} if fresh else memo.read(memo.path(cache, INDEX), MAX_INDEX_BYTES)
-    files = stored.get("files") if stored.get("version") == INDEX_VERSION else None
+    files = stored.get("files") if stored.get("version") == index_version() else None
     files = files if isinstance(files, dict) else {}
     catalog, records = _build(roots, files)
     if not catalog.fresh and not all(map(_true, catalog._warned)):
         catalog._rebuild()  # a warning from a planted record: say only what the files say
     elif len(records) != len(files) or any(rec is not files.get(path) for path, rec in records.items()):
-        memo.write(cache, INDEX, {"version": INDEX_VERSION, "files": records})  # the records of exactly these files
+        memo.write(cache, INDEX, {"version": index_version(), "files": records})  # the records of exactly these files
     _last[:] = [roots, catalog]
     return catalog
 
