@@ -286,3 +286,10 @@ def test_a_fifo_or_link_among_the_example_pictures_is_skipped_not_waited_on(zoo_
                        text=True, timeout=60, env=os.environ)
     assert r.returncode == 0, r.stderr
     assert "secret" not in (tmp_path / "site" / "models" / "first.html").read_text()
+
+
+def test_an_invalid_manifest_left_out_of_the_site_is_said(zoo_env, tmp_path):
+    write_doc(zoo_env, "broken", description=None)
+    r = zoo_cli("site", "-o", str(tmp_path / "site"), "-q")
+    assert r.returncode == 0 and not (tmp_path / "site" / "models" / "broken.html").exists()
+    assert f"skipped invalid manifest {zoo_env / 'broken.yaml'} (1 problem(s); run `zoo validate`)" in r.stderr

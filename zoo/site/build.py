@@ -106,6 +106,8 @@ def build(out: Path, *, images: Path | None = None, progress: Progress | None = 
     cat = catalog.load()
     for w in cat.warnings:
         progress.message(w)
+    for p in cat.problems:
+        progress.message(f"skipped invalid manifest {p.path} ({len(p.problems)} problem(s); run `zoo validate`)")
     index = read_index(out)
     previous = {r["name"]: r for r in index.get("models", []) if isinstance(r, dict) and _plain(r.get("name"))}
     downloads = _downloads(index, out)
