@@ -293,3 +293,21 @@ def test_an_invalid_manifest_left_out_of_the_site_is_said(zoo_env, tmp_path):
     r = zoo_cli("site", "-o", str(tmp_path / "site"), "-q")
     assert r.returncode == 0 and not (tmp_path / "site" / "models" / "broken.html").exists()
     assert f"skipped invalid manifest {zoo_env / 'broken.yaml'} (1 problem(s); run `zoo validate`)" in r.stderr
+
+
+def test_a_huge_sample_image_is_scaled_down_before_it_is_predicted_and_drawn(shared_mirror, tmp_path):
+    """A 12000x12000 photo (a 140 kB PNG) as the sample: drawn at most LARGEST px wide, not at full size (2.5 GB)."""
+    pytest.importorskip("ai_edge_litert")
+    import resource
+
+    from PIL import Image
+
+    assert zoo_cli("fetch", "deeplabv3/cpu-uint8", "-q").returncode == 0
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("L", (12000, 12000)).save(images / "semantic-segmentation.png")
+    r = zoo_cli("site", "-o", str(tmp_path / "site"), "--examples", str(images), "-q")
+    assert r.returncode == 0, r.stderr
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert peak < 1 << 20, f"{peak} kB"  # the largest of the children so far, in kB on Linux
+    assert len(list((tmp_path / "site" / "examples" / "deeplabv3").glob("*.jpg"))) == 1

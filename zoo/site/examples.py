@@ -18,6 +18,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 RUNNABLE = ("cpu",)
 """Targets whose files run on any machine with LiteRT, so the site can draw their predictions anywhere."""
 WIDTH = 480
+LARGEST = 4 * WIDTH
+"""The longest side a sample image is predicted and drawn at (larger photos are scaled down first; pages show 480 px)."""
 MAX_META_BYTES = 1 << 20
 
 
@@ -68,7 +70,9 @@ def _predict(m: Manifest, path: Path, image: Path) -> tuple[bytes, str]:
     from zoo.preprocess import as_image
     from zoo.runtime import open_file
 
-    picture = as_image(image).convert("RGB")
+    picture = as_image(image)
+    picture.thumbnail((LARGEST, LARGEST))  # before RGB and drawing: a 12000 px photo cost 2.5 GB and 16 s
+    picture = picture.convert("RGB")
     model = Model(open_file(path, like=m.name))
     result = model.predict(picture)
     drawn = model.task.draw(picture, result).convert("RGB")
