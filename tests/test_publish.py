@@ -243,3 +243,14 @@ def test_publish_without_network_suggests_what_publish_has(zoo_env, tmp_path):
     assert "ZOO_OFFLINE=1" in proc.stderr and "use --offline" not in proc.stderr
     assert subprocess.run([sys.executable, "-m", "zoo", "publish", "m", "--to", str(tmp_path / "out"), "--offline"],
                           capture_output=True, text=True, env=os.environ, timeout=120).returncode == 2
+
+
+def test_a_model_folder_that_is_a_link_is_not_published_through(zoo_env, server, tmp_path):
+    built_model(zoo_env, server, tmp_path / "out")
+    p = publish.plan("pub", from_dir=tmp_path / "out")
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "mirror" / "pub").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ZooError, match="mirror/pub is a link"):
+        publish.to_directory(p, tmp_path / "mirror")
+    assert list((tmp_path / "elsewhere").iterdir()) == [] and not (tmp_path / "mirror" / "index.json").exists()

@@ -186,8 +186,8 @@ def record_sources(p: Plan, new_source) -> Path:
 
 def to_directory(p: Plan, folder: Path) -> Path:
     """A static mirror: <folder>/<model>/<file> for each artifact, the manifest, and index.json for the whole folder."""
-    model_dir = folder / p.manifest.name
-    model_dir.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    model_dir = atomic.folder(folder / p.manifest.name)
     for u in p.uploads:
         if u.artifact is not None:
             atomic.copy(u.local, model_dir / u.path_in_repo)
