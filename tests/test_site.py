@@ -311,3 +311,11 @@ def test_a_huge_sample_image_is_scaled_down_before_it_is_predicted_and_drawn(sha
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     assert peak < 1 << 20, f"{peak} kB"  # the largest of the children so far, in kB on Linux
     assert len(list((tmp_path / "site" / "examples" / "deeplabv3").glob("*.jpg"))) == 1
+
+
+def test_a_description_without_spaces_is_cut_in_the_index_too(zoo_env, tmp_path):
+    write_doc(zoo_env, "wordy", description="x" * 50_000)
+    build(tmp_path / "site")
+    row = next(r for r in json.loads((tmp_path / "site" / "index.json").read_text())["models"] if r["name"] == "wordy")
+    assert row["summary"] == "x" * 140 + " …"
+    assert (tmp_path / "site" / "index.html").read_text().count("x" * 141) == 0

@@ -145,7 +145,10 @@ def _hw(m: Manifest) -> list[int]:
 
 def _short(text: str, limit: int = 140) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: text.rfind(" ", 0, limit)].rstrip(",;:") + " …"
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    return text[: cut if cut > 0 else limit].rstrip(",;:") + " …"  # no space to cut at: cut inside the word
 
 
 def _extra(x) -> dict:
