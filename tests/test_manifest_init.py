@@ -228,3 +228,13 @@ def test_a_model_litert_refuses_with_several_lines_is_one_line(tmp_path):
     r = zoo_cli("predict", str(tmp_path / "big.tflite"), str(tmp_path / "photo.png"), "--like", "mobilenet-v2")
     assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
     assert r.stderr.startswith("error: LiteRT cannot load big.tflite (") and "overflowed.; Tensor 0" in r.stderr
+
+
+def test_a_model_whose_input_has_no_pixels_names_the_file_given(tmp_path):
+    from tflite_files import tflite
+
+    (tmp_path / "flat.tflite").write_bytes(tflite([("image", [1, 0, 0, 3], "float32"), ("s", [1, 10], "float32")],
+                                                  [("SOFTMAX", [0], [1])], [0], [1]))
+    r = zoo_cli("init", str(tmp_path / "flat.tflite"), "--name", "m", "--task", "image-classification")
+    assert r.returncode == 1 and r.stderr.startswith("error: the manifest zoo init would write for flat.tflite: "
+                                                     "inputs[0].shape[1]: Input should be greater than 0"), r.stderr

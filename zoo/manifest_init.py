@@ -58,7 +58,7 @@ def describe(path: Path, name: str, task: str, labels: list[str] | None = None, 
         "inputs": [_input(inp, input_range)], "outputs": outputs,
         "head": TASKS[task].init_head(outputs, labels, name, classes), "artifacts": [artifact],
     }
-    manifest.parse(data, f"{name}.yaml")
+    manifest.parse(data, f"the manifest zoo init would write for {path.name}")  # no {name}.yaml exists yet
     return data
 
 
