@@ -291,3 +291,15 @@ def test_predict_to_a_file_that_is_not_a_picture_is_a_usage_error_before_any_fet
     assert f"'{tmp_path / 'out.txt'}' does not end in a picture's extension: .png, .jpg, .jpeg, .bmp, .webp, .tif, .tiff" \
         in proc.stderr
     assert not (tmp_path / "out.txt").exists() and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("command", [["site"], ["build", "deeplabv3"], ["fetch", "deeplabv3"], ["card", "deeplabv3"],
+                                     ["bundle", "deeplabv3"], ["predict", "deeplabv3", "photo.jpg"],
+                                     ["init", "m.tflite", "--name", "m", "--task", "image-classification"]])
+def test_an_empty_output_path_is_a_usage_error_not_the_current_folder(command, tmp_path, monkeypatch):
+    """`-o "$OUT"` with OUT unset: `zoo site` rendered the whole catalog into the current folder."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    result = runner.invoke(app, [*command, "-o", ""])
+    assert result.exit_code == 2 and "an empty path; give a file or a folder" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "cache") == []

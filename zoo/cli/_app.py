@@ -83,6 +83,13 @@ def _root(version: Annotated[bool, typer.Option("--version", "-V", callback=_ver
                                                 help="Print the version and exit.")] = False) -> None:
     """zoo: fetch the right, verified model file for your accelerator."""
 
+def given_path(raw: str | None) -> str | None:
+    """An -o path as typed: an empty one (an unset variable in a script) is a usage error, not the current folder."""
+    if raw is not None and not raw.strip():
+        raise typer.BadParameter("an empty path; give a file or a folder")
+    return raw
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (nothing else goes to stdout).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr; warnings and errors still go there.")]
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Model name or alias (see `zoo list`).")]

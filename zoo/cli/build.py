@@ -10,15 +10,15 @@ import typer
 
 from zoo import present
 from zoo.errors import ZooError
-from zoo.cli._app import JsonOpt, NameArg, QuietOpt, _json, _out, _progress, _target, app
+from zoo.cli._app import JsonOpt, NameArg, QuietOpt, _json, _out, _progress, _target, app, given_path
 
 
 @app.command()
 def build(
     name: NameArg,
     target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Build only these targets (repeatable; default: every artifact zoo builds).")] = None,
-    out: Annotated[Path, typer.Option("--output", "-o", "--out", metavar="DIR",
-                                      help="Output folder for the .tflite files and their .build.json records.")] = Path("build"),
+    out: Annotated[str, typer.Option("--output", "-o", "--out", metavar="DIR", callback=given_path,
+                                     help="Output folder for the .tflite files and their .build.json records.")] = "build",
     calibration: Annotated[Optional[str], typer.Option(metavar="DIR|random", help="Folder of real images (e.g. VOC2012/JPEGImages), or 'random' for a smoke build.")] = None,
     samples: Annotated[Optional[int], typer.Option(metavar="N", help="Calibration images to use (default: the manifest's calibration_samples, 100).")] = None,
     input_size: Annotated[Optional[int], typer.Option(metavar="N", help="Square input size (Keras recipes; a smoke build unless it is the manifest's).")] = None,
@@ -47,7 +47,7 @@ def build(
                        "extra: imx93, imx8mp or quantize") from None
     from zoo.progress import StderrProgress
 
-    opts = Options(targets=target or [], out=out, calibration=calibration, samples=samples, input_size=input_size,
+    opts = Options(targets=target or [], out=Path(out), calibration=calibration, samples=samples, input_size=input_size,
                    weights=weights, trust_upstream=trust_upstream, record=record, check=check,
                    compile_timeout=compile_timeout)
     results = run_build(name, opts, StderrProgress(bar=False, quiet=quiet))

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from zoo import atomic, catalog, manifest, present
-from zoo.cli._app import JsonOpt, NameArg, _err, _json, _load_catalog, _out, _output, app
+from zoo.cli._app import JsonOpt, NameArg, _err, _json, _load_catalog, _out, _output, app, given_path
 from zoo.errors import ManifestInvalid
 from zoo.manifest_init import INIT_TASKS
 
@@ -98,7 +98,7 @@ def init(
     license: Annotated[str, typer.Option("--license", metavar="SPDX", help="The model's license.")] = "unknown",
     input_range: Annotated[str, typer.Option("--input-range", metavar="-1,1|0,1|0,255",
                                              help="For a float input: the range the model was trained on.")] = "-1,1",
-    output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="PATH", help="Write the manifest here (a file, or a "
+    output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="PATH", callback=given_path, help="Write the manifest here (a file, or a "
                                                   "folder for NAME.yaml) instead of stdout.")] = None,
 ) -> None:
     """Write a manifest for your own .tflite file, read from the file: input and outputs, quantization, preprocessing,

@@ -21,6 +21,7 @@ from zoo.cli._app import (
     _progress,
     _Typer,
     app,
+    given_path,
 )
 
 
@@ -29,7 +30,7 @@ def fetch(
     name: Annotated[str, typer.Argument(metavar="NAME[/ARTIFACT]", help="Model name or alias (see `zoo list`); "
                                         "NAME/ARTIFACT takes one artifact by id (see `zoo info NAME`).")],
     target: TargetOpt = "auto",
-    output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="PATH",
+    output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="PATH", callback=given_path,
                                                   help="Also copy the file here (a file path, or a folder: DIR/ is created).")] = None,
     offline: Annotated[bool, typer.Option(help="Never touch the network (also ZOO_OFFLINE=1).")] = False,
     strict: Annotated[bool, typer.Option(help="Fail instead of falling back when the target's artifact is unpublished.")] = False,

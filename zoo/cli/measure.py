@@ -23,6 +23,7 @@ from zoo.cli._app import (
     _output,
     _progress,
     app,
+    given_path,
 )
 from zoo.errors import ZooError
 
@@ -128,7 +129,7 @@ MIN_RECORDED_IMAGES = 100
 def predict(
     model: ModelArg,
     image: Annotated[Path, typer.Argument(metavar="IMAGE", help="The image (JPEG, PNG, BMP).")],
-    out: Annotated[Optional[str], typer.Option("--output", "-o", "--out", metavar="PATH",
+    out: Annotated[Optional[str], typer.Option("--output", "-o", "--out", metavar="PATH", callback=given_path,
                                                 help="Write a picture (a file, or a folder for it; nothing is written "
                                                      "without -o): the skeleton on the photo for pose, the boxes for "
                                                      "detection, the labels for classification; for segmentation the "

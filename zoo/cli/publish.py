@@ -19,6 +19,7 @@ from zoo.cli._app import (
     _output,
     _progress,
     app,
+    given_path,
 )
 
 
@@ -87,7 +88,7 @@ def publish(
 @app.command()
 def card(
     name: NameArg,
-    out: Annotated[Optional[str], typer.Option("--output", "-o", "--out", metavar="PATH",
+    out: Annotated[Optional[str], typer.Option("--output", "-o", "--out", metavar="PATH", callback=given_path,
                                                 help="Write the card here (a file, or a folder for README.md) instead of stdout.")] = None,
 ) -> None:
     """Generate the Hugging Face model card (README.md) of a model from its manifest."""
@@ -106,7 +107,7 @@ def card(
 @app.command()
 def bundle(
     name: NameArg,
-    output: Annotated[str, typer.Option("--output", "-o", metavar="PATH", help="The .tar file to write (a folder gets NAME.tar).")],
+    output: Annotated[str, typer.Option("--output", "-o", metavar="PATH", callback=given_path, help="The .tar file to write (a folder gets NAME.tar).")],
     target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Only these targets (repeatable).")] = None,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
@@ -143,7 +144,7 @@ def import_(
 
 @app.command()
 def site(
-    output: Annotated[Path, typer.Option("--output", "-o", metavar="DIR", help="The folder to render into (a `zoo publish --to` mirror folder too).")],
+    output: Annotated[str, typer.Option("--output", "-o", metavar="DIR", callback=given_path, help="The folder to render into (a `zoo publish --to` mirror folder too).")],
     examples: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Draw example pictures first: `zoo predict` on a sample image from DIR (NAME.jpg, TASK.jpg, else the first) for every CPU file in the cache; kept for later builds.")] = None,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
@@ -151,11 +152,11 @@ def site(
     """Render a static web catalog of the models (index, a page and JSON per model) into DIR; only what changed is redone."""
     from zoo.site import build
 
-    result = build(output, images=examples, progress=_progress(quiet))
+    result = build(Path(output), images=examples, progress=_progress(quiet))
     if as_json:
         _json(result.to_dict())
         return
     if not quiet:
         _err(f"{result.models} model(s), {len(result.rendered)} page(s) rendered, {len(result.removed)} removed"
              + (f", {result.examples} example picture(s) drawn" if examples else ""))
-    _out(str(output / "index.html"))
+    _out(str(Path(output) / "index.html"))
