@@ -183,17 +183,41 @@ def bench_text(rep: dict) -> str:
 
 
 def eval_text(out: dict) -> str:
-    metric = out["metric"]
-    lines = [f"{out['model']} / {out['artifact'] or '-'} ({out['task']}) on {out['images']} image(s) of {out['dataset']} "
-             f"({out['split']})"]
-    lines += [f"{k:<15} {v:.2f}%" for k, v in out.items() if isinstance(v, float) and k != "images"]
-    lines += [f"manifest        {m['value']:g}% ({m['source']}, {m['dataset']} {m['split']}"
-              + (f", {m['images']} images" if m["images"] else "") + f"): difference {m['difference']:+.2f} points"
-              for m in out["manifest"]]
-    if not out["manifest"]:
+    """`zoo eval`: the dataset and how it was read, one line per file (its metric, the difference from and agreement
+    with the reference file, images, seconds), the manifest's figures to compare with, the caveat."""
+    metric, rows = out["metric"], out["artifacts"]
+    lines = [f"{out['model']} ({out['task']}) on {out['dataset']} {out['split']}, {out['subset']} ({out['layout']})"]
+    lines += [f"  {n}" for n in out["notes"]]
+    if out["skipped"]:
+        lines.append(f"  skipped {len(out['skipped'])} image(s): " + "; ".join(out["skipped"][:3])
+                     + (" ..." if len(out["skipped"]) > 3 else ""))
+    if out["no_metric"]:
+        lines.append(f"  {out['no_metric']}")
+    ref = out["reference"]
+    table_rows, not_run = [], []
+    for r in rows:
+        if r["status"] != "ran":
+            table_rows.append((r["artifact"], r["precision"], "-", "-", "-", "-", "-"))
+            not_run.append(f"not run         {r['artifact']}: {r['status']}")
+            continue
+        value = "-" if r["value"] is None else f"{r['value']:.2f}"
+        diff = "reference" if r["artifact"] == ref else "-" if r["difference"] is None else f"{r['difference']:+.2f}"
+        agree = "-" if r["agreement"] is None or r["artifact"] == ref else f"{r['agreement']:.2f}"
+        table_rows.append((r["artifact"], r["precision"], value, diff, agree, r["images"], f"{r['seconds']:.1f}"))
+    lines += ["", table(("artifact", "precision", f"{metric or 'metric'} %", f"vs {ref or 'reference'}",
+                         f"agreement % ({out['agreement_unit']})", "images", "seconds"), table_rows)]
+    lines += not_run
+    others = sorted({k for r in rows for k, v in r["figures"].items() if isinstance(v, float) and k != metric})
+    for k in others:
+        lines.append(f"{k:<15} " + ", ".join(f"{r['artifact']} {r['figures'][k]:.2f}%" for r in rows if k in r["figures"]))
+    for m in out["manifest"]:
+        lines.append(f"manifest        {m['artifact']}: {m['value']:g}% ({m['source']}, {m['dataset']} {m['split']}"
+                     + (f", {m['images']} images" if m["images"] else "") + f"): difference {m['difference']:+.2f} points")
+    if metric and not out["manifest"]:
         lines.append(f"manifest        no {metric} figure on {out['dataset']} {out['split']} to compare with")
+    lines.append(f"caveat          {out['caveat']}")
     per_class = out.get("per_class_iou")
-    if per_class:
-        rows = [(label, "-" if iou is None else f"{iou:.2f}") for label, iou in per_class.items()]
-        return "\n".join(lines) + "\n\n" + table(("class", "IoU %"), rows)
+    if per_class and len([r for r in rows if r["status"] == "ran"]) == 1:
+        rows_ = [(label, "-" if iou is None else f"{iou:.2f}") for label, iou in per_class.items()]
+        return "\n".join(lines) + "\n\n" + table(("class", "IoU %"), rows_)
     return "\n".join(lines)

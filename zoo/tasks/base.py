@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from zoo.errors import ZooError
@@ -75,9 +75,48 @@ class Task:
         """What `zoo predict` writes without -o (None: nothing)."""
         return None
 
-    def evaluate(self, model, data: Path, split: str, limit: int | None, progress) -> Evaluation:
+    def dataset(self, data: Path, m: Manifest, split: str) -> Dataset:
+        """The samples of a dataset folder in a layout this task reads, with their truth as this model's classes."""
         raise ZooError(f"zoo eval has no dataset reader for {self.name} yet",
                        "evaluate with your own loop over zoo.load(NAME).predict(image)")
+
+    def eval_prediction(self, model, image: Image.Image, ds: Dataset):
+        """What `zoo eval` keeps of one image's prediction (scored and compared with the reference's later)."""
+        return model.predict(image)
+
+    def score(self, ds: Dataset, predictions: list) -> dict[str, Any]:
+        """The figures (in percent) of predictions, one per sample of `ds` (None for a skipped image); the headline
+        figure is named by ds.metric."""
+        raise NotImplementedError
+
+    def agree(self, reference: list, candidate: list, m: Manifest) -> float:
+        """How much a file's predictions agree with the reference file's on the same images, in percent."""
+        raise NotImplementedError
+
+    def agree_unit(self, m: Manifest) -> str:
+        return self.agreement_unit(m)
+
+    def evaluate(self, model, data: Path, split: str, limit: int | None, progress) -> Evaluation:
+        """One model's figures on a dataset (zoo.evaluation runs several files on the same images)."""
+        from zoo.evaluation import run_one
+
+        return run_one(model, data, split, limit, progress)
+
+
+@dataclass
+class Dataset:
+    """A dataset as a task reads it: (image, truth) samples, what was skipped while reading and why, how the dataset's
+    classes were mapped to the model's (printed), and the metric, or why there is none (agreement only)."""
+
+    name: str
+    split: str
+    layout: str
+    samples: list
+    metric: str | None
+    no_metric: str | None = None
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    truth: Any = None  # what scoring needs besides the samples (e.g. pycocotools' ground truth)
 
 
 @dataclass
@@ -96,16 +135,3 @@ class Evaluation:
     def to_dict(self) -> dict:
         return {"dataset": self.dataset, "split": self.split, "layout": self.layout, "images": self.images, "unit": "%",
                 **self.figures}
-
-    def comparisons(self, m: Manifest, artifact: str | None) -> list[dict]:
-        """The manifest's figures of this metric for this artifact on the same dataset and split, with the difference."""
-        return [{"value": x.value, "source": x.source, "dataset": x.dataset, "split": x.split, "images": x.images,
-                 "difference": round(self.value - x.value, 2)}
-                for x in m.metrics if x.name == self.metric and artifact and x.applies_to == artifact and x.unit == "%"
-                and x.dataset == self.dataset and x.split == self.split]
-
-    def metric_entry(self, artifact: str, command: str, today: str) -> dict:
-        """A manifest `metrics` entry (source: measured) for this evaluation."""
-        return {"name": self.metric, "value": round(self.value, 2), "unit": "%", "dataset": self.dataset,
-                "split": self.split, "applies_to": artifact, "images": self.images, "source": "measured",
-                "command": command, "date": today}
