@@ -199,15 +199,22 @@ class Truth:
 
     def __init__(self, lut, ignore: int | None, labels: list[str]):
         self.lut, self.ignore, self.labels = lut, ignore, labels
+        self._read: dict = {}  # by mask path: every file of a run is scored against the same masks
 
     def read(self, mask, ds: Dataset):
+        key = mask if isinstance(mask, Path) else mask[0]
+        if key not in self._read:
+            self._read[key] = self._decode(mask, ds)
+        return self._read[key]
+
+    def _decode(self, mask, ds: Dataset):
         import numpy as np
 
         try:
             if isinstance(mask, tuple):  # a panoptic PNG with its segments
                 path, segments = mask
-                rgb = read_mask_rgb(path)
-                ids = rgb[..., 0].astype(np.int64) + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+                rgb = read_mask_rgb(path).astype(np.int64)
+                ids = rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
                 table = {sid: cat for sid, cat in segments.items()}
                 keys, inverse = np.unique(ids, return_inverse=True)
                 cats = np.array([self.lut[table[k]] if k in table else IGNORE for k in keys.tolist()], dtype=np.uint8)
