@@ -47,8 +47,9 @@ def match_labels(labels: list[str], classes: dict[int, str]) -> dict[int, int]:
 def mapping_note(labels: list[str], mapped: dict[int, int], classes: dict[int, str], offset: int | None = None) -> str:
     """How the model's classes were mapped to the dataset's, in a line."""
     how = f"by class index + {offset}" if offset is not None else "by label name"
-    pairs = [f"{labels[i]}={classes[c]}" if _key(labels[i]) != _key(classes[c]) else labels[i] for i, c in mapped.items()]
-    shown = ", ".join(pairs[:8]) + (f", ... ({len(pairs) - 8} more)" if len(pairs) > 8 else "")
+    renamed = [f"{labels[i]}={classes[c]}" for i, c in mapped.items() if labels[i].strip().lower() != classes[c].strip().lower()]
+    same = [labels[i] for i, c in mapped.items() if labels[i].strip().lower() == classes[c].strip().lower()]
+    shown = ", ".join(renamed + same[:8]) + (f", ... ({len(same) - 8} more)" if len(same) > 8 else "")
     return f"{len(mapped)} of the model's {len(labels)} classes mapped {how} to the dataset's {len(classes)}: {shown}"
 
 

@@ -141,10 +141,10 @@ class Segmenting(Task):
         return image.with_name(f"{image.stem}_mask.png")
 
     def dataset(self, data: Path, m: Manifest, split: str) -> Dataset:
-        layout, samples, lut, notes = samples_of(data, split, m.labels)
+        layout, split, samples, lut, notes = samples_of(data, split, m.labels)
         if not samples:
             raise ZooError(f"no images with masks under {data}")
-        dataset, split = ("PASCAL VOC 2012", split) if layout == "voc" else (data.name, split if lut is not None else "all")
+        dataset = "PASCAL VOC 2012" if layout == "voc" else data.name
         metric = f"{m.labels[1]} IoU" if m.outputs[0].kind == "probability" else "mIoU"
         ignore = m.parsed_head.ignore_label if lut is None else IGNORE
         return Dataset(dataset, split, layout, samples, metric, notes=notes, truth=Truth(lut, ignore, m.labels))
@@ -270,8 +270,8 @@ def samples(root: Path, split: str = "val") -> tuple[str, list[tuple[Path, Path]
                    "nor an images/ + masks/ pair")
 
 
-def samples_of(root: Path, split: str, labels: list[str]) -> tuple[str, list, Any, list[str]]:
-    """(layout, samples, look-up table from the dataset's class ids to the model's or None, notes) of a segmentation
+def samples_of(root: Path, split: str, labels: list[str]) -> tuple[str, str, list, Any, list[str]]:
+    """(layout, split, samples, look-up table from the dataset's class ids to the model's or None, notes) of a segmentation
     dataset: COCO panoptic (crowd segments ignored) or class-index masks with a class-name list, both mapped to the
     model's labels by name (other classes are the model's background, unlabeled pixels are ignored); else VOC or
     plain pairs, whose masks hold the model's own class ids."""
@@ -296,7 +296,7 @@ def samples_of(root: Path, split: str, labels: list[str]) -> tuple[str, list, An
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ZooError(f"{year} is not a COCO panoptic annotation file zoo can read ({type(e).__name__}: {e})") from None
         lut, notes = _lookup(labels, classes, None)
-        return "coco-panoptic", samples, lut, [*notes, "crowd segments and unlabeled pixels ignored"]
+        return "coco-panoptic", year.stem.removeprefix("panoptic_"), samples, lut, [*notes, "crowd segments and unlabeled pixels ignored"]
     config = coco.find_yaml(root / "semantic" / "config.yaml", root / "config.yaml")
     if config is not None and (config.parent / "masks").is_dir():
         import yaml
@@ -310,9 +310,9 @@ def samples_of(root: Path, split: str, labels: list[str]) -> tuple[str, list, An
         samples = [(stems[p.stem], p) for p in coco.images_in(masks) if p.stem in stems]
         unlabeled = next((cid for cid, name in classes.items() if name.lower() in ("unlabeled", "ignore", "void")), None)
         lut, notes = _lookup(labels, classes, unlabeled)
-        return "class-masks", samples, lut, [*notes, "unlabeled pixels ignored"]
+        return "class-masks", masks.name, samples, lut, [*notes, "unlabeled pixels ignored"]
     layout, pairs = samples(root, split)
-    return layout, pairs, None, []
+    return layout, split if layout == "voc" else "all", pairs, None, []
 
 
 def _lookup(labels: list[str], classes: dict[int, str], unlabeled: int | None):
