@@ -243,3 +243,89 @@ def test_no_ground_truth_means_agreement_only_and_nothing_recorded(shared_mirror
     rec = zoo_cli("eval", "face-detection-short-range", "--data", str(coco), "--split", "val2017", "--artifacts", "cpu",
                   "--limit", "3", "--record")
     assert rec.returncode == 1 and "nothing to record: the dataset has no class of this model (face)" in rec.stderr
+
+
+def test_record_writes_measured_figures_with_their_provenance_and_replaces_its_own(ssd, coco):
+    args = ("eval", "ssd-test", "--data", str(coco), "--split", "val2017", "--limit", "8", "--artifacts", "all")
+    small = zoo_cli(*args, "--record")
+    assert small.returncode == 1 and "is not recorded (the minimum is 100)" in small.stderr
+    assert "measured" not in ssd.read_text()
+    for _ in range(2):  # recording the same command twice leaves one figure of each
+        proc = zoo_cli(*args, "--record", "--allow-small", "--json")
+        assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)["artifacts"][0]["figures"]
+    m = catalog.load().get("ssd-test")
+    measured = {x.name: x for x in m.metrics if x.source == "measured"}
+    assert sorted(measured) == ["AP50", "mAP"] and len(m.metrics) == 2
+    x = measured["mAP"]
+    assert (x.value, x.dataset, x.split, x.subset, x.images, x.applies_to) == (
+        round(got["mAP"], 2), "coco-val2017-128", "val2017", "first 8 images", 8, "cpu-uint8")
+    assert x.command == "zoo " + " ".join(args[:-2] + ("--artifacts", "all", "--record", "--allow-small", "--json"))
+    assert set(x.tools) == {"zoo", "ai-edge-litert", "pycocotools"} and "8 images of coco-val2017-128" in x.caveat
+    listed = zoo_cli("list").stdout
+    assert f"mAP {got['mAP']:.1f} (cpu-uint8), 8 img" in listed
+    info = zoo_cli("info", "ssd-test").stdout
+    assert f"mAP {round(got['mAP'], 2):g}% on coco-val2017-128 val2017 (first 8 images), cpu-uint8, measured" in info
+    assert "caveat: 8 images of coco-val2017-128 (first 8 images): compares this model's files" in info
+    from zoo.card import render
+
+    card = render(m)
+    assert "| first 8 images | cpu-uint8 | measured" in card and "Caveat (measured figures): 8 images" in card
+
+
+def test_a_recorded_command_gives_the_recorded_figure(shared_mirror, imagenet):
+    """The bundled manifest's measured figures re-measured by running their own command from the repository."""
+    m = catalog.load().get("mobilenet-v1-0.5-160")
+    recorded = [x for x in m.metrics if x.source == "measured"]
+    assert {x.applies_to for x in recorded} == {"cpu-uint8", "imx8mp"} and {x.name for x in recorded} == {"top-1", "top-5"}
+    (command,) = {x.command for x in recorded}
+    args = command.split()
+    assert args[:2] == ["zoo", "eval"] and "--record" in args
+    proc = zoo_cli(*[a for a in args[1:] if a != "--record"], "--json", cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["artifact"]: r for r in json.loads(proc.stdout)["artifacts"]}
+    for x in recorded:
+        assert round(rows[x.applies_to]["figures"][x.name], 2) == x.value and rows[x.applies_to]["images"] == x.images == 250
+
+
+def test_bad_masks_are_a_counted_skip_or_one_line(coral, coco, tmp_path):
+    root = tmp_path / "set"
+    (root / "images" / "val").mkdir(parents=True)
+    (root / "masks" / "val").mkdir(parents=True)
+    (root / "config.yaml").write_text("classes: {0: unlabeled, 1: person, 2: bicycle, 3: toaster}\n"
+                                      "val: {images: images/val, masks: masks/val}\n")
+    photos = sorted((coco / "images" / "val2017").iterdir())[:2]
+    for photo in photos:
+        shutil.copyfile(photo, root / "images" / "val" / photo.name)
+    w, h = Image.open(photos[0]).size
+    Image.fromarray(np.full((h, w), 1, np.uint8)).save(root / "masks" / "val" / f"{photos[0].stem}.png")
+    (root / "masks" / "val" / f"{photos[1].stem}.png").write_text("not a mask")
+    model = str(coral / "deeplabv3_mnv2_dm05_pascal_quant.tflite")
+    proc = zoo_cli("eval", model, "--data", str(root), "--json")
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert got["layout"] == "class-masks" and got["split"] == "val"
+    assert len(got["skipped"]) == 1 and f"{photos[1].stem}.png: unreadable mask" in got["skipped"][0]
+    assert "2 of the model's 21 classes mapped by label name to the dataset's 4: bicycle, person" in got["notes"][0]
+    assert set(got["per_class_iou"]) == set(catalog.load().get("deeplabv3").labels)
+    Image.fromarray(np.full((h // 2, w), 1, np.uint8)).save(root / "masks" / "val" / f"{photos[1].stem}.png")
+    bad = zoo_cli("eval", model, "--data", str(root))
+    assert bad.returncode == 1 and len(bad.stderr.splitlines()) == 1
+    assert f"{photos[1].stem}.png is {w}x{h // 2} but" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_imagenet_wnid_folders_map_through_synsets(tmp_path):
+    from zoo.tasks.classification import image_folder, synsets
+
+    (tmp_path / "synsets.txt").write_text("0 n01 tench\n1 n02 goldfish\n")
+    for wnid in ("n02", "n01"):
+        (tmp_path / "val" / wnid).mkdir(parents=True)
+        (tmp_path / "val" / wnid / "a.JPEG").write_bytes(b"")
+    items, notes = image_folder(tmp_path / "val", ["background", "tench", "goldfish"], synsets(tmp_path))
+    assert [(p.parent.name, t) for p, t in items] == [("n01", 1), ("n02", 2)]
+    assert notes == ["class folders named by WNID (WNIDs by their line in the synsets list: class id = line + 1)"]
+    items, _ = image_folder(tmp_path / "val", ["tench", "goldfish"], synsets(tmp_path))
+    assert [t for _, t in items] == [0, 1]
+    (tmp_path / "val" / "n99").mkdir()
+    with pytest.raises(Exception, match="nor by a WNID of its synsets list"):
+        image_folder(tmp_path / "val", ["tench", "goldfish"], synsets(tmp_path))

@@ -19,10 +19,10 @@ from zoo.errors import ManifestInvalid, ModelNotFound
 from zoo.hashes import StatKey, sha256_of
 from zoo.manifest import Manifest
 from zoo.manifest_sources import bundled_dir
-from zoo.tasks import get_task, headline_metrics
+from zoo.tasks import get_task, headline_metrics, measured_pair
 
 INDEX = "manifests.json"
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 MAX_INDEX_BYTES = 64 << 20
 
 
@@ -42,6 +42,7 @@ def summary(m: Manifest) -> dict:
         "metric": get_task(m.task).headline,
         "metrics": [{"name": x.name, "value": x.value, "unit": x.unit, "applies_to": x.applies_to, "source": x.source}
                     for x in headline_metrics(m)],
+        "measured": measured_pair(m),
         "targets": {
             "published": m.published_targets,
             "unpublished": [t for t in m.targets if t not in m.published_targets],

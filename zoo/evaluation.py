@@ -214,14 +214,14 @@ def run_one(model, data: Path, split: str, limit: int | None, progress: Progress
                       figures[ds.metric])
 
 
-def tool_versions() -> dict[str, str]:
-    """What the figures were computed with: zoo, LiteRT, and pycocotools when it is installed."""
+def tool_versions(task: str) -> dict[str, str]:
+    """What the figures were computed with: zoo, LiteRT, and pycocotools for detection AP."""
     from importlib.metadata import PackageNotFoundError, version
 
     import zoo
 
     out = {"zoo": zoo.__version__}
-    for name in ("ai-edge-litert", "pycocotools"):
+    for name in ("ai-edge-litert", *(("pycocotools",) if task == "object-detection" else ())):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -233,12 +233,12 @@ def metric_entries(report: Report, command: str, today: str) -> list[dict]:
     """Manifest `metrics` entries (source: measured) of every figure of every file that ran: the headline and the
     task's other single figures (top-5, AP50, mIoU), with the dataset, split, subset, images, command, date, tools
     and caveat."""
-    ds, tools, note = report.dataset, tool_versions(), caveat(report)
+    ds, tools, note = report.dataset, tool_versions(report.task), caveat(report)
     out = []
     for row in report.rows:
         for name, value in row.figures.items():
             if isinstance(value, (int, float)) and name != "pixel_accuracy":
                 out.append({"name": name, "value": round(float(value), 2), "unit": "%", "dataset": ds.name,
                             "split": ds.split, "subset": report.subset, "applies_to": row.artifact, "images": row.images,
-                            "source": "measured", "command": command, "date": today, "tools": tools, "caveat": note})
+                            "source": "measured", "command": command, "date": today, "tools": dict(tools), "caveat": note})
     return out

@@ -14,11 +14,24 @@ def _headline(row: dict) -> str:
     return ", ".join(values) or "-"
 
 
+def measured_text(pair: dict | None) -> str:
+    """zoo's own figures in a line: the reference file's, an integer file's and the difference, and the image count."""
+    if not pair:
+        return "-"
+    ref, other = pair["reference"], pair["int8"]
+    if other is None:
+        return f"{pair['name']} {ref['value']:.1f} ({ref['artifact']}), {pair['images']} img"
+    return (f"{pair['name']} {ref['value']:.1f} -> {other['value']:.1f} ({pair['difference']:+.1f}), {pair['images']} img "
+            f"({ref['artifact']} -> {other['artifact']})")
+
+
 def list_table(rows: Sequence[dict]) -> str:
     """`zoo list`: one line per catalog row (catalog.summary), unpublished targets starred."""
     lines = [(r["name"], r["task"], "x".join(map(str, r["input_shape"])), r["classes"] or "-", _headline(r),
+              measured_text(r.get("measured")),
               " ".join([*r["targets"]["published"], *(f"{t}*" for t in r["targets"]["unpublished"])])) for r in rows]
-    return table(("name", "task", "input", "classes", "metric", "targets"), lines) + "\n(* = artifact not published yet)"
+    return (table(("name", "task", "input", "classes", "upstream metric", "measured by zoo (reference -> int8 file)", "targets"), lines)
+            + "\n(* = artifact not published yet; measured: zoo eval on small sample sets, see zoo info NAME)")
 
 
 def _output(o) -> str:
@@ -87,8 +100,11 @@ def info_text(m: Manifest, path: str) -> str:
     if m.metrics:
         out += ["", "metrics"]
         for x in m.metrics:
-            out.append(f"  {x.name} {x.value:g}{x.unit if x.unit == '%' else ''} on {x.dataset} {x.split}, {x.applies_to}, "
-                       + _provenance(x))
+            sample = f" ({x.subset})" if x.subset else f" ({x.images} images)" if x.images else ""
+            out.append(f"  {x.name} {x.value:g}{x.unit if x.unit == '%' else ''} on {x.dataset} {x.split}{sample}, "
+                       f"{x.applies_to}, " + _provenance(x))
+            if x.caveat:
+                out.append(f"    caveat: {x.caveat}")
     if m.benchmarks:
         out += ["", "benchmarks"]
         for b in m.benchmarks:
@@ -101,7 +117,8 @@ def info_text(m: Manifest, path: str) -> str:
 def _provenance(x) -> str:
     if x.source == "upstream":
         return f"upstream: {x.citation}"
-    return f"{x.source} {x.date}: {x.command}"
+    tools = getattr(x, "tools", None)
+    return f"{x.source} {x.date}: {x.command}" + (f" [{', '.join(f'{k} {v}' for k, v in tools.items())}]" if tools else "")
 
 
 def targets_table() -> str:

@@ -103,6 +103,22 @@ class Task:
         return run_one(model, data, split, limit, progress)
 
 
+def images_only(data: Path, split: str, no_metric: str) -> Dataset:
+    """A dataset of images without truth that a task reads (agreement only): IMAGES/SPLIT*/, SPLIT/ or the folder's
+    own images."""
+    from zoo.tasks.coco import images_in
+
+    if not data.is_dir():
+        raise ZooError(f"{data} is not a folder", "give a folder of images")
+    folders = [*sorted((data / "images").glob(f"{split}*")), data / split, data, data / "images"]
+    found = next(((f, images) for f in folders if (images := images_in(f))), None)
+    if found is None:
+        raise ZooError(f"no images in {data} (nor in its images/{split}*/ or {split}/)", "give a folder of images")
+    folder, images = found
+    return Dataset(data.name, folder.name if folder != data else "all", "images", [(p, None) for p in images], None,
+                   no_metric)
+
+
 @dataclass
 class Dataset:
     """A dataset as a task reads it: (image, truth) samples, what was skipped while reading and why, how the dataset's

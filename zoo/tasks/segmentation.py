@@ -289,14 +289,14 @@ def samples_of(root: Path, split: str, labels: list[str]) -> tuple[str, str, lis
             classes = {int(c["id"]): str(c["name"]) for c in doc["categories"]}
             folder = year.with_suffix("")
             images = root / "images" / year.stem.removeprefix("panoptic_")
-            samples = [(images / a["file_name"].replace(".png", ".jpg"),
+            items = [(images / a["file_name"].replace(".png", ".jpg"),
                         (folder / a["file_name"], {int(s["id"]): int(s["category_id"]) for s in a["segments_info"]
                                                    if not s.get("iscrowd")}))
                        for a in sorted(doc["annotations"], key=lambda a: a["file_name"])]
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ZooError(f"{year} is not a COCO panoptic annotation file zoo can read ({type(e).__name__}: {e})") from None
         lut, notes = _lookup(labels, classes, None)
-        return "coco-panoptic", year.stem.removeprefix("panoptic_"), samples, lut, [*notes, "crowd segments and unlabeled pixels ignored"]
+        return "coco-panoptic", year.stem.removeprefix("panoptic_"), items, lut, [*notes, "crowd segments and unlabeled pixels ignored"]
     config = coco.find_yaml(root / "semantic" / "config.yaml", root / "config.yaml")
     if config is not None and (config.parent / "masks").is_dir():
         import yaml
@@ -307,10 +307,10 @@ def samples_of(root: Path, split: str, labels: list[str]) -> tuple[str, str, lis
             raise ZooError(f"{config} has no `{split}:` entry with images: and masks: folders", "give --split")
         masks, images = config.parent / entry["masks"], config.parent / entry["images"]
         stems = {p.stem: p for p in coco.images_in(images)}
-        samples = [(stems[p.stem], p) for p in coco.images_in(masks) if p.stem in stems]
+        items = [(stems[p.stem], p) for p in coco.images_in(masks) if p.stem in stems]
         unlabeled = next((cid for cid, name in classes.items() if name.lower() in ("unlabeled", "ignore", "void")), None)
         lut, notes = _lookup(labels, classes, unlabeled)
-        return "class-masks", masks.name, samples, lut, [*notes, "unlabeled pixels ignored"]
+        return "class-masks", masks.name, items, lut, [*notes, "unlabeled pixels ignored"]
     layout, pairs = samples(root, split)
     return layout, split if layout == "voc" else "all", pairs, None, []
 
