@@ -101,11 +101,25 @@ def open_on_cpu(m: Manifest, artifact: Artifact, threads: int | None, progress: 
 def predictions(model, ds: Dataset, samples: list, progress: Progress) -> tuple[list, float]:
     """The task's eval prediction of each sample (None for an image that cannot be read: a counted skip), and the
     seconds they took."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    task = model.task
+    progress.start(f"eval {model.artifact.id if model.artifact else model.path.name}", len(samples), "images")
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(1) as reader:  # the truth (masks) read beside the model: decoding a PNG releases the GIL
+        pending = [reader.submit(task.read_truth, ds, sample) for sample in samples]
+        out = _predicted(model, ds, samples, progress)
+        for future in pending:
+            future.result()
+    seconds = time.perf_counter() - t0
+    progress.done()
+    return out, seconds
+
+
+def _predicted(model, ds: Dataset, samples: list, progress: Progress) -> list:
     from zoo.preprocess import as_image
 
     task, out = model.task, []
-    progress.start(f"eval {model.artifact.id if model.artifact else model.path.name}", len(samples), "images")
-    t0 = time.perf_counter()
     for image_path, _ in samples:
         try:
             image = as_image(image_path)
@@ -118,9 +132,7 @@ def predictions(model, ds: Dataset, samples: list, progress: Progress) -> tuple[
             continue
         out.append(task.eval_prediction(model, image, ds))
         progress.advance(1)
-    seconds = time.perf_counter() - t0
-    progress.done()
-    return out, seconds
+    return out
 
 
 def evaluate(m: Manifest, data: Path, which: str = "all", split: str = "val", limit: int | None = None,

@@ -33,11 +33,8 @@ def measured_pair(m: Manifest) -> dict | None:
     """The headline of zoo's own measurements: the reference file's figure (the float one, else the first measured)
     beside an integer file's (the CPU's, else the first other) on the same dataset and split, with the difference
     and the image count; None when zoo measured nothing."""
-    measured = [x for x in m.metrics if x.source == "measured"]
-    name = get_task(m.task).headline
-    if not any(x.name == name for x in measured):
-        name = next((x.name for x in measured if x.name.endswith("IoU")), None)
-    figures = [x for x in measured if x.name == name]
+    name = get_task(m.task).metric(m)
+    figures = [x for x in m.metrics if x.source == "measured" and x.name == name]
     if not figures:
         return None
     order = {a.id: (a.precision not in FLOAT, i) for i, a in enumerate(m.artifacts)}

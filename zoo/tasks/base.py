@@ -75,6 +75,10 @@ class Task:
         """What `zoo predict` writes without -o (None: nothing)."""
         return None
 
+    def metric(self, m: Manifest) -> str:
+        """The figure `zoo eval` heads its report with for this model (`zoo list` shows zoo's measured one)."""
+        return self.headline
+
     def dataset(self, data: Path, m: Manifest, split: str) -> Dataset:
         """The samples of a dataset folder in a layout this task reads, with their truth as this model's classes."""
         raise ZooError(f"zoo eval has no dataset reader for {self.name} yet",
@@ -83,6 +87,10 @@ class Task:
     def eval_prediction(self, model, image: Image.Image, ds: Dataset):
         """What `zoo eval` keeps of one image's prediction (scored and compared with the reference's later)."""
         return model.predict(image)
+
+    def read_truth(self, ds: Dataset, sample) -> None:
+        """Read (and keep) a sample's truth ahead of scoring: zoo eval does it on a second thread while the model
+        runs, so reading masks costs no time of its own. Nothing for tasks whose truth came with the dataset."""
 
     def score(self, ds: Dataset, predictions: list) -> dict[str, Any]:
         """The figures (in percent) of predictions, one per sample of `ds` (None for a skipped image); the headline

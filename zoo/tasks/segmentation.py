@@ -145,12 +145,18 @@ class Segmenting(Task):
         if not samples:
             raise ZooError(f"no images with masks under {data}")
         dataset = "PASCAL VOC 2012" if layout == "voc" else data.name
-        metric = f"{m.labels[1]} IoU" if m.outputs[0].kind == "probability" else "mIoU"
+        metric = self.metric(m)
         ignore = m.parsed_head.ignore_label if lut is None else IGNORE
         return Dataset(dataset, split, layout, samples, metric, notes=notes, truth=Truth(lut, ignore, m.labels))
 
+    def metric(self, m: Manifest) -> str:
+        return f"{m.labels[1]} IoU" if m.outputs[0].kind == "probability" else "mIoU"
+
     def eval_prediction(self, model, image: Image.Image, ds: Dataset) -> np.ndarray:
         return model.predict(image).mask
+
+    def read_truth(self, ds: Dataset, sample) -> None:
+        ds.truth.read(sample[1], ds)
 
     def score(self, ds: Dataset, predictions: list) -> dict[str, Any]:
         import numpy as np
@@ -213,12 +219,12 @@ class Truth:
         try:
             if isinstance(mask, tuple):  # a panoptic PNG with its segments
                 path, segments = mask
-                rgb = read_mask_rgb(path).astype(np.int64)
-                ids = rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
-                table = {sid: cat for sid, cat in segments.items()}
-                keys, inverse = np.unique(ids, return_inverse=True)
-                cats = np.array([self.lut[table[k]] if k in table else IGNORE for k in keys.tolist()], dtype=np.uint8)
-                return cats[inverse].reshape(ids.shape)
+                ids = panoptic_ids(path)
+                keys = np.array(sorted(segments), dtype=np.uint32)
+                cats = np.array([self.lut[segments[k]] for k in keys.tolist()] + [IGNORE], dtype=np.uint8)
+                at = np.searchsorted(keys, ids)  # each pixel's segment by binary search: np.unique sorts every pixel
+                known = (at < len(keys)) & (keys[np.minimum(at, len(keys) - 1)] == ids) if len(keys) else np.zeros(ids.shape, bool)
+                return np.where(known, cats[np.minimum(at, len(keys))], IGNORE).astype(np.uint8)
             raw = read_mask(mask)
             return raw if self.lut is None else self.lut[raw]
         except (OSError, ValueError) as e:
@@ -299,10 +305,9 @@ def samples_of(root: Path, split: str, labels: list[str]) -> tuple[str, str, lis
         return "coco-panoptic", year.stem.removeprefix("panoptic_"), items, lut, [*notes, "crowd segments and unlabeled pixels ignored"]
     config = coco.find_yaml(root / "semantic" / "config.yaml", root / "config.yaml")
     if config is not None and (config.parent / "masks").is_dir():
-        import yaml
-
-        classes = coco.class_names(config, "classes")
-        entry = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get(split)
+        doc = coco.load_yaml(config)
+        classes = coco.class_names(doc, config, "classes")
+        entry = doc.get(split)
         if not isinstance(entry, dict) or not {"images", "masks"} <= set(entry):
             raise ZooError(f"{config} has no `{split}:` entry with images: and masks: folders", "give --split")
         masks, images = config.parent / entry["masks"], config.parent / entry["images"]
@@ -336,12 +341,14 @@ def _lookup(labels: list[str], classes: dict[int, str], unlabeled: int | None):
                  + f"; every other class is {labels[background]}"]
 
 
-def read_mask_rgb(path: Path) -> np.ndarray:
+def panoptic_ids(path: Path) -> np.ndarray:
+    """A COCO panoptic PNG's segment ids (R + 256 G + 256^2 B), read as one little-endian uint32 per RGBA pixel."""
     import numpy as np
     from PIL import Image
 
     with Image.open(path) as mask:
-        return np.asarray(mask.convert("RGB"))
+        rgba = np.asarray(mask.convert("RGBA"))
+    return rgba.view("<u4")[..., 0] & np.uint32(0xFFFFFF)
 
 
 def read_mask(path: Path) -> np.ndarray:
