@@ -53,7 +53,7 @@ def main() -> None:
                     pass
         fetched = time.perf_counter() - t0
         total_images = total_seconds = 0.0
-        print(f"{'model':<28} {'ran':<26} {'images':>7} {'seconds':>8}")
+        print(f"{'model':<28} {'ran':<26} {'images':>7} {'seconds':>8}  metric; agreement with the reference")
         for name in cat.names():
             m = cat.get(name)
             data, split = DATA.get(m.task, COCO)
@@ -63,7 +63,11 @@ def main() -> None:
             ran = [r for r in report.rows if r.status == "ran"]
             images = sum(r.images for r in ran)
             total_images, total_seconds = total_images + images, total_seconds + seconds
-            print(f"{name:<28} {','.join(r.artifact for r in ran) or '-':<26} {images:>7} {seconds:>8.1f}")
+            figures = "; ".join(f"{r.artifact} {'-' if r.value is None else f'{r.value:.2f}'}"
+                                + (f" ({r.agreement:.1f} %)" if r.agreement is not None and r.artifact != report.reference else "")
+                                for r in ran)
+            print(f"{name:<28} {','.join(r.artifact for r in ran) or '-':<26} {images:>7} {seconds:>8.1f}  "
+                  f"{report.dataset.metric or 'agreement only'}: {figures}")
         print(f"fetching and deriving every file first: {fetched:.1f} s")
         print(f"whole catalog: {total_images:.0f} model-images in {total_seconds:.1f} s "
               f"({total_images / total_seconds:.1f} images/s)")

@@ -29,9 +29,10 @@ def test_list_table():
     result = runner.invoke(app, ["list"])
     assert result.exit_code == 0
     header, rule, *rows = result.stdout.splitlines()
-    assert header.split() == ["name", "task", "input", "classes", "metric", "targets"]
+    assert header.split() == ["name", "task", "input", "classes", "upstream", "measured", "by", "zoo", "targets"]
     row = next(r for r in rows if r.startswith("deeplabv3 "))
     assert "1x513x513x3" in row and "mIoU 69.65% (cpu-uint8)" in row and row.endswith("cpu edgetpu imx93* imx8mp*")
+    assert "mIoU 38.2 -> 38.2 (+0.0), 100 img (cpu-uint8 -> imx8mp)" in row  # zoo's own figures, never mixed in
     row = next(r for r in rows if r.startswith("mobilenet-v2 "))
     assert "image-classification" in row and "top-1 71.8% (tf-float)" in row and "1001" in row
     row = next(r for r in rows if r.startswith("movenet-lightning "))

@@ -17,7 +17,7 @@ from zoo.errors import ZooError
 from zoo.progress import Progress
 from zoo.targets import get_target
 from zoo.tasks import get_task
-from zoo.tasks.base import Dataset, Evaluation
+from zoo.tasks.base import Dataset
 
 if TYPE_CHECKING:
     from zoo.manifest import Artifact, Manifest
@@ -213,17 +213,6 @@ def _score(task, ds: Dataset, preds: list, row: Row) -> None:
     if ds.metric is not None:
         row.figures = task.score(ds, preds)
         row.value = row.figures[ds.metric]
-
-
-def run_one(model, data: Path, split: str, limit: int | None, progress: Progress) -> Evaluation:
-    """One loaded model's figures on a dataset (Task.evaluate)."""
-    ds = _read(model.task, data, model.manifest, split, limit, None)
-    if ds.metric is None:
-        raise ZooError(ds.no_metric)
-    preds, _ = predictions(model, ds, ds.samples, progress)
-    figures = model.task.score(ds, preds)
-    return Evaluation(ds.name, ds.split, sum(p is not None for p in preds), ds.layout, figures, ds.metric,
-                      figures[ds.metric])
 
 
 def tool_versions(task: str) -> dict[str, str]:

@@ -30,8 +30,9 @@ def list_table(rows: Sequence[dict]) -> str:
     lines = [(r["name"], r["task"], "x".join(map(str, r["input_shape"])), r["classes"] or "-", _headline(r),
               measured_text(r.get("measured")),
               " ".join([*r["targets"]["published"], *(f"{t}*" for t in r["targets"]["unpublished"])])) for r in rows]
-    return (table(("name", "task", "input", "classes", "upstream metric", "measured by zoo (reference -> int8 file)", "targets"), lines)
-            + "\n(* = artifact not published yet; measured: zoo eval on small sample sets, see zoo info NAME)")
+    return (table(("name", "task", "input", "classes", "upstream", "measured by zoo", "targets"), lines)
+            + "\n(* = artifact not published yet; measured: the reference file -> an int8 file on the same small sample "
+              "set, by zoo eval; zoo info NAME says how)")
 
 
 def _output(o) -> str:

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 from zoo.errors import ZooError
 from zoo.tasks import classification, detection, pose, segmentation
-from zoo.tasks.base import Evaluation, Task
+from zoo.tasks.base import Task
 
 if TYPE_CHECKING:
     from zoo.manifest import Manifest, Metric
 
-__all__ = ["TASKS", "Evaluation", "Task", "get_task", "headline_metrics", "measured_pair"]
+__all__ = ["TASKS", "Task", "get_task", "headline_metrics", "measured_pair"]
 
 FLOAT = ("float32", "float16")
 

@@ -1,4 +1,4 @@
-"""The interface a task implements, and what `zoo eval` returns: see zoo/tasks/__init__.py."""
+"""The interface a task implements, and a dataset as `zoo eval` reads it through a task: see zoo/tasks/__init__.py."""
 
 from __future__ import annotations
 
@@ -104,12 +104,6 @@ class Task:
     def agree_unit(self, m: Manifest) -> str:
         return self.agreement_unit(m)
 
-    def evaluate(self, model, data: Path, split: str, limit: int | None, progress) -> Evaluation:
-        """One model's figures on a dataset (zoo.evaluation runs several files on the same images)."""
-        from zoo.evaluation import run_one
-
-        return run_one(model, data, split, limit, progress)
-
 
 def images_only(data: Path, split: str, no_metric: str) -> Dataset:
     """A dataset of images without truth that a task reads (agreement only): IMAGES/SPLIT*/, SPLIT/ or the folder's
@@ -141,21 +135,3 @@ class Dataset:
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     truth: Any = None  # what scoring needs besides the samples (e.g. pycocotools' ground truth)
-
-
-@dataclass
-class Evaluation:
-    """What `zoo eval` found: the dataset it read and how (its layout), the figures (in percent) and the headline
-    metric's value, which is compared with the manifest's figures of the same name."""
-
-    dataset: str
-    split: str
-    images: int
-    layout: str
-    figures: dict[str, Any]
-    metric: str
-    value: float
-
-    def to_dict(self) -> dict:
-        return {"dataset": self.dataset, "split": self.split, "layout": self.layout, "images": self.images, "unit": "%",
-                **self.figures}

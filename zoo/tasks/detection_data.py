@@ -138,12 +138,3 @@ def score(ds: Dataset, predictions: list) -> dict[str, Any]:
         evaluation.summarize()
     ap, ap50 = (max(0.0, float(v)) * 100 for v in evaluation.stats[:2])
     return {"mAP": round(ap, 4), "AP50": round(ap50, 4)}
-
-
-def pycocotools_version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pycocotools")
-    except PackageNotFoundError:
-        return None
