@@ -306,6 +306,7 @@ def test_bad_masks_are_a_counted_skip_or_one_line(coral, coco, tmp_path):
     got = json.loads(proc.stdout)
     assert got["layout"] == "class-masks" and got["split"] == "val"
     assert len(got["skipped"]) == 1 and f"{photos[1].stem}.png: unreadable mask" in got["skipped"][0]
+    assert got["artifacts"][0]["images"] == got["images"] == 1
     assert "2 of the model's 21 classes mapped by label name to the dataset's 4: bicycle, person" in got["notes"][0]
     assert set(got["per_class_iou"]) == set(catalog.load().get("deeplabv3").labels)
     Image.fromarray(np.full((h // 2, w), 1, np.uint8)).save(root / "masks" / "val" / f"{photos[1].stem}.png")

@@ -180,7 +180,6 @@ def evaluate_loaded(model, data: Path, split: str = "val", limit: int | None = N
     preds, seconds = predictions(model, ds, ds.samples, progress)
     row.seconds = round(seconds, 2)
     _score(model.task, ds, preds, row)
-    row.agreement = 100.0 if preds else None
     return Report(model.manifest.name, model.manifest.task, ds, _subset(ds, limit), row.artifact,
                   model.task.agree_unit(model.manifest), [row])
 
@@ -209,10 +208,10 @@ def _subset(ds: Dataset, limit: int | None) -> str:
 
 
 def _score(task, ds: Dataset, preds: list, row: Row) -> None:
-    row.images = sum(p is not None for p in preds)
     if ds.metric is not None:
         row.figures = task.score(ds, preds)
         row.value = row.figures[ds.metric]
+    row.images = sum(p is not None and image not in ds.unscored for p, (image, _) in zip(preds, ds.samples))
 
 
 def tool_versions(task: str) -> dict[str, str]:
@@ -237,6 +236,8 @@ def metric_entries(report: Report, command: str, today: str) -> list[dict]:
     ds, tools, note = report.dataset, tool_versions(report.task), caveat(report)
     out = []
     for row in report.rows:
+        if not row.images:
+            continue
         for name, value in row.figures.items():
             if isinstance(value, (int, float)) and name != "pixel_accuracy":
                 out.append({"name": name, "value": round(float(value), 2), "unit": "%", "dataset": ds.name,

@@ -122,6 +122,8 @@ def eval_(
     if first is not None:  # the first file's figures at the top level, as a single-file eval has always printed them
         out.update({"artifact": first.artifact, "images": first.images, **first.figures})
     if record:
+        if artifacts is None and m.artifact is None:
+            raise ZooError(f"{m.path} is not an artifact of a manifest, so there is nowhere to record to")
         entries = evaluation.metric_entries(report, _command_line(), dt.date.today().isoformat())
         if not entries:
             raise ZooError(f"nothing to record: {report.dataset.no_metric or 'no file ran here'}")

@@ -135,3 +135,4 @@ class Dataset:
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     truth: Any = None  # what scoring needs besides the samples (e.g. pycocotools' ground truth)
+    unscored: set = field(default_factory=set)  # images whose truth cannot be read (listed in skipped)

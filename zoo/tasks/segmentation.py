@@ -156,7 +156,7 @@ class Segmenting(Task):
         return model.predict(image).mask
 
     def read_truth(self, ds: Dataset, sample) -> None:
-        ds.truth.read(sample[1], ds)
+        ds.truth.read(sample, ds)
 
     def score(self, ds: Dataset, predictions: list) -> dict[str, Any]:
         import numpy as np
@@ -166,7 +166,7 @@ class Segmenting(Task):
         for (image_path, mask), predicted in zip(ds.samples, predictions):
             if predicted is None:
                 continue
-            truth = ds.truth.read(mask, ds)
+            truth = ds.truth.read((image_path, mask), ds)
             if truth is None:
                 continue
             if truth.shape != predicted.shape:
@@ -207,11 +207,13 @@ class Truth:
         self.lut, self.ignore, self.labels = lut, ignore, labels
         self._read: dict = {}  # by mask path: every file of a run is scored against the same masks
 
-    def read(self, mask, ds: Dataset):
-        key = mask if isinstance(mask, Path) else mask[0]
-        if key not in self._read:
-            self._read[key] = self._decode(mask, ds)
-        return self._read[key]
+    def read(self, sample, ds: Dataset):
+        image, mask = sample
+        if image not in self._read:
+            self._read[image] = self._decode(mask, ds)
+            if self._read[image] is None:
+                ds.unscored.add(image)
+        return self._read[image]
 
     def _decode(self, mask, ds: Dataset):
         import numpy as np
