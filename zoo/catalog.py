@@ -19,7 +19,8 @@ from zoo.errors import ManifestInvalid, ModelNotFound
 from zoo.hashes import StatKey, sha256_of
 from zoo.manifest import Manifest
 from zoo.manifest_sources import bundled_dir
-from zoo.tasks import get_task, headline_metrics, measured_pair
+from zoo.evaluation import measured_pair
+from zoo.tasks import get_task
 
 INDEX = "manifests.json"
 INDEX_VERSION = 2
@@ -41,7 +42,7 @@ def summary(m: Manifest) -> dict:
         "classes": len(m.labels),
         "metric": get_task(m.task).headline,
         "metrics": [{"name": x.name, "value": x.value, "unit": x.unit, "applies_to": x.applies_to, "source": x.source}
-                    for x in headline_metrics(m)],
+                    for x in get_task(m.task).headline_metrics(m.metrics)],
         "measured": measured_pair(m),
         "targets": {
             "published": m.published_targets,

@@ -17,7 +17,7 @@ from zoo.errors import ZooError
 from zoo.progress import Progress
 from zoo.targets import get_target
 from zoo.tasks import get_task
-from zoo.tasks.base import Dataset
+from zoo.tasks.base import Context, Dataset
 
 if TYPE_CHECKING:
     from zoo.manifest import Artifact, Manifest
@@ -141,9 +141,9 @@ def evaluate(m: Manifest, data: Path, which: str = "all", split: str = "val", li
     from zoo.model import Model
 
     progress = progress or Progress()
-    task = get_task(m.task)
+    task, ctx = get_task(m.task), context(m)
     chosen = plan(m, which)
-    ds = _read(task, data, m, split, limit, dataset)
+    ds = _read(task, data, ctx, split, limit, dataset)
     rows, kept, reference = [], {}, None
     for artifact, why in chosen:
         row = Row(artifact.id, artifact.target, artifact.precision, why or "ran")
@@ -163,25 +163,26 @@ def evaluate(m: Manifest, data: Path, which: str = "all", split: str = "val", li
         kept[artifact.id] = preds
     for row in rows:
         if row.artifact in kept and reference is not None:
-            row.agreement = task.agree(kept[reference], kept[row.artifact], m)
+            row.agreement = task.agree(kept[reference], kept[row.artifact], ctx)
             ref_row = next(r for r in rows if r.artifact == reference)
             if row.value is not None and ref_row.value is not None:
                 row.difference = round(row.value - ref_row.value, 4)
-    return Report(m.name, m.task, ds, _subset(ds, limit), reference, task.agree_unit(m), rows)
+    return Report(m.name, m.task, ds, _subset(ds, limit), reference, task.agree_unit(ctx), rows)
 
 
 def evaluate_loaded(model, data: Path, split: str = "val", limit: int | None = None, progress: Progress | None = None,
                     dataset: str | None = None) -> Report:
     """One loaded file (the one a target resolves to, or a .tflite path) on a dataset: a report of one row."""
     progress = progress or Progress()
-    ds = _read(model.task, data, model.manifest, split, limit, dataset)
+    ctx = context(model.manifest, model.outputs, model.target)
+    ds = _read(model.task, data, ctx, split, limit, dataset)
     a = model.artifact
     row = Row(a.id if a else model.path.name, a.target if a else model.target, a.precision if a else "-", "ran")
     preds, seconds = predictions(model, ds, ds.samples, progress)
     row.seconds = round(seconds, 2)
     _score(model.task, ds, preds, row)
     return Report(model.manifest.name, model.manifest.task, ds, _subset(ds, limit), row.artifact,
-                  model.task.agree_unit(model.manifest), [row])
+                  model.task.agree_unit(ctx), [row])
 
 
 def comparisons(m: Manifest, report: Report, row: Row) -> list[dict]:
@@ -194,8 +195,13 @@ def comparisons(m: Manifest, report: Report, row: Row) -> list[dict]:
             and x.dataset == ds.name and x.split == ds.split]
 
 
-def _read(task, data: Path, m: Manifest, split: str, limit: int | None, dataset: str | None) -> Dataset:
-    ds = task.dataset(data, m, split)
+def context(m: Manifest, outputs: list | None = None, target: str | None = None) -> Context:
+    """What a task sees of a model (never the manifest itself)."""
+    return Context(m.parsed_head, outputs or m.outputs, m.labels, target)
+
+
+def _read(task, data: Path, ctx: Context, split: str, limit: int | None, dataset: str | None) -> Dataset:
+    ds = task.dataset(data, ctx, split)
     if limit:
         ds.samples = ds.samples[:limit]
     if dataset:
@@ -244,3 +250,23 @@ def metric_entries(report: Report, command: str, today: str) -> list[dict]:
                             "split": ds.split, "subset": report.subset, "applies_to": row.artifact, "images": row.images,
                             "source": "measured", "command": command, "date": today, "tools": dict(tools), "caveat": note})
     return out
+
+
+def measured_pair(m: Manifest) -> dict | None:
+    """The headline of zoo's own measurements (`zoo list`): the reference file's figure (the float one, else the first
+    measured) beside an integer file's (the first other one) on the same dataset and split, with the difference and
+    the image count; None when zoo measured nothing."""
+    name = get_task(m.task).metric(context(m))
+    figures = [x for x in m.metrics if x.source == "measured" and x.name == name]
+    if not figures:
+        return None
+    order = {a.id: (a.precision not in FLOAT, i) for i, a in enumerate(m.artifacts)}
+    figures.sort(key=lambda x: order.get(x.applies_to, (True, len(order))))
+    ref = figures[0]
+    same = [x for x in figures[1:] if (x.dataset, x.split) == (ref.dataset, ref.split)]
+    precision = {a.id: a.precision for a in m.artifacts}
+    other = next((x for x in same if precision.get(x.applies_to) not in FLOAT), same[0] if same else None)
+    return {"name": name, "dataset": ref.dataset, "split": ref.split, "images": ref.images,
+            "reference": {"artifact": ref.applies_to, "value": ref.value},
+            "int8": {"artifact": other.applies_to, "value": other.value} if other else None,
+            "difference": round(other.value - ref.value, 2) if other else None}

@@ -14,9 +14,6 @@ from zoo.tasks import TASKS
 from zoo.tflite import ModelInfo, TensorInfo, inspect
 
 INPUT_RANGES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0), "0,255": (0.0, 255.0)}
-COCO_KEYPOINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-                  "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
-                  "right_knee", "left_ankle", "right_ankle"]
 
 
 def describe(path: Path, name: str, task: str, labels: list[str] | None = None, sources: list[str] | None = None,
@@ -48,7 +45,7 @@ def describe(path: Path, name: str, task: str, labels: list[str] | None = None, 
         "schema_version": manifest.SCHEMA_VERSION, "name": name, "family": name, "task": task,
         "description": f"{name}: {task.replace('-', ' ')} ({path.name}, described by zoo init)",
         "license": license, "homepage": sources[0] if sources else "unknown",
-        "inputs": [_input(inp, input_range)], "outputs": outputs, "head": _head(task, outputs, labels), "artifacts": [artifact],
+        "inputs": [_input(inp, input_range)], "outputs": outputs, "head": TASKS[task].init_head(outputs, labels), "artifacts": [artifact],
     }
     manifest.parse(data, f"{name}.yaml")
     return data
@@ -86,31 +83,7 @@ def _input(t: TensorInfo, input_range: str) -> dict:
 def _output(t: TensorInfo, task: str, info: ModelInfo) -> dict:
     """An output and its kind for the task (a SOFTMAX in the graph means scores, not logits)."""
     softmax = any(op.name == "SOFTMAX" for op in info.ops)
-    if task == "image-classification":
-        kind = "scores" if softmax or t.dtype == "uint8" else "logits"
-    elif task == "semantic-segmentation":
-        kind = "class-ids" if len(t.shape) == 3 else "probabilities" if softmax else "logits"
-    elif task == "pose-estimation":
-        kind = "keypoints-yxs"
-    else:
-        raise ZooError(f"zoo init cannot describe the outputs of a {task} model yet", "write its manifest by hand")
-    return {"name": t.name, "shape": list(t.shape), "kind": kind}
-
-
-def _head(task: str, outputs: list[dict], labels: list[str] | None) -> dict:
-    if task == "pose-estimation":
-        count = outputs[0]["shape"][-2]
-        return {"keypoints": COCO_KEYPOINTS if count == len(COCO_KEYPOINTS) else [f"keypoint {i}" for i in range(count)]}
-    out = outputs[0]
-    classes = out["shape"][-1] if out["kind"] != "class-ids" else len(labels or [])
-    if labels is None:
-        if out["kind"] == "class-ids":
-            raise ZooError("a segmentation model that outputs class ids needs --labels FILE (one label a line)")
-        labels = [str(i) for i in range(classes)]
-    elif len(labels) != classes:
-        raise ZooError(f"the label file has {len(labels)} labels but the model's output has {classes} classes",
-                       "give one label a line, in class-id order, for every class the output scores")
-    return {"labels": labels}
+    return {"name": t.name, "shape": list(t.shape), "kind": TASKS[task].init_kind(list(t.shape), t.dtype, softmax)}
 
 
 def _precision(info: ModelInfo) -> str:

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-    from zoo.manifest import Manifest, Output
     from zoo.preprocess import Prepared
+    from zoo.tensors import Output
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -64,23 +64,25 @@ class Classifying(Task):
             yield "[0].shape", (f"{classes} scores with label_offset {head.label_offset} need {classes + head.label_offset} "
                                 f"labels; head.labels has {len(head.labels)}")
 
-    def labels(self, m: Manifest) -> list[str]:
-        head = m.parsed_head
+    def labels(self, head: Head) -> list[str]:
         return list(head.labels[head.label_offset:])
+
+    def init_kind(self, shape: list[int], dtype: str, softmax: bool) -> str:
+        return "scores" if softmax or dtype == "uint8" else "logits"
 
     def decode(self, outputs: list[np.ndarray], prepared: Prepared, ctx: Context, top_k: int = 5,
                **options: Any) -> Classification:
         import numpy as np
 
         scores = probabilities(outputs[0], ctx.outputs[0].kind)
-        labels = ctx.manifest.labels
+        labels = ctx.labels
         best = np.argsort(-scores, kind="stable")[:top_k]
         return Classification([Class(int(i), labels[i], float(scores[i])) for i in best], ctx.target)
 
-    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], m: Manifest) -> tuple[int, int]:
+    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], ctx: Context) -> tuple[int, int]:
         return int(reference[0].reshape(-1).argmax() == candidate[0].reshape(-1).argmax()), 1
 
-    def agreement_unit(self, m: Manifest) -> str:
+    def agreement_unit(self, ctx: Context) -> str:
         return "images (top-1)"
 
     def text(self, result: Classification) -> str:
@@ -100,9 +102,9 @@ class Classifying(Task):
             pen.text((6, 6 + 14 * i), text, fill=(255, 255, 0))
         return picture
 
-    def dataset(self, data: Path, m: Manifest, split: str) -> Dataset:
+    def dataset(self, data: Path, ctx: Context, split: str) -> Dataset:
         root, split = (data / split, split) if (data / split).is_dir() else (data, "all")
-        samples, notes = image_folder(root, m.labels, synsets(data))
+        samples, notes = image_folder(root, ctx.labels, synsets(data))
         if not samples:
             raise ZooError(f"no images under {root}'s class folders",
                            "give a folder with one sub-folder of images per class, named by its label, id or WNID")
@@ -117,11 +119,11 @@ class Classifying(Task):
         return {"top-1": round(100 * sum(r[:1] == [t] for r, t in pairs) / n, 4),
                 "top-5": round(100 * sum(t in r for r, t in pairs) / n, 4)}
 
-    def agree(self, reference: list, candidate: list, m: Manifest) -> float:
+    def agree(self, reference: list, candidate: list, ctx: Context) -> float:
         pairs = [(a[0], b[0]) for a, b in zip(reference, candidate) if a is not None and b is not None]
         return round(100 * sum(a == b for a, b in pairs) / (len(pairs) or 1), 4)
 
-    def agree_unit(self, m: Manifest) -> str:
+    def agree_unit(self, ctx: Context) -> str:
         return "same top-1"
 
 

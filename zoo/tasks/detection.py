@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-    from zoo.manifest import Manifest, Output
     from zoo.preprocess import Prepared
+    from zoo.tensors import Output
 
 AGREEMENT_IOU = 0.8
 """A built model's detection agrees with its reference's when their boxes overlap this much (intersection over union)."""
@@ -129,17 +129,17 @@ class Detecting(Task):
 
     def decode(self, outputs: list[np.ndarray], prepared: Prepared, ctx: Context, min_score: float | None = None,
                **options: Any) -> Detections:
-        head = ctx.manifest.parsed_head
+        head = ctx.head
         if min_score is not None:
             head = head.model_copy(update={"min_score": min_score})
         found = raw_detections(outputs, head) if ctx.outputs[0].kind == "box-regressors" else postprocessed(outputs, head)
         return Detections([_to_image(d, prepared) for d in found], ctx.target)
 
-    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], m: Manifest) -> tuple[int, int]:
+    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], ctx: Context) -> tuple[int, int]:
         """Detections of the reference matched one to one by a candidate box of the same label (IoU >= 0.8), over the
         larger of the two counts: missing and extra boxes both count against."""
-        head = m.parsed_head
-        decode = raw_detections if m.outputs[0].kind == "box-regressors" else postprocessed
+        head = ctx.head
+        decode = raw_detections if ctx.outputs[0].kind == "box-regressors" else postprocessed
         ref, cand = decode([r[0] for r in reference], head), decode([c[0] for c in candidate], head)
         unmatched = list(cand)
         matched = 0
@@ -150,7 +150,7 @@ class Detecting(Task):
                 unmatched.remove(best)
         return matched, max(len(ref), len(cand))
 
-    def agreement_unit(self, m: Manifest) -> str:
+    def agreement_unit(self, ctx: Context) -> str:
         return f"detections (same label, box IoU >= {AGREEMENT_IOU})"
 
     def text(self, result: Detections) -> str:
@@ -174,10 +174,10 @@ class Detecting(Task):
         return picture
 
 
-    def dataset(self, data: Path, m: Manifest, split: str) -> Dataset:
+    def dataset(self, data: Path, ctx: Context, split: str) -> Dataset:
         from zoo.tasks import detection_data
 
-        return detection_data.read(data, m, split)
+        return detection_data.read(data, ctx.labels, split)
 
     def eval_prediction(self, model, image: Image.Image, ds: Dataset) -> list[Detection]:
         return model.predict(image, min_score=EVAL_MIN_SCORE if ds.metric else None).detections
@@ -187,10 +187,10 @@ class Detecting(Task):
 
         return detection_data.score(ds, predictions)
 
-    def agree(self, reference: list, candidate: list, m: Manifest) -> float:
+    def agree(self, reference: list, candidate: list, ctx: Context) -> float:
         """Boxes of the same label matched one to one at IoU >= 0.5 among the detections scored at least the head's
         min_score, over the larger count of each image (missing and extra boxes both count against)."""
-        cut = m.parsed_head.min_score
+        cut = ctx.head.min_score
         matched = total = 0
         for ref, cand in zip(reference, candidate):
             if ref is None or cand is None:
@@ -204,7 +204,7 @@ class Detecting(Task):
                     unmatched.remove(best)
         return round(100 * matched / total, 4) if total else 100.0
 
-    def agree_unit(self, m: Manifest) -> str:
+    def agree_unit(self, ctx: Context) -> str:
         return f"boxes (same label, IoU >= {EVAL_AGREEMENT_IOU})"
 
 

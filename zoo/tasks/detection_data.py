@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from zoo.errors import RuntimeMissing, ZooError
 from zoo.tasks import coco
 from zoo.tasks.base import Dataset
 
-if TYPE_CHECKING:
-    from zoo.manifest import Manifest
-
 NAMES_FILES = ("data.yaml", "dataset.yaml", "config.yaml", "coco.yaml")
 
 
-def read(root: Path, m: Manifest, split: str, offset: int | None = None) -> Dataset:
+def read(root: Path, labels: list[str], split: str, offset: int | None = None) -> Dataset:
     """The samples (image, image id) and pycocotools-ready ground truth of a COCO or YOLO detection folder."""
     if not root.is_dir():
         raise ZooError(f"{root} is not a folder", "give the dataset's folder")
@@ -29,7 +26,6 @@ def read(root: Path, m: Manifest, split: str, offset: int | None = None) -> Data
                        "give --split the split's folder name (e.g. val2017)")
     layout, split, gt, samples = found
     classes = {c["id"]: c["name"] for c in gt["categories"]}
-    labels = m.labels
     mapped = ({i: i + offset for i in range(len(labels)) if i + offset in classes} if offset is not None
               else coco.match_labels(labels, classes))
     if not samples:

@@ -21,9 +21,12 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-    from zoo.manifest import Manifest, Output
     from zoo.preprocess import Prepared
+    from zoo.tensors import Output
 
+COCO_KEYPOINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+                  "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+                  "right_knee", "left_ankle", "right_ankle"]
 AGREEMENT_DISTANCE = 0.04
 """A built model's keypoint agrees with its reference within this fraction of the image (libcoral's MoveNet rule)."""
 
@@ -72,37 +75,44 @@ class Posing(Task):
             if not (0 <= a < len(head.keypoints) and 0 <= b < len(head.keypoints)):
                 yield "[0]", f"head.skeleton pairs keypoint indices 0..{len(head.keypoints) - 1}, got ({a}, {b})"
 
-    def labels(self, m: Manifest) -> list[str]:
+    def labels(self, head: Head) -> list[str]:
         return []
+
+    def init_kind(self, shape: list[int], dtype: str, softmax: bool) -> str:
+        return "keypoints-yxs"
+
+    def init_head(self, outputs: list[dict], labels: list[str] | None) -> dict:
+        count = outputs[0]["shape"][-2]
+        return {"keypoints": COCO_KEYPOINTS if count == len(COCO_KEYPOINTS) else [f"keypoint {i}" for i in range(count)]}
 
     def decode(self, outputs: list[np.ndarray], prepared: Prepared, ctx: Context, **options: Any) -> Pose:
         import numpy as np
 
         yxs = np.asarray(outputs[0], dtype=np.float32).reshape(-1, 3)
-        head = ctx.manifest.parsed_head
+        head = ctx.head
         points = []
         for name, (y, x, score) in zip(head.keypoints, yxs):
             ix, iy = prepared.to_image(float(x), float(y))
             points.append(Keypoint(name, ix, iy, float(score)))
         return Pose(points, ctx.target, list(head.skeleton), head.min_score)
 
-    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], m: Manifest) -> tuple[int, int]:
+    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], ctx: Context) -> tuple[int, int]:
         import numpy as np
 
         a = np.asarray(reference[0], dtype=np.float32).reshape(-1, 3)[:, :2]
         b = np.asarray(candidate[0], dtype=np.float32).reshape(-1, 3)[:, :2]
         return int((np.abs(a - b).max(axis=1) <= AGREEMENT_DISTANCE).sum()), len(a)
 
-    def agreement_unit(self, m: Manifest) -> str:
+    def agreement_unit(self, ctx: Context) -> str:
         return f"keypoints (within {AGREEMENT_DISTANCE})"
 
-    def dataset(self, data: Path, m: Manifest, split: str) -> Dataset:
+    def dataset(self, data: Path, ctx: Context, split: str) -> Dataset:
         return images_only(data, split, "no keypoint ground truth is read here: agreement with the reference file only")
 
     def eval_prediction(self, model, image: Image.Image, ds: Dataset) -> list[tuple[float, float]]:
         return [(k.x, k.y) for k in model.predict(image).keypoints]
 
-    def agree(self, reference: list, candidate: list, m: Manifest) -> float:
+    def agree(self, reference: list, candidate: list, ctx: Context) -> float:
         pairs = [(a, b) for ra, rb in zip(reference, candidate) if ra is not None and rb is not None for a, b in zip(ra, rb)]
         near = sum(max(abs(a[0] - b[0]), abs(a[1] - b[1])) <= AGREEMENT_DISTANCE for a, b in pairs)
         return round(100 * near / len(pairs), 4) if pairs else 100.0
