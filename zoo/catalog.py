@@ -19,8 +19,8 @@ from zoo.errors import ManifestInvalid, ModelNotFound
 from zoo.hashes import StatKey, sha256_of
 from zoo.manifest import Manifest
 from zoo.manifest_sources import bundled_dir
-from zoo.evaluation import measured_pair
 from zoo.tasks import get_task
+from zoo.tasks.base import Context
 
 INDEX = "manifests.json"
 INDEX_VERSION = 2
@@ -50,6 +50,25 @@ def summary(m: Manifest) -> dict:
         },
     }
 
+
+def measured_pair(m: Manifest) -> dict | None:
+    """The headline of zoo's own measurements (`zoo list`): the reference file's figure (the float one, else the first
+    measured) beside an integer file's (the first other one) on the same dataset and split, with the difference and
+    the image count; None when zoo measured nothing."""
+    name = get_task(m.task).metric(Context(m.parsed_head, m.outputs, m.labels))
+    figures = [x for x in m.metrics if x.source == "measured" and x.name == name]
+    if not figures:
+        return None
+    order = {a.id: (not a.is_float, i) for i, a in enumerate(m.artifacts)}
+    figures.sort(key=lambda x: order.get(x.applies_to, (True, len(order))))
+    ref = figures[0]
+    same = [x for x in figures[1:] if (x.dataset, x.split) == (ref.dataset, ref.split)]
+    floats = {a.id for a in m.artifacts if a.is_float}
+    other = next((x for x in same if x.applies_to not in floats), same[0] if same else None)
+    return {"name": name, "dataset": ref.dataset, "split": ref.split, "images": ref.images,
+            "reference": {"artifact": ref.applies_to, "value": ref.value},
+            "int8": {"artifact": other.applies_to, "value": other.value} if other else None,
+            "difference": round(other.value - ref.value, 2) if other else None}
 
 _parsed: dict[Path, tuple[StatKey, Manifest | ManifestInvalid]] = {}
 _last: list = [None, None]

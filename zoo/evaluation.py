@@ -23,9 +23,6 @@ if TYPE_CHECKING:
     from zoo.manifest import Artifact, Manifest
     from zoo.runtime import Opened
 
-FLOAT = ("float32", "float16")
-
-
 @dataclass
 class Row:
     """One file's line of the report: what it scored, its difference from and agreement with the reference."""
@@ -83,7 +80,7 @@ def plan(m: Manifest, which: str) -> list[tuple[Artifact, str | None]]:
     out = [(a, None if get_target(a.target).runs_on_cpu else f"needs the device ({get_target(a.target).title})")
            for a in chosen]
     runnable = [a for a, why in out if why is None]
-    reference = next((a for a in runnable if a.precision in FLOAT), None) or next(iter(runnable), None)
+    reference = next((a for a in runnable if a.is_float), None) or next(iter(runnable), None)
     return sorted(out, key=lambda x: x[0] is not reference)
 
 
@@ -251,22 +248,3 @@ def metric_entries(report: Report, command: str, today: str) -> list[dict]:
                             "source": "measured", "command": command, "date": today, "tools": dict(tools), "caveat": note})
     return out
 
-
-def measured_pair(m: Manifest) -> dict | None:
-    """The headline of zoo's own measurements (`zoo list`): the reference file's figure (the float one, else the first
-    measured) beside an integer file's (the first other one) on the same dataset and split, with the difference and
-    the image count; None when zoo measured nothing."""
-    name = get_task(m.task).metric(context(m))
-    figures = [x for x in m.metrics if x.source == "measured" and x.name == name]
-    if not figures:
-        return None
-    order = {a.id: (a.precision not in FLOAT, i) for i, a in enumerate(m.artifacts)}
-    figures.sort(key=lambda x: order.get(x.applies_to, (True, len(order))))
-    ref = figures[0]
-    same = [x for x in figures[1:] if (x.dataset, x.split) == (ref.dataset, ref.split)]
-    precision = {a.id: a.precision for a in m.artifacts}
-    other = next((x for x in same if precision.get(x.applies_to) not in FLOAT), same[0] if same else None)
-    return {"name": name, "dataset": ref.dataset, "split": ref.split, "images": ref.images,
-            "reference": {"artifact": ref.applies_to, "value": ref.value},
-            "int8": {"artifact": other.applies_to, "value": other.value} if other else None,
-            "difference": round(other.value - ref.value, 2) if other else None}

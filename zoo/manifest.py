@@ -242,6 +242,11 @@ class Artifact(PinnedFile):
         return bool(self.sources)
 
     @property
+    def is_float(self) -> bool:
+        """A float file: the reference its integer siblings are compared with (zoo eval, zoo list)."""
+        return self.precision in ("float32", "float16")
+
+    @property
     def compiler(self) -> Compiler | None:
         """What makes this file from its parent: ai-edge-quantizer when it is quantized here, else the target's compiler."""
         name = "aeq" if self.quantize else get_target(self.target).compiler
