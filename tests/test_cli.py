@@ -31,19 +31,24 @@ def test_list_table():
     header, rule, *rows = result.stdout.splitlines()
     assert header.split() == ["name", "task", "input", "classes", "upstream", "measured", "by", "zoo", "targets"]
     row = next(r for r in rows if r.startswith("deeplabv3 "))
-    assert "1x513x513x3" in row and "mIoU 69.65% (cpu-uint8)" in row and row.endswith("cpu edgetpu imx93* imx8mp*")
+    assert "1x513x513x3" in row and "mIoU 69.65% (cpu-uint8)" in row and row.endswith("cpu edgetpu imx93+ imx8mp+")
     assert "mIoU 38.2 -> 38.2 (+0.0), 100 img (cpu-uint8 -> imx8mp)" in row  # zoo's own figures, never mixed in
     row = next(r for r in rows if r.startswith("mobilenet-v2 "))
     assert "image-classification" in row and "top-1 71.8% (tf-float)" in row and "1001" in row
     row = next(r for r in rows if r.startswith("movenet-lightning "))
-    assert "pose-estimation" in row and row.endswith("cpu edgetpu imx93*")
+    assert "pose-estimation" in row and row.endswith("cpu edgetpu imx93+")
+    row = next(r for r in rows if r.startswith("coral-deeplabv3 "))  # its cpu file has no pin yet: not published
+    assert row.endswith("edgetpu cpu*")
+    assert result.stdout.endswith("\n(+ = pinned, built on fetch or served by a mirror; * = artifact not published yet)\n")
 
 
 def test_list_json_as_subprocess_parses():
     proc = zoo("list", "--json")
     assert proc.returncode == 0, proc.stderr
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
-    assert rows["deeplabv3"]["targets"] == {"published": ["cpu", "edgetpu"], "unpublished": ["imx93", "imx8mp"]}
+    assert rows["deeplabv3"]["targets"] == {"published": ["cpu", "edgetpu"], "built_on_fetch": ["imx93", "imx8mp"],
+                                            "unpublished": []}
+    assert rows["coral-deeplabv3"]["targets"] == {"published": ["edgetpu"], "built_on_fetch": [], "unpublished": ["cpu"]}
     assert rows["deeplabv3-dm1"]["classes"] == 21
 
 
@@ -60,7 +65,7 @@ def test_info_by_alias_text_and_json():
 def test_unknown_model_is_one_line_exit_1():
     proc = zoo("info", "resnet")
     assert proc.returncode == 1 and proc.stdout == ""
-    assert proc.stderr.startswith("error: no model named 'resnet' (known models: coral-deeplabv3,")
+    assert proc.stderr == "error: no model named 'resnet' (`zoo list` shows every model)\n"
     assert len(proc.stderr.splitlines()) == 1
 
 
@@ -253,7 +258,7 @@ BLOCKED = ("import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None  
 
 @pytest.mark.parametrize(("args", "extra"), [
     (["predict", "deeplabv3", "bird.bmp"], "run"), (["bench", "deeplabv3"], "run"), (["eval", "deeplabv3", "--data", "."], "run"),
-    (["build", "deeplabv3", "--target", "imx93"], "run"), (["build", "coral-deeplabv3", "--calibration", "random"], "run")])
+    (["build", "deeplabv3", "--target", "imx93"], "build"), (["build", "coral-deeplabv3", "--calibration", "random"], "build")])
 def test_a_missing_extra_is_one_line_naming_it(args, extra, tmp_path):
     """As in a virtualenv made with the README's first line (pip install .): no numpy, pillow, LiteRT or TensorFlow."""
     blocked = ["numpy", "PIL", "ai_edge_litert", "tflite_runtime", "tensorflow", "ruamel"]
@@ -261,4 +266,29 @@ def test_a_missing_extra_is_one_line_naming_it(args, extra, tmp_path):
                           text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     (line,) = proc.stderr.splitlines()
-    assert line.startswith("error: ") and f"pip install '.[{extra}]'" in line, line
+    assert args[0] != "build" or line.startswith("error: zoo build needs the build extra (")
+    assert f"pip install '.[{extra}]'" in line, line
+
+
+def test_card_output_never_writes_through_a_link(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not zoo's")
+    (tmp_path / "card.md").symlink_to(victim)
+    proc = zoo("card", "deeplabv3", "-o", str(tmp_path / "card.md"))
+    assert proc.returncode == 0, proc.stderr
+    assert victim.read_text() == "not zoo's" and not (tmp_path / "card.md").is_symlink()
+    assert (tmp_path / "card.md").read_text().startswith("---\n")
+
+
+def test_predict_to_a_file_that_is_not_a_picture_is_a_usage_error_before_any_fetch(tmp_path):
+    import os
+
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.png")
+    proc = zoo("predict", "deeplabv3", str(tmp_path / "photo.png"), "-o", str(tmp_path / "out.txt"),
+               env={**os.environ, "ZOO_CACHE_DIR": str(tmp_path / "cache"), "ZOO_OFFLINE": "1"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"'{tmp_path / 'out.txt'}' does not end in a picture's extension: .png, .jpg, .jpeg, .bmp, .webp, .tif, .tiff" \
+        in proc.stderr
+    assert not (tmp_path / "out.txt").exists() and not (tmp_path / "cache").exists()

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import yaml
 
+from zoo.convert.record import tool_text
 from zoo.manifest import Manifest
 from zoo.present import describe_head
 from zoo.targets import get_target
 from zoo.tasks import get_task
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: the same text, faster (zoo site renders a card per model)
 DATASET_IDS = {"PASCAL VOC 2012": "pascal_voc"}
 
 
@@ -45,7 +47,7 @@ def render(m: Manifest, repo: str | None = None, records: dict[str, dict] | None
     """The README.md of a model repository; `records` are build records by artifact id, when there are some."""
     records = records or {}
     p = m.input.preprocessing
-    lines = ["---", yaml.safe_dump(metadata(m), sort_keys=False).rstrip(), "---", "", f"# {m.name}", "", m.description, "",
+    lines = ["---", yaml.dump(metadata(m), Dumper=_DUMPER, sort_keys=False).rstrip(), "---", "", f"# {m.name}", "", m.description, "",
              "## Model information", "", "Information | Value", "--- | ---",
              f"Input shape | {'x'.join(map(str, m.input.shape))} {m.input.layout} {m.input.color_order}",
              f"Preprocessing | resize: {p.resize} ({p.resize_method}){f', pad value {p.pad_value:g}' if p.pad_value is not None else ''}; "
@@ -107,7 +109,7 @@ def _applies_to(m: Manifest, ident: str | None) -> str:
 def _made(rec: dict) -> str:
     """One line from a build record (zoo/convert/record.py's shape): the tool, calibration if any, the checks."""
     tool, calibration = rec["tool"], rec.get("calibration")
-    text = f"{tool['name']} {tool.get('version', '')}".rstrip()
+    text = tool_text(tool)
     if calibration:
         text += f", calibration {calibration['count']} image(s) ({calibration['source']})"
     return text + ", checks: " + ", ".join(f"{c['name']} {'ok' if c['passed'] else 'failed'}" for c in rec["checks"])

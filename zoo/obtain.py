@@ -52,6 +52,10 @@ def obtain(model: str, f: PinnedFile, cache: Cache, *, offline: bool, progress: 
         return hit
     what = f"{model}/{f.id} ({f.file})"
     if offline:
+        for ref in map(parse_source, f.sources):  # a member of an archive already cached and verified needs no network
+            archive = next((a for a in archives if a.id == ref.archive), None) if isinstance(ref, Member) else None
+            if archive is not None and cached(model, archive, cache) is not None:
+                return _member(model, f, ref, cache, archives, f.sha256 is None and f.md5 is not None, progress)
         removed = " (a copy that failed verification was removed)" if cache.discarded(f.sha256) else ""
         raise OfflineMiss(f"{what} is not in the cache at {cache.root}{removed} and zoo is offline",
                           "fetch it once while online (without --offline and ZOO_OFFLINE)")
@@ -68,6 +72,15 @@ def obtain(model: str, f: PinnedFile, cache: Cache, *, offline: bool, progress: 
     finally:
         if lock is not None:
             lock.release()
+
+
+def obtain_unhosted(model: str, f: PinnedFile, cache: Cache, *, offline: bool, progress: Progress) -> tuple[Path, str] | None:
+    """A pinned file no manifest source hosts (a derived artifact): the cache, else the mirrors (ZOO_MIRRORS), verified
+    by its pin like any download. None when it is not cached and no mirror may be asked (offline, none set);
+    FetchFailed when no mirror has it."""
+    if offline or f.sha256 is None or not settings.mirrors():
+        return cached(model, f, cache, progress)
+    return obtain(model, f, cache, offline=False, progress=progress)
 
 
 def obtain_cached(model: str, f: PinnedFile, progress: Progress | None = None, trust_unpinned: bool = False,
@@ -237,6 +250,8 @@ def _member(model: str, f: PinnedFile, ref: Member, cache: Cache, archives: Sequ
     pinned size, and checked against the file's own pin."""
     import zipfile
 
+    from zoo.archive import ZIP_DAMAGE, check_zip_member
+
     source, archive_id, member = ref.source, ref.archive, ref.path
     archive = next((a for a in archives if a.id == archive_id), None)
     if archive is None:
@@ -253,6 +268,7 @@ def _member(model: str, f: PinnedFile, ref: Member, cache: Cache, archives: Sequ
                 raise DownloadError(f"{archive.file} has no member {member!r}") from None
             if info.file_size > limit:
                 raise DownloadError(f"{archive.file}:{member} is {info.file_size:,} bytes, more than the {limit:,} expected")
+            check_zip_member(info, archive.file)
             hasher = hashes.Hasher(md5=md5_only)
             with z.open(info) as src, atomic.exclusive(tmp) as dst:
                 while chunk := src.read(min(hashes.CHUNK, limit + 1 - hasher.size)):
@@ -261,10 +277,10 @@ def _member(model: str, f: PinnedFile, ref: Member, cache: Cache, archives: Sequ
         digest = hasher.digest()
         hashes.check(digest, f"{archive.file}:{member}", sha256=f.sha256, md5=f.md5 if md5_only else None, size=f.size)
         return _install(cache, tmp, digest, model, f, source, md5_only, progress)
-    except (zipfile.BadZipFile, OSError) as e:
+    except (*ZIP_DAMAGE, OSError) as e:
         if isinstance(e, CacheError):
             raise
-        raise DownloadError(f"{archive.file} is not a readable zip archive ({type(e).__name__}: {e})") from None
+        raise DownloadError(f"{archive.file} is damaged: not a readable zip archive ({type(e).__name__}: {e})") from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -27,13 +27,14 @@ def measured_text(pair: dict | None) -> str:
 
 
 def list_table(rows: Sequence[dict]) -> str:
-    """`zoo list`: one line per catalog row (catalog.summary), unpublished targets starred."""
+    """`zoo list`: one line per catalog row (catalog.summary); targets built on fetch marked +, unpublished ones *."""
     lines = [(r["name"], r["task"], "x".join(map(str, r["input_shape"])), r["classes"] or "-", _headline(r),
               measured_text(r.get("measured")),
-              " ".join([*r["targets"]["published"], *(f"{t}*" for t in r["targets"]["unpublished"])])) for r in rows]
+              " ".join([*r["targets"]["published"], *(f"{t}+" for t in r["targets"]["built_on_fetch"]),
+                        *(f"{t}*" for t in r["targets"]["unpublished"])])) for r in rows]
     return (table(("name", "task", "input", "classes", "upstream", "measured by zoo", "targets"), lines)
-            + "\n(* = artifact not published yet; measured: the reference file -> an int8 file on the same small sample "
-              "set, by zoo eval; zoo info NAME says how)")
+            + "\n(+ = pinned, built on fetch or served by a mirror; * = artifact not published yet; measured: the "
+              "reference file -> an int8 file on the same small sample set, by zoo eval; zoo info NAME says how)")
 
 
 def _output(o) -> str:
@@ -142,12 +143,13 @@ def detection_text(d) -> str:
     return "\n".join(out)
 
 
-def cache_table(entries) -> str:
+def cache_table(entries, kinds: list[str]) -> str:
     import time
 
-    rows = [(e.model, e.artifact, f"{e.size:,}", time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used)), e.sha256[:12])
-            for e in entries]
-    return table(("model", "artifact", "size", "last used", "sha256"), rows)
+    shown = {"artifact": "artifact", "upstream": "upstream input", "unknown": "?"}
+    rows = [(e.model, e.artifact, shown[kind], f"{e.size:,}", time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used)),
+             e.sha256[:12]) for e, kind in zip(entries, kinds)]
+    return table(("model", "id", "what", "size", "last used", "sha256"), rows)
 
 
 def inspect_text(info) -> str:

@@ -75,7 +75,18 @@ class Segmenting(Task):
             yield "[0].shape", f"{out.kind} have {out.shape[-1]} classes in the last dimension but head.labels has {len(head.labels)}"
 
     def init_kind(self, shape: list[int], dtype: str, softmax: bool) -> str:
-        return "class-ids" if len(shape) == 3 else "probabilities" if softmax else "logits"
+        if len(shape) == 3:
+            return "class-ids"
+        return "probability" if shape[-1:] == [1] else "probabilities" if softmax else "logits"
+
+    def init_head(self, outputs: list[dict], labels: list[str] | None, name: str, classes: int | None = None) -> dict:
+        """A one-channel probability scores `name` against the background (as MediaPipe's selfie model does)."""
+        if outputs[0]["kind"] != "probability":
+            return super().init_head(outputs, labels, name, classes)
+        if labels is not None and len(labels) != 2:
+            raise ZooError(f"the label file has {len(labels)} labels but a one-channel probability output scores 2 "
+                           "classes", "give two lines: the background's label, then the label of what it finds")
+        return {"labels": labels or ["background", name]}
 
     def decode(self, outputs: list[np.ndarray], prepared: Prepared, ctx: Context, **options: Any) -> Segmentation:
         import numpy as np
@@ -128,20 +139,18 @@ class Segmenting(Task):
 
         return Image.blend(image.convert("RGB"), Image.fromarray(pascal_palette()[result.mask]), 0.5)
 
-    def write(self, image: Image.Image, result: Segmentation, path: Path) -> dict[str, str]:
+    def pictures(self, image: Image.Image, result: Segmentation, path: Path) -> dict[str, tuple[Path, Image.Image]]:
         """The PASCAL-coloured mask at `path` (NAME_mask.png), the class ids beside it (NAME_ids.png, greyscale, as
         `zoo eval` reads masks) and the overlay (NAME_overlay.png)."""
         from PIL import Image
 
         stem = path.stem.removesuffix("_mask")
-        ids_path, overlay_path = path.with_name(f"{stem}_ids.png"), path.with_name(f"{stem}_overlay.png")
-        Image.fromarray(pascal_palette()[result.mask]).save(path)
-        Image.fromarray(result.mask, mode="L").save(ids_path)
-        self.draw(image, result).save(overlay_path)
-        return {"mask": str(path), "ids": str(ids_path), "overlay": str(overlay_path)}
+        return {"mask": (path, Image.fromarray(pascal_palette()[result.mask])),
+                "ids": (path.with_name(f"{stem}_ids.png"), Image.fromarray(result.mask, mode="L")),
+                "overlay": (path.with_name(f"{stem}_overlay.png"), self.draw(image, result))}
 
-    def default_output(self, image: Path) -> Path | None:
-        return image.with_name(f"{image.stem}_mask.png")
+    def output_name(self, image: Path) -> str:
+        return f"{image.stem}_mask.png"
 
     def dataset(self, data: Path, ctx: Context, split: str) -> Dataset:
         layout, split, samples, lut, notes = samples_of(data, split, ctx.labels)
@@ -359,10 +368,11 @@ def panoptic_ids(path: Path) -> np.ndarray:
 def read_mask(path: Path) -> np.ndarray:
     """Class ids of a mask: a palette PNG's indices, or a greyscale image's values."""
     import numpy as np
-    from PIL import Image
 
-    with Image.open(path) as mask:
-        return np.asarray(mask if mask.mode in ("P", "L") else mask.convert("L"))
+    from zoo.images import open_image
+
+    mask = open_image(path)
+    return np.asarray(mask if mask.mode in ("P", "L") else mask.convert("L"))
 
 
 def confusion(truth: np.ndarray, predicted: np.ndarray, classes: int, ignore: int | None) -> np.ndarray:
