@@ -39,7 +39,9 @@ def test_list_table():
     assert "pose-estimation" in row and row.endswith("cpu edgetpu imx93+")
     row = next(r for r in rows if r.startswith("coral-deeplabv3 "))  # its cpu file has no pin yet: not published
     assert row.endswith("edgetpu cpu*")
-    assert result.stdout.endswith("\n(+ = pinned, built on fetch or served by a mirror; * = artifact not published yet)\n")
+    assert result.stdout.endswith("\n(+ = pinned, built on fetch or served by a mirror; * = artifact not published yet; "
+                                  "measured: the reference file -> an int8 file on the same small sample set, by zoo "
+                                  "eval; zoo info NAME says how)\n")
 
 
 def test_list_json_as_subprocess_parses():

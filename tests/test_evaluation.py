@@ -150,13 +150,14 @@ def test_bad_detection_data_is_one_line(ssd, coco, tmp_path):
     for k, src in enumerate(sorted((coco / "images" / "val2017").iterdir())[:3]):
         shutil.copyfile(src, data / "images" / "val" / src.name)
         (data / "labels" / "val" / f"{src.stem}.txt").write_text("0 0.5 0.5 0.2 0.2\n")
-    (data / "images" / "val" / "broken.jpg").write_text("not a picture")
     ok = zoo_cli("eval", "ssd-test", "--data", str(data), "--artifacts", "all", "--json")
     assert ok.returncode == 0, ok.stderr
-    got = json.loads(ok.stdout)
-    assert got["artifacts"][0]["images"] == 3 and len(got["skipped"]) == 1 and "broken.jpg" in got["skipped"][0]
-    text = zoo_cli("eval", "ssd-test", "--data", str(data), "--artifacts", "all").stdout
-    assert "skipped 1 image(s)" in text and "broken.jpg" in text
+    assert json.loads(ok.stdout)["artifacts"][0]["images"] == 3
+    (data / "images" / "val" / "broken.jpg").write_text("not a picture")
+    broken = zoo_cli("eval", "ssd-test", "--data", str(data), "--artifacts", "all")
+    assert broken.returncode == 1 and broken.stdout == "" and len(broken.stderr.splitlines()) == 1
+    assert "broken.jpg is not an image zoo can read" in broken.stderr
+    (data / "images" / "val" / "broken.jpg").unlink()
     first = sorted((data / "labels" / "val").iterdir())[0]
     first.write_text("0 0.5 0.5 0.2 0.2\n7 0.5 0.5 0.2 0.2\n")
     bad = zoo_cli("eval", "ssd-test", "--data", str(data), "--artifacts", "all")
@@ -288,7 +289,7 @@ def test_a_recorded_command_gives_the_recorded_figure(shared_mirror, imagenet):
         assert round(rows[x.applies_to]["figures"][x.name], 2) == x.value and rows[x.applies_to]["images"] == x.images == 250
 
 
-def test_bad_masks_are_a_counted_skip_or_one_line(coral, coco, tmp_path):
+def test_bad_masks_are_one_line(coral, coco, tmp_path):
     root = tmp_path / "set"
     (root / "images" / "val").mkdir(parents=True)
     (root / "masks" / "val").mkdir(parents=True)
@@ -301,18 +302,21 @@ def test_bad_masks_are_a_counted_skip_or_one_line(coral, coco, tmp_path):
     Image.fromarray(np.full((h, w), 1, np.uint8)).save(root / "masks" / "val" / f"{photos[0].stem}.png")
     (root / "masks" / "val" / f"{photos[1].stem}.png").write_text("not a mask")
     model = str(coral / "deeplabv3_mnv2_dm05_pascal_quant.tflite")
+    unreadable = zoo_cli("eval", model, "--data", str(root))
+    assert unreadable.returncode == 1 and len(unreadable.stderr.strip().splitlines()) == 2  # the file's match, the error
+    assert f"{photos[1].stem}.png is not an image zoo can read" in unreadable.stderr.splitlines()[-1]
+    w1, h1 = Image.open(photos[1]).size
+    Image.fromarray(np.full((h1, w1), 2, np.uint8)).save(root / "masks" / "val" / f"{photos[1].stem}.png")
     proc = zoo_cli("eval", model, "--data", str(root), "--json")
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)
-    assert got["layout"] == "class-masks" and got["split"] == "val"
-    assert len(got["skipped"]) == 1 and f"{photos[1].stem}.png: unreadable mask" in got["skipped"][0]
-    assert got["artifacts"][0]["images"] == got["images"] == 1
+    assert got["layout"] == "class-masks" and got["split"] == "val" and got["artifacts"][0]["images"] == got["images"] == 2
     assert "2 of the model's 21 classes mapped by label name to the dataset's 4: bicycle, person" in got["notes"][0]
     assert set(got["per_class_iou"]) == set(catalog.load().get("deeplabv3").labels)
     Image.fromarray(np.full((h // 2, w), 1, np.uint8)).save(root / "masks" / "val" / f"{photos[1].stem}.png")
     bad = zoo_cli("eval", model, "--data", str(root))
-    assert bad.returncode == 1 and len(bad.stderr.splitlines()) == 1
-    assert f"{photos[1].stem}.png is {w}x{h // 2} but" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 2  # the file's match, the error
+    assert f"{photos[1].stem}.png is {w}x{h // 2} but" in bad.stderr.splitlines()[-1] and "Traceback" not in bad.stderr
 
 
 def test_imagenet_wnid_folders_map_through_synsets(tmp_path):

@@ -57,7 +57,7 @@ class Report:
         return {"model": self.model, "task": self.task, "dataset": ds.name, "split": ds.split, "subset": self.subset,
                 "layout": ds.layout, "metric": ds.metric, "no_metric": ds.no_metric, "unit": "%",
                 "reference": self.reference, "agreement_unit": self.agreement_unit, "notes": ds.notes,
-                "skipped": ds.skipped, "caveat": caveat(self), "artifacts": [r.to_dict() for r in self.rows]}
+                "caveat": caveat(self), "artifacts": [r.to_dict() for r in self.rows]}
 
 
 def caveat(report: Report) -> str:
@@ -96,8 +96,7 @@ def open_on_cpu(m: Manifest, artifact: Artifact, threads: int | None, progress: 
 
 
 def predictions(model, ds: Dataset, samples: list, progress: Progress) -> tuple[list, float]:
-    """The task's eval prediction of each sample (None for an image that cannot be read: a counted skip), and the
-    seconds they took."""
+    """The task's eval prediction of each sample, and the seconds they took."""
     from concurrent.futures import ThreadPoolExecutor
 
     task = model.task
@@ -118,16 +117,7 @@ def _predicted(model, ds: Dataset, samples: list, progress: Progress) -> list:
 
     task, out = model.task, []
     for image_path, _ in samples:
-        try:
-            image = as_image(image_path)
-        except ZooError:
-            why = f"{image_path}: not an image zoo can read, skipped"
-            if why not in ds.skipped:
-                ds.skipped.append(why)
-            out.append(None)
-            progress.advance(1)
-            continue
-        out.append(task.eval_prediction(model, image, ds))
+        out.append(task.eval_prediction(model, as_image(image_path), ds))  # an unreadable image: one line naming it
         progress.advance(1)
     return out
 
@@ -214,7 +204,7 @@ def _score(task, ds: Dataset, preds: list, row: Row) -> None:
     if ds.metric is not None:
         row.figures = task.score(ds, preds)
         row.value = row.figures[ds.metric]
-    row.images = sum(p is not None and image not in ds.unscored for p, (image, _) in zip(preds, ds.samples))
+    row.images = len(preds)
 
 
 def tool_versions(task: str) -> dict[str, str]:

@@ -202,9 +202,6 @@ def eval_text(out: dict) -> str:
     metric, rows = out["metric"], out["artifacts"]
     lines = [f"{out['model']} ({out['task']}) on {out['dataset']} {out['split']}, {out['subset']} ({out['layout']})"]
     lines += [f"  {n}" for n in out["notes"]]
-    if out["skipped"]:
-        lines.append(f"  skipped {len(out['skipped'])} image(s): " + "; ".join(out["skipped"][:3])
-                     + (" ..." if len(out["skipped"]) > 3 else ""))
     if out["no_metric"]:
         lines.append(f"  {out['no_metric']}")
     ref = out["reference"]

@@ -137,7 +137,7 @@ class Task:
         runs, so reading masks costs no time of its own. Nothing for tasks whose truth came with the dataset."""
 
     def score(self, ds: Dataset, predictions: list) -> dict[str, Any]:
-        """The figures (in percent) of predictions, one per sample of `ds` (None for a skipped image); the headline
+        """The figures (in percent) of predictions, one per sample of `ds`; the headline
         figure is named by ds.metric."""
         raise NotImplementedError
 
@@ -211,7 +211,7 @@ def write_pictures(pictures: dict[str, tuple[Path, Image.Image]], replace: bool 
 
 @dataclass
 class Dataset:
-    """A dataset as a task reads it: (image, truth) samples, what was skipped while reading and why, how the dataset's
+    """A dataset as a task reads it: (image, truth) samples, how the dataset's
     classes were mapped to the model's (printed), and the metric, or why there is none (agreement only)."""
 
     name: str
@@ -220,7 +220,5 @@ class Dataset:
     samples: list
     metric: str | None
     no_metric: str | None = None
-    skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     truth: Any = None  # what scoring needs besides the samples (e.g. pycocotools' ground truth)
-    unscored: set = field(default_factory=set)  # images whose truth cannot be read (listed in skipped)

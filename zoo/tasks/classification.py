@@ -114,13 +114,13 @@ class Classifying(Task):
         return [c.id for c in model.predict(image, top_k=5).classes]
 
     def score(self, ds: Dataset, predictions: list) -> dict[str, Any]:
-        pairs = [(ranked, truth) for ranked, (_, truth) in zip(predictions, ds.samples) if ranked is not None]
+        pairs = [(ranked, truth) for ranked, (_, truth) in zip(predictions, ds.samples)]
         n = len(pairs) or 1
         return {"top-1": round(100 * sum(r[:1] == [t] for r, t in pairs) / n, 4),
                 "top-5": round(100 * sum(t in r for r, t in pairs) / n, 4)}
 
     def agree(self, reference: list, candidate: list, ctx: Context) -> float:
-        pairs = [(a[0], b[0]) for a, b in zip(reference, candidate) if a is not None and b is not None]
+        pairs = [(a[0], b[0]) for a, b in zip(reference, candidate)]
         return round(100 * sum(a == b for a, b in pairs) / (len(pairs) or 1), 4)
 
     def agree_unit(self, ctx: Context) -> str:

@@ -193,8 +193,6 @@ class Detecting(Task):
         cut = ctx.head.min_score
         matched = total = 0
         for ref, cand in zip(reference, candidate):
-            if ref is None or cand is None:
-                continue
             ref, unmatched = [d for d in ref if d.score >= cut], [d for d in cand if d.score >= cut]
             total += max(len(ref), len(unmatched))
             for d in ref:

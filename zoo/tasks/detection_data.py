@@ -111,8 +111,6 @@ def score(ds: Dataset, predictions: list) -> dict[str, Any]:
     sizes = {img["id"]: (img["width"], img["height"]) for img in gt["images"]}
     results, scored = [], []
     for (_, image_id), found in zip(ds.samples, predictions):
-        if found is None:
-            continue
         scored.append(image_id)
         w, h = sizes[image_id]
         results += [{"image_id": image_id, "category_id": categories[d.label], "score": round(d.score, 5),

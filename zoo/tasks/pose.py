@@ -113,7 +113,7 @@ class Posing(Task):
         return [(k.x, k.y) for k in model.predict(image).keypoints]
 
     def agree(self, reference: list, candidate: list, ctx: Context) -> float:
-        pairs = [(a, b) for ra, rb in zip(reference, candidate) if ra is not None and rb is not None for a, b in zip(ra, rb)]
+        pairs = [(a, b) for ra, rb in zip(reference, candidate) for a, b in zip(ra, rb)]
         near = sum(max(abs(a[0] - b[0]), abs(a[1] - b[1])) <= AGREEMENT_DISTANCE for a, b in pairs)
         return round(100 * near / len(pairs), 4) if pairs else 100.0
 

@@ -176,11 +176,7 @@ class Segmenting(Task):
         labels = ds.truth.labels
         matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
         for (image_path, mask), predicted in zip(ds.samples, predictions):
-            if predicted is None:
-                continue
             truth = ds.truth.read((image_path, mask), ds)
-            if truth is None:
-                continue
             if truth.shape != predicted.shape:
                 raise ZooError(f"{mask if isinstance(mask, Path) else mask[0]} is {truth.shape[1]}x{truth.shape[0]} but "
                                f"{image_path} is {predicted.shape[1]}x{predicted.shape[0]}", "a mask has its image's size")
@@ -197,8 +193,7 @@ class Segmenting(Task):
         labels = ctx.labels
         matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
         for a, b in zip(reference, candidate):
-            if a is not None and b is not None:
-                matrix += confusion(a, b, len(labels), None)
+            matrix += confusion(a, b, len(labels), None)
         s = scores(matrix, labels)
         return (s["per_class"][labels[1]] or 0.0) if ctx.outputs[0].kind == "probability" else s["mIoU"]
 
@@ -213,7 +208,7 @@ IGNORE = 255
 class Truth:
     """Reads a sample's mask as the model's class ids: as they are (VOC, plain pairs), or through a look-up table
     from the dataset's class ids (COCO semantic masks; COCO panoptic segments, crowd ones ignored). An unreadable mask
-    is a counted skip."""
+    is one line naming it."""
 
     def __init__(self, lut, ignore: int | None, labels: list[str]):
         self.lut, self.ignore, self.labels = lut, ignore, labels
@@ -222,30 +217,22 @@ class Truth:
     def read(self, sample, ds: Dataset):
         image, mask = sample
         if image not in self._read:
-            self._read[image] = self._decode(mask, ds)
-            if self._read[image] is None:
-                ds.unscored.add(image)
+            self._read[image] = self._decode(mask)
         return self._read[image]
 
-    def _decode(self, mask, ds: Dataset):
+    def _decode(self, mask):
         import numpy as np
 
-        try:
-            if isinstance(mask, tuple):  # a panoptic PNG with its segments
-                path, segments = mask
-                ids = panoptic_ids(path)
-                keys = np.array(sorted(segments), dtype=np.uint32)
-                cats = np.array([self.lut[segments[k]] for k in keys.tolist()] + [IGNORE], dtype=np.uint8)
-                at = np.searchsorted(keys, ids)  # each pixel's segment by binary search: np.unique sorts every pixel
-                known = (at < len(keys)) & (keys[np.minimum(at, len(keys) - 1)] == ids) if len(keys) else np.zeros(ids.shape, bool)
-                return np.where(known, cats[np.minimum(at, len(keys))], IGNORE).astype(np.uint8)
-            raw = read_mask(mask)
-            return raw if self.lut is None else self.lut[raw]
-        except (OSError, ValueError) as e:
-            why = f"{mask if isinstance(mask, Path) else mask[0]}: unreadable mask ({type(e).__name__}), skipped"
-            if why not in ds.skipped:
-                ds.skipped.append(why)
-            return None
+        if isinstance(mask, tuple):  # a panoptic PNG with its segments
+            path, segments = mask
+            ids = panoptic_ids(path)
+            keys = np.array(sorted(segments), dtype=np.uint32)
+            cats = np.array([self.lut[segments[k]] for k in keys.tolist()] + [IGNORE], dtype=np.uint8)
+            at = np.searchsorted(keys, ids)  # each pixel's segment by binary search: np.unique sorts every pixel
+            known = (at < len(keys)) & (keys[np.minimum(at, len(keys) - 1)] == ids) if len(keys) else np.zeros(ids.shape, bool)
+            return np.where(known, cats[np.minimum(at, len(keys))], IGNORE).astype(np.uint8)
+        raw = read_mask(mask)
+        return raw if self.lut is None else self.lut[raw]
 
 
 def class_ids(y: np.ndarray) -> np.ndarray:
@@ -358,10 +345,10 @@ def _lookup(labels: list[str], classes: dict[int, str], unlabeled: int | None):
 def panoptic_ids(path: Path) -> np.ndarray:
     """A COCO panoptic PNG's segment ids (R + 256 G + 256^2 B), read as one little-endian uint32 per RGBA pixel."""
     import numpy as np
-    from PIL import Image
 
-    with Image.open(path) as mask:
-        rgba = np.asarray(mask.convert("RGBA"))
+    from zoo.images import open_image
+
+    rgba = np.asarray(open_image(path).convert("RGBA"))
     return rgba.view("<u4")[..., 0] & np.uint32(0xFFFFFF)
 
 
