@@ -55,8 +55,8 @@ class Task:
         return list(getattr(head, "labels", []))
 
     def headline_metrics(self, metrics: list) -> list:
-        """A manifest's published figures of this task's headline metric (zoo's own: evaluation.measured_pair)."""
-        return [x for x in metrics if x.name == self.headline and x.source != "measured"]
+        """A manifest's figures of this task's headline metric (what `zoo list` and the card show)."""
+        return [x for x in metrics if x.name == self.headline]
 
     def describe_head(self, head) -> str:
         """The head in a line (`zoo info`, the card): the keypoint names, or the classes."""
