@@ -45,7 +45,7 @@ def summary(m: Manifest) -> dict:
         "classes": len(m.labels),
         "metric": get_task(m.task).headline,
         "metrics": [{"name": x.name, "value": x.value, "unit": x.unit, "applies_to": x.applies_to, "source": x.source}
-                    for x in get_task(m.task).headline_metrics(m.metrics) if x.source != "measured"],  # "measured": zoo's
+                    for x in get_task(m.task).headline_metrics(m.metrics) if x.source != "measured"],  # zoo's own: "measured" below
         "measured": measured_pair(m),
         "targets": {
             "published": m.published_targets,
