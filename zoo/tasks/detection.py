@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field
 
 from zoo.schema import Strict
-from zoo.tasks.base import Context, Task
+from zoo.tasks.base import Context, Dataset, Task
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
     from PIL import Image
 
@@ -125,8 +127,11 @@ class Detecting(Task):
             if width != 4 + 2 * len(head.keypoints):
                 yield "[0].shape", f"{width} values a box, but 4 + 2 x {len(head.keypoints)} keypoints make {4 + 2 * len(head.keypoints)}"
 
-    def decode(self, outputs: list[np.ndarray], prepared: Prepared, ctx: Context, **options: Any) -> Detections:
+    def decode(self, outputs: list[np.ndarray], prepared: Prepared, ctx: Context, min_score: float | None = None,
+               **options: Any) -> Detections:
         head = ctx.head
+        if min_score is not None:
+            head = head.model_copy(update={"min_score": min_score})
         found = raw_detections(outputs, head) if ctx.outputs[0].kind == "box-regressors" else postprocessed(outputs, head)
         return Detections([_to_image(d, prepared) for d in found], ctx.target)
 
@@ -167,6 +172,43 @@ class Detecting(Task):
             for _, x, y in d.keypoints:
                 pen.ellipse([x * w - 2 * width, y * h - 2 * width, x * w + 2 * width, y * h + 2 * width], fill=(0, 255, 255))
         return picture
+
+
+    def dataset(self, data: Path, ctx: Context, split: str) -> Dataset:
+        from zoo.tasks import detection_data
+
+        return detection_data.read(data, ctx.labels, split)
+
+    def eval_prediction(self, model, image: Image.Image, ds: Dataset) -> list[Detection]:
+        return model.predict(image, min_score=EVAL_MIN_SCORE if ds.metric else None).detections
+
+    def score(self, ds: Dataset, predictions: list) -> dict[str, Any]:
+        from zoo.tasks import detection_data
+
+        return detection_data.score(ds, predictions)
+
+    def agree(self, reference: list, candidate: list, ctx: Context) -> float:
+        """Boxes of the same label matched one to one at IoU >= 0.5 among the detections scored at least the head's
+        min_score, over the larger count of each image (missing and extra boxes both count against)."""
+        cut = ctx.head.min_score
+        matched = total = 0
+        for ref, cand in zip(reference, candidate):
+            ref, unmatched = [d for d in ref if d.score >= cut], [d for d in cand if d.score >= cut]
+            total += max(len(ref), len(unmatched))
+            for d in ref:
+                best = max(unmatched, key=lambda c: c.box.iou(d.box) if c.label == d.label else -1, default=None)
+                if best is not None and best.label == d.label and best.box.iou(d.box) >= EVAL_AGREEMENT_IOU:
+                    matched += 1
+                    unmatched.remove(best)
+        return round(100 * matched / total, 4) if total else 100.0
+
+    def agree_unit(self, ctx: Context) -> str:
+        return f"boxes (same label, IoU >= {EVAL_AGREEMENT_IOU})"
+
+
+EVAL_MIN_SCORE = 0.05
+"""zoo eval scores detections down to this score (as torchvision's COCO references do), not the head's threshold."""
+EVAL_AGREEMENT_IOU = 0.5
 
 
 def anchors(options: Anchors) -> list[tuple[float, float, float, float]]:
