@@ -67,7 +67,8 @@ def test_labels_are_upstreams_own_files(bundled, coral, coral_tasks):
     lines = (coral / "pascal_voc_segmentation_labels.txt").read_text().splitlines()
     pascal, imagenet = lines[: lines.index("")], (coral_tasks / "imagenet_labels.txt").read_text().splitlines()
     own = {"selfie-segmentation": ["background", "person"], "face-detection-short-range": ["face"],  # one class
-           "yolo-face": ["face"], "fastestdet-person": ["person"]}
+           "yolo-face": ["face"], "fastestdet-person": ["person"], "face-detection-full-range": ["face"],
+           "selfie-segmentation-landscape": ["background", "person"]}
     for name, member in {"ssd-mobilenet-v1": "labelmap.txt", "mobilenet-v1-0.25-224": "labels.txt",
                          "deeplabv3-257": "labelmap.txt"}.items():  # the label files zipped onto the models
         with zipfile.ZipFile(SHARED / "tflite-support" / bundled.get(name).artifacts[0].file) as z:

@@ -21,9 +21,9 @@ def test_bundled_catalog_spans_segmentation_classification_pose_and_detection(mo
     assert cat.problems == [] and cat.warnings == []
     assert cat.names() == [
         "coral-deeplabv3", "coral-deeplabv3-dm05", "coral-deeplabv3plus", "coral-deeplabv3plus-dm05",
-        "deeplabv3", "deeplabv3-257", "deeplabv3-dm1", "face-detection-short-range", "fastestdet-person",
-        "mobilenet-v1-0.25-224", "mobilenet-v1-0.5-160", "mobilenet-v1-0.75-192", "mobilenet-v2", "movenet-lightning",
-        "selfie-segmentation", "ssd-mobilenet-v1", "yolo-face",
+        "deeplabv3", "deeplabv3-257", "deeplabv3-dm1", "face-detection-full-range", "face-detection-short-range",
+        "fastestdet-person", "mobilenet-v1-0.25-224", "mobilenet-v1-0.5-160", "mobilenet-v1-0.75-192", "mobilenet-v2",
+        "movenet-lightning", "selfie-segmentation", "selfie-segmentation-landscape", "ssd-mobilenet-v1", "yolo-face",
     ]
     assert {cat.get(n).task for n in cat.names()} == {"semantic-segmentation", "image-classification", "pose-estimation",
                                                       "object-detection"}
