@@ -274,3 +274,11 @@ def test_full_range_and_landscape_match_mediapipes_own_outputs(wheel, tmp_path):
         ids = np.asarray(Image.open(tmp_path / f"{photo}_ids.png")) == 1
         ref = np.load(MEDIAPIPE / f"selfie_segmentation_landscape_reference_{photo.split('.')[0]}.npy") > 0.5
         assert ids.shape == ref.shape and (ids & ref).sum() / (ids | ref).sum() >= 0.99  # measured 0.9994, 0.9995
+
+
+def test_a_build_checks_a_landscape_input_at_its_own_size():
+    from zoo import catalog
+    from zoo.convert.check import expected_shapes
+
+    m = catalog.load(extra=[]).get(LANDSCAPE)
+    assert expected_shapes(m, m.artifact("cpu"), 144) == ([[1, 144, 256, 3]], [[1, 144, 256, 1]])  # was 144 x 144
