@@ -59,7 +59,7 @@ def main(samples: int = 10, threads: int = 2) -> None:
     (work / "manifests").mkdir()
     (work / "manifests" / "standin.yaml").write_text(yaml.safe_dump(deeplab))
 
-    from zoo.manifest import Input
+    from zoo.tensors import Input
 
     inp = Input(**deeplab["inputs"][0])
 

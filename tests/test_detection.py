@@ -11,6 +11,7 @@ from zoo.choice import pick
 from zoo.errors import ArtifactUnavailable
 from zoo.preprocess import Prepared
 from zoo.tasks import get_task
+from zoo.tasks.base import Context
 from zoo.tasks.detection import Anchors, Box, Detection, Head, anchors, postprocessed, raw_detections, suppress
 
 BLAZEFACE = Anchors(num_layers=4, min_scale=0.1484375, max_scale=0.75, input_size=[128, 128], strides=[8, 16, 16, 16])
@@ -66,11 +67,10 @@ def test_the_post_processed_form_reads_boxes_classes_scores_and_count_with_the_l
 def test_the_letterbox_is_undone_on_the_way_out():
     """A 200x100 image letterboxed into 128x128 lies in rows 32..96: a box over the whole image region is the image."""
     prepared = Prepared(np.zeros((128, 128, 3), np.float32), (200, 100), (0.0, 32.0, 128.0, 64.0))
-    m = type("M", (), {"parsed_head": head()})()
     boxes, logits = np.zeros((896, 6), np.float32), np.full((896, 1), -50.0, np.float32)
     boxes[0] = [64 - 4, 64 - 4, 128, 64, 64 - 4, 32 - 4]  # centred on the input, as wide as it, half as tall
     logits[0] = 5.0
-    ctx = type("C", (), {"manifest": m, "outputs": [type("O", (), {"kind": "box-regressors"})()], "target": "cpu"})()
+    ctx = Context(head(), [type("O", (), {"kind": "box-regressors"})()], ["face"], "cpu")
     (d,) = get_task("object-detection").decode([boxes, logits], prepared, ctx).detections
     assert [round(v, 6) for v in vars(d.box).values()] == [0.0, 0.0, 1.0, 1.0]
     assert d.keypoints[0][1:] == (pytest.approx(0.5), pytest.approx(0.0))

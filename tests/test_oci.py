@@ -16,7 +16,7 @@ from conftest import pinned, write_model
 from registry import BINARY, Registry
 
 import zoo
-from zoo import oci
+from zoo import oci, sources
 from zoo.errors import FetchFailed
 
 pytestmark = pytest.mark.skipif(BINARY is None, reason="docker-registry is not installed (apt-get install docker-registry apache2-utils)")
@@ -133,7 +133,7 @@ def test_https_unless_loopback_or_named(monkeypatch):
     monkeypatch.setenv("ZOO_OCI_INSECURE", "factory-registry:5000")
     assert oci.base_url("factory-registry:5000") == "http://factory-registry:5000"
     with pytest.raises(ValueError):
-        oci.parse("oci://Registry.example/UPPER/case")
+        sources.parse_oci("oci://Registry.example/UPPER/case")
 
 
 def test_deeplabv3_published_to_a_registry_then_fetched_from_it_alone(coral, zoo_env, tmp_path, monkeypatch):
@@ -174,7 +174,7 @@ def test_an_https_registry_sending_uploads_to_plain_http_gets_no_credentials_in_
     cert, key = self_signed(tmp_path)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
     port = free_port()
-    ref = oci.parse(f"127.0.0.1:{port}/zoo/m")
+    ref = sources.parse_oci(f"127.0.0.1:{port}/zoo/m")
     monkeypatch.setenv("ZOO_REGISTRY_HOST", ref.registry)
     monkeypatch.setenv("ZOO_REGISTRY_USERNAME", "alice")
     monkeypatch.setenv("ZOO_REGISTRY_PASSWORD", "s3cret-pw")
@@ -229,8 +229,10 @@ def test_passwords_go_to_the_named_registry_alone_and_never_to_a_token_service_o
 
 @pytest.mark.parametrize(("mirrors", "says"), [
     ("oci://ghcr.io/Acme/zoo", "is not oci://REGISTRY/PATH with a lowercase path"),
-    ("oci://alice:pw@registry.example/zoo", "carries credentials, which zoo never takes from a URL")])
-def test_bad_oci_mirror_prefixes_are_one_line_naming_the_variable(mirrors, says, zoo_env):
+    ("oci://alice:pw@registry.example/zoo", "carries credentials, which zoo never takes from a URL"),
+    ("http://127.0.0.1:1/a\\b", "is not a usable URL"),
+    ("https://mirror.example/\x9bzoo", "is not a usable URL")])
+def test_bad_mirror_prefixes_are_one_line_naming_the_variable(mirrors, says, zoo_env):
     proc = zoo_cli("fetch", "deeplabv3", "-t", "cpu", env_mirrors=mirrors)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and "pw" not in proc.stderr.replace("ZOO_REGISTRY_PASSWORD", "")
     (line,) = proc.stderr.splitlines()

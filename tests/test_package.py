@@ -23,13 +23,11 @@ def modules() -> dict[str, Path]:
 
 
 def imports(path: Path, known: set[str]) -> set[str]:
-    """zoo modules a file imports, at the top or inside functions ('from zoo import x' counts zoo.x when it is one);
-    imports only for type checkers (`if TYPE_CHECKING:`) do not count: they never run."""
+    """zoo modules a file imports, at the top, inside functions or for type checkers only (`if TYPE_CHECKING:`: they
+    never run, but an arrow back up is a layering mistake all the same); 'from zoo import x' counts zoo.x when it is
+    one."""
     found = set()
     tree = ast.parse(path.read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
-            node.body = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name in known}
@@ -56,6 +54,40 @@ def test_zoos_modules_import_each_other_in_no_circle():
     for name in sorted(graph):
         if name not in state:
             visit(name, [name])
+
+
+def test_the_schema_sits_above_the_tasks_and_the_tasks_above_the_tensors():
+    known = modules()
+    tasks = {name: imports(path, set(known)) for name, path in known.items() if name.startswith("zoo.tasks")}
+    assert all("zoo.manifest" not in found for found in tasks.values()), tasks
+    assert "zoo.tasks" in imports(known["zoo.manifest"], set(known))
+    assert "zoo.tensors" in tasks["zoo.tasks.base"] and "zoo.manifest" not in imports(known["zoo.tensors"], set(known))
+
+
+def _scheme(node: ast.AST, schemes: tuple[str, ...]) -> str | None:
+    """The string among `node` (a string, a tuple of them, an f-string's literal parts) that spells a scheme."""
+    parts = node.elts if isinstance(node, ast.Tuple) else node.values if isinstance(node, ast.JoinedStr) else [node]
+    for part in parts:
+        if isinstance(part, ast.Constant) and isinstance(part.value, str) and any(s in part.value for s in schemes):
+            return part.value
+    return None
+
+
+def test_only_sources_py_reads_a_source_strings_scheme():
+    """A source kind's grammar lives in zoo/sources.py: nowhere else tests a string for a scheme with startswith, nor
+    strips zoo's own (`hf://`, `oci://`, `member://`) with removeprefix. (Docker's config.json keys are http URLs
+    oci.py strips: not sources.)"""
+    found = []
+    for path in sorted(ZOO.rglob("*.py")):
+        if path == ZOO / "sources.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("startswith", "removeprefix") and node.args):
+                prefix = _scheme(node.args[0], ("://",) if node.func.attr == "startswith" else ("hf://", "oci://", "member://"))
+                if prefix is not None:
+                    found.append(f"{path.relative_to(REPO)}:{node.lineno} {node.func.attr}({prefix!r})")
+    assert found == []
 
 
 def test_public_names_are_never_shadowed_by_submodules():

@@ -19,7 +19,7 @@ from zoo.errors import ManifestInvalid, ModelNotFound
 from zoo.hashes import StatKey, sha256_of
 from zoo.manifest import Manifest
 from zoo.manifest_sources import bundled_dir
-from zoo.tasks import get_task, headline_metrics
+from zoo.tasks import get_task
 
 INDEX = "manifests.json"
 INDEX_VERSION = 1
@@ -41,7 +41,7 @@ def summary(m: Manifest) -> dict:
         "classes": len(m.labels),
         "metric": get_task(m.task).headline,
         "metrics": [{"name": x.name, "value": x.value, "unit": x.unit, "applies_to": x.applies_to, "source": x.source}
-                    for x in headline_metrics(m)],
+                    for x in get_task(m.task).headline_metrics(m.metrics)],
         "targets": {
             "published": m.published_targets,
             "unpublished": [t for t in m.targets if t not in m.published_targets],

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from zoo import settings
-from zoo.manifest import parse_hf
+from zoo.sources import Hub
 
 
-def hf_request(source: str) -> tuple[str, dict[str, str]]:
+def hf_request(ref: Hub) -> tuple[str, dict[str, str]]:
     """The download URL and auth header of an hf:// source.
 
     The token comes from HF_TOKEN or `hf auth login` (huggingface_hub.get_token) and is never logged.
@@ -15,8 +15,7 @@ def hf_request(source: str) -> tuple[str, dict[str, str]]:
     """
     from huggingface_hub import get_token, hf_hub_url
 
-    repo, revision, path = parse_hf(source)
-    url = hf_hub_url(repo, path, revision=revision, endpoint=settings.hf_endpoint())
+    url = hf_hub_url(ref.repo, ref.path, revision=ref.revision, endpoint=settings.hf_endpoint())
     token = get_token()
     return url, ({"authorization": f"Bearer {token}"} if token else {})
 

@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import functools
 import re
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
-from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, Field, PrivateAttr, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from zoo import sources
 from zoo.errors import ManifestInvalid, shown
 from zoo.schema import PositiveInt, Strict
 from zoo.targets import COMPILERS, TARGETS, Compiler, get_target
 from zoo.tasks import TASKS, get_task
+from zoo.tensors import DType, Input, Output
 
 SCHEMA_VERSION = 2
 MAX_BYTES = 1 << 20
@@ -35,9 +35,6 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,99}")
 _FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MD5 = re.compile(r"[0-9a-f]{32}")
-_HF_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
-_HF = re.compile(r"hf://(?P<owner>[^/@]+)/(?P<repo>[^/@]+)@(?P<revision>[^/]+)/(?P<path>.+)")
-_URL_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
@@ -84,57 +81,9 @@ def _plain_file(value: str) -> str:
     return value
 
 
-_MEMBER = re.compile(r"member://(?P<archive>[a-z0-9][a-z0-9.-]{0,99})/(?P<path>[^\x00-\x20\\]+)")
-
-
-def member_of(source: str) -> tuple[str, str] | None:
-    """(upstream archive id, member path) of a `member://ARCHIVE/PATH` source, else None."""
-    match = _MEMBER.fullmatch(source)
-    return (match["archive"], match["path"]) if match else None
-
-
 def _source(value: str) -> str:
-    if value.startswith("member://"):
-        found = member_of(value)
-        if found is None or any(part in ("", ".", "..") for part in found[1].split("/")):
-            raise ValueError(f"member source must be member://ARCHIVE-ID/path/in/archive (no '.', '..' or empty parts), "
-                             f"got {shown(value)}")
-        return value
-    if value.startswith("hf://"):
-        parse_hf(value)
-        return value
-    if value.startswith("oci://"):
-        from zoo.oci_ref import parse as parse_oci
-
-        if parse_oci(value).tag is not None:
-            raise ValueError(f"an oci:// source names a repository, not a tag: {shown(value)}")
-        return value
-    if _URL_CHARS.search(value):
-        raise ValueError(f"source {shown(value)} contains spaces, backslashes or control characters")
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018  (raises ValueError on a bad port)
-    except ValueError as e:
-        raise ValueError(f"source {shown(value)} is not a valid URL ({e})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"source must be an http(s):// URL, hf://owner/repo@revision/path, oci://registry/repository or "
-                         f"member://archive/path, got {shown(value)}")
+    sources.parse(value)
     return value
-
-
-def parse_hf(source: str) -> tuple[str, str, str]:
-    """(repo, revision, path) of an hf://owner/repo@revision/path source; the path may not leave the repository."""
-    match = _HF.fullmatch(source)
-    if match is None:
-        raise ValueError(f"hf:// source must be hf://owner/repo@revision/path, got {shown(source)}")
-    owner, repo, revision, path = match["owner"], match["repo"], match["revision"], match["path"]
-    segments = path.split("/")
-    if not all(_HF_PART.fullmatch(p) and ".." not in p for p in (owner, repo, revision)) or any(
-        s in ("", ".", "..") or _URL_CHARS.search(s) or "%" in s for s in segments
-    ):
-        raise ValueError(f"hf:// source {shown(source)} has an unsafe owner, repo, revision or path "
-                         "('.', '..', empty segments, '%', spaces or control characters)")
-    return f"{owner}/{repo}", revision, path
 
 
 def _target(value: str) -> str:
@@ -149,67 +98,11 @@ Md5 = Annotated[str, AfterValidator(_md5)]
 FileName = Annotated[str, AfterValidator(_plain_file)]
 Source = Annotated[str, AfterValidator(_source)]
 TargetName = Annotated[str, AfterValidator(_target)]
-DType = Literal["float32", "float16", "int8", "uint8", "int16", "int32", "int64"]
 
 
 class Paper(Strict):
     title: str
     url: str
-
-
-class Preprocessing(Strict):
-    """How an app turns an image into the model's float input: resize, then float = (pixel - mean) * scale."""
-
-    resize: Literal["stretch", "pad", "letterbox"] = Field(
-        description="stretch: resize to the input size ignoring aspect; pad: scale the longer side to the input size "
-        "keeping aspect, then pad bottom/right with pad_value; letterbox: the same, centred (padding on both sides)")
-    resize_method: Literal["pillow-bilinear", "tflite-bilinear", "corner-bilinear", "libyuv-bilinear", "opencv-bilinear",
-                           "nearest"] = Field(
-        default="pillow-bilinear", description="pillow-bilinear: Pillow's bilinear filter (it smooths when shrinking); "
-        "tflite-bilinear: LiteRT's RESIZE_BILINEAR with half-pixel centres, truncated to uint8 (libcoral's tests); "
-        "corner-bilinear: bilinear sampling with the pixel corners aligned, rounded to uint8 (OpenCV's warp as "
-        "MediaPipe's ImageToTensorCalculator uses it); libyuv-bilinear: libyuv's ARGBScale bilinear (TFLite Support's "
-        "Task Library); opencv-bilinear: OpenCV's cv2.resize INTER_LINEAR (NXP's eIQ examples); nearest: nearest neighbour")
-    pad_value: float | None = None
-    mean: list[float] = Field(min_length=1)
-    scale: list[float] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _pad_needs_value(self) -> Preprocessing:
-        if self.resize != "stretch" and self.pad_value is None:
-            raise ValueError(f"resize {self.resize!r} needs a pad_value")
-        if len(self.mean) != len(self.scale):
-            raise ValueError("mean and scale must have the same length")
-        return self
-
-
-class Input(Strict):
-    name: str | None = Field(default=None, description="the tensor's name in the model, where it has a useful one")
-    shape: list[PositiveInt] = Field(min_length=3)
-    layout: Literal["NHWC", "NCHW", "NHW"] = Field(description="NHW: one channel and no channel axis (e.g. 1x28x28)")
-    color_order: Literal["RGB", "BGR", "GRAY"]
-    dtype: DType = Field(description="dtype of the preprocessed tensor; quantized artifacts state their own")
-    preprocessing: Preprocessing
-
-    @model_validator(mode="after")
-    def _layout(self) -> Input:
-        rank = 3 if self.layout == "NHW" else 4
-        if len(self.shape) != rank:
-            raise ValueError(f"a {self.layout} input has {rank} dimensions, the shape has {len(self.shape)}")
-        channels = 1 if self.layout == "NHW" else self.shape[1 if self.layout == "NCHW" else 3]
-        if (channels == 1) != (self.color_order == "GRAY") or channels not in (1, 3):
-            raise ValueError(f"{channels} channel(s) cannot be {self.color_order}: RGB and BGR have 3, GRAY has 1")
-        if len(self.preprocessing.mean) not in (1, channels):
-            raise ValueError(f"preprocessing has {len(self.preprocessing.mean)} mean values for {channels} channel(s)")
-        return self
-
-
-class Output(Strict):
-    name: str | None = Field(default=None, description="the tensor's name in the model; outputs are matched by name "
-                             "when it is given, else by position")
-    shape: list[PositiveInt] = Field(min_length=1)
-    kind: str = Field(description="what the tensor holds, one of the kinds the model's task reads (zoo/tasks/)")
-    output_stride: PositiveInt | None = None
 
 
 class Quantization(Strict):
@@ -390,6 +283,7 @@ class Manifest(Strict):
     upstream: list[Upstream] = Field(default_factory=list)
     build: Build | None = None
     artifacts: list[Artifact] = Field(min_length=1)
+    _head: Any = PrivateAttr(default=None)
 
     def artifact(self, artifact_id: str) -> Artifact:
         """The artifact with this id (KeyError if none)."""
@@ -407,13 +301,13 @@ class Manifest(Strict):
 
     @property
     def parsed_head(self):
-        """The head as the task's own model (validated with the manifest)."""
-        return _parsed_head(self.task, self.head)
+        """The head as the task's own model, parsed once when the manifest is validated."""
+        return self._head
 
     @property
     def labels(self) -> list[str]:
         """Class names by class id, for tasks that have classes (else empty)."""
-        return get_task(self.task).labels(self)
+        return get_task(self.task).labels(self._head)
 
     @property
     def targets(self) -> list[str]:
@@ -442,21 +336,21 @@ def _cross_problems(m: Manifest):
     known = set(ids)
     task = get_task(m.task)
     try:
-        _parsed_head(m.task, m.head)
+        m._head = task.Head.model_validate(m.head)
     except ValidationError as e:
         for field, message in problems_of(e):
             yield f"head.{field}", message
         return
     for where, outputs in (("outputs", m.outputs), *((f"artifacts[{i}].outputs", a.outputs) for i, a in enumerate(m.artifacts)
                                                      if a.outputs)):
-        for field, message in task.problems(outputs, m.parsed_head):
+        for field, message in task.problems(outputs, m._head):
             yield f"{where}{field}", message
     archives = {u.id: u for u in m.upstream if u.kind == "zip-archive"}
     for i, f in enumerate(m.artifacts):
         for source in f.sources:
-            member = member_of(source)
-            if member is not None and (member[0] not in archives or archives[member[0]].sha256 is None):
-                yield (f"artifacts[{i}].sources", f"{source!r} names {member[0]!r}, which is not a zip-archive upstream "
+            ref = sources.parse(source)
+            if isinstance(ref, sources.Member) and (ref.archive not in archives or archives[ref.archive].sha256 is None):
+                yield (f"artifacts[{i}].sources", f"{source!r} names {ref.archive!r}, which is not a zip-archive upstream "
                                                   "pinned by sha256")
     for i, a in enumerate(m.artifacts):
         if a.parent is not None and (a.parent not in known or a.parent == a.id):
@@ -495,20 +389,6 @@ def _cross_problems(m: Manifest):
     for dup, n in Counter(names).items():
         if n > 1:
             yield "aliases", f"{dup!r} appears {n} times among the name and aliases"
-
-
-@functools.lru_cache(maxsize=256)
-def _parsed_head_cached(task: str, frozen: str):
-    import json
-
-    return get_task(task).Head.model_validate(json.loads(frozen))
-
-
-def _parsed_head(task: str, head: dict):
-    """The task's Head model of a head (remembered by content: a manifest's head is read on every predict)."""
-    import json
-
-    return _parsed_head_cached(task, json.dumps(head, sort_keys=True, default=str))
 
 
 def migrate_v1(data: dict) -> dict:

@@ -19,9 +19,6 @@ from zoo.tflite_metadata import Metadata, read
 INPUT_RANGES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0), "0,255": (0.0, 255.0)}
 POSTPROCESS = "TFLite_Detection_PostProcess"
 POSTPROCESSED = ("boxes", "classes", "scores", "count")
-COCO_KEYPOINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-                  "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
-                  "right_knee", "left_ankle", "right_ankle"]
 
 
 def describe(path: Path, name: str, task: str, labels: list[str] | None = None, sources: list[str] | None = None,
@@ -37,6 +34,8 @@ def describe(path: Path, name: str, task: str, labels: list[str] | None = None, 
     target = info.accelerator or "cpu"
     digest = file_digest(path)
     outputs = _outputs(path, info, task)
+    if labels is None and meta:  # the metadata's label file (a detector's label map keeps its gaps and "???")
+        labels = next((meta.labels(t) for t in meta.outputs if t.label_file), None)
     artifact = {
         "id": f"{target}-{_precision(info)}", "target": target, "format": "tflite", "precision": _precision(info),
         "input_dtype": inp.dtype, "output_dtype": info.outputs[0].dtype, "file": path.name, "size": digest.size,
@@ -54,7 +53,7 @@ def describe(path: Path, name: str, task: str, labels: list[str] | None = None, 
         "schema_version": manifest.SCHEMA_VERSION, "name": name, "family": name, "task": task,
         "description": f"{name}: {task.replace('-', ' ')} ({path.name}, described by zoo init)",
         "license": license, "homepage": sources[0] if sources else "unknown",
-        "inputs": [_input(inp, input_range, meta)], "outputs": outputs, "head": _head(task, outputs, labels, meta),
+        "inputs": [_input(inp, input_range, meta)], "outputs": outputs, "head": TASKS[task].init_head(outputs, labels),
         "artifacts": [artifact],
     }
     manifest.parse(data, f"{name}.yaml")
@@ -121,42 +120,7 @@ def _outputs(path: Path, info: ModelInfo, task: str) -> list[dict]:
 def _output(t: TensorInfo, task: str, info: ModelInfo) -> dict:
     """An output and its kind for the task (a SOFTMAX in the graph means scores, not logits)."""
     softmax = any(op.name == "SOFTMAX" for op in info.ops)
-    if task == "image-classification":
-        kind = "scores" if softmax or t.dtype == "uint8" else "logits"
-    elif task == "semantic-segmentation":
-        kind = "class-ids" if len(t.shape) == 3 else "probabilities" if softmax else "logits"
-    elif task == "pose-estimation":
-        kind = "keypoints-yxs"
-    else:
-        raise ZooError(f"zoo init cannot describe the outputs of a {task} model yet", "write its manifest by hand")
-    return {"name": t.name, "shape": list(t.shape), "kind": kind}
-
-
-def _head(task: str, outputs: list[dict], labels: list[str] | None, meta: Metadata | None) -> dict:
-    """The labels: the file given, else the metadata's label file of the outputs (a detector's label map keeps its
-    gaps and "???" entries: class id = line), else class ids."""
-    if labels is None and meta:
-        labels = next((meta.labels(t) for t in meta.outputs if t.label_file), None)
-    if task == "object-detection":
-        if not labels:
-            raise ZooError("a detector needs --labels FILE (one label a line, line = class id) when its file has no "
-                           "label map in TFLite Model Metadata")
-        head: dict = {"labels": labels}
-        threshold = next((t.score_threshold for t in meta.outputs if t.score_threshold is not None), None) if meta else None
-        return {**head, "min_score": threshold} if threshold is not None else head
-    if task == "pose-estimation":
-        count = outputs[0]["shape"][-2]
-        return {"keypoints": COCO_KEYPOINTS if count == len(COCO_KEYPOINTS) else [f"keypoint {i}" for i in range(count)]}
-    out = outputs[0]
-    classes = out["shape"][-1] if out["kind"] != "class-ids" else len(labels or [])
-    if labels is None:
-        if out["kind"] == "class-ids":
-            raise ZooError("a segmentation model that outputs class ids needs --labels FILE (one label a line)")
-        labels = [str(i) for i in range(classes)]
-    elif len(labels) != classes:
-        raise ZooError(f"the label file has {len(labels)} labels but the model's output has {classes} classes",
-                       "give one label a line, in class-id order, for every class the output scores")
-    return {"labels": labels}
+    return {"name": t.name, "shape": list(t.shape), "kind": TASKS[task].init_kind(list(t.shape), t.dtype, softmax)}
 
 
 def _precision(info: ModelInfo) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import RuntimeMissing, ZooError, install_extra
-from zoo.manifest import Output
+from zoo.tensors import Output
 from zoo.progress import Progress
 from zoo.runtime import Opened, open_model
 from zoo.tasks import get_task
@@ -45,7 +45,7 @@ class Model:
         self.outputs: list[Output] = self.manifest.outputs_of(self.artifact) if self.artifact else self.manifest.outputs
         self._input = self.interpreter.get_input_details()[0]
         self._outputs = _matched(self.outputs, self.interpreter.get_output_details(), opened.path)
-        self._context = Context(self.manifest, self.outputs, self.target)
+        self._context = Context(self.manifest.parsed_head, self.outputs, self.manifest.labels, self.target)
 
     def prepare(self, image) -> Prepared:
         """The image as the model's float input (resized, padded, normalised as the manifest says)."""

@@ -22,6 +22,7 @@ from zoo.cache import Cache
 from zoo.errors import CacheError, ChecksumMismatch, DownloadError, FetchFailed, OfflineMiss
 from zoo.manifest import PinnedFile
 from zoo.progress import Progress
+from zoo.sources import Hub, Https, Member, Oci, mirrored, parse as parse_source
 
 MAX_ORIGIN_BYTES = 4096
 
@@ -126,7 +127,7 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress, keep_
     if md5_only:
         progress.message(f"{f.file} is pinned only by md5 (all its upstream publishes): verifying by md5"
                          f"{' and size' if f.size else ''}, then recording its sha256 for later checks")
-    mirrors = [f"{prefix}/{model}" + ("" if prefix.startswith("oci://") else f"/{f.file}") for prefix in settings.mirrors()]
+    mirrors = [mirrored(prefix, model, f.file) for prefix in settings.mirrors()]
     sources = mirrors + f.sources
     partial = _Partial(cache, f.sha256 or f"md5-{f.md5}") if keep_partial and f.pin else None
     if partial is not None:
@@ -139,9 +140,9 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress, keep_
     http = download.session()
     failures = []
     for source in sources:
-        if source.startswith("member://"):
+        if isinstance(ref := parse_source(source), Member):
             try:
-                return _member(model, f, source, cache, archives, md5_only, progress)
+                return _member(model, f, ref, cache, archives, md5_only, progress)
             except (DownloadError, ChecksumMismatch) as e:
                 failures.append((source, str(e)))
                 if len(sources) > 1:
@@ -149,7 +150,7 @@ def _download(model: str, f: PinnedFile, cache: Cache, progress: Progress, keep_
                 continue
         tmp = partial.path if partial else cache.temp()
         try:
-            url, headers = _request(source, f)
+            url, headers = _request(ref, f)
             resume = _resumable(partial, source, url, f, progress)
             job = download.Fetch(url, tmp, f.size, md5=md5_only, headers=headers, label=f.file, resume=resume,
                                  origin=partial.origin_path if partial else None, source=source)
@@ -229,14 +230,14 @@ def _install(cache: Cache, tmp: Path, digest: hashes.Digest, model: str, f: Pinn
     return path, digest.sha256
 
 
-def _member(model: str, f: PinnedFile, source: str, cache: Cache, archives: Sequence[PinnedFile], md5_only: bool,
+def _member(model: str, f: PinnedFile, ref: Member, cache: Cache, archives: Sequence[PinnedFile], md5_only: bool,
             progress: Progress) -> tuple[Path, str]:
     """A file that is a member of one of the model's pinned archives (a wheel, a zip): the archive is obtained and
     verified like any download (resumable, size-capped, its own pin), then only the member is read out, at most its
     pinned size, and checked against the file's own pin."""
     import zipfile
 
-    archive_id, _, member = source.removeprefix("member://").partition("/")
+    source, archive_id, member = ref.source, ref.archive, ref.path
     archive = next((a for a in archives if a.id == archive_id), None)
     if archive is None:
         raise DownloadError(f"{source}: the manifest has no upstream archive {archive_id!r}")
@@ -268,16 +269,16 @@ def _member(model: str, f: PinnedFile, source: str, cache: Cache, archives: Sequ
         tmp.unlink(missing_ok=True)
 
 
-def _request(source: str, f: PinnedFile) -> tuple[str, dict[str, str] | None]:
-    """The URL and headers (credentials for that host only) to download `source` with."""
-    if source.startswith("hf://"):
+def _request(ref: Https | Hub | Oci, f: PinnedFile) -> tuple[str, dict[str, str] | None]:
+    """The URL and headers (credentials for that host only) to download `ref` with."""
+    if isinstance(ref, Hub):
         from zoo.hub import hf_request
 
-        return hf_request(source)
-    if source.startswith("oci://"):
+        return hf_request(ref)
+    if isinstance(ref, Oci):
         if f.sha256 is None:
-            raise DownloadError(f"{source}: an OCI registry serves blobs by sha256, and {f.file} is pinned only by md5")
+            raise DownloadError(f"{ref.source}: an OCI registry serves blobs by sha256, and {f.file} is pinned only by md5")
         from zoo.oci import blob_request
 
-        return blob_request(source, f.sha256)
-    return source, None
+        return blob_request(ref, f.sha256)
+    return ref.url, None

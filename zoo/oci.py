@@ -29,7 +29,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from zoo import settings
 from zoo.errors import DownloadError, ZooError, shown
 from zoo.hashes import sha256_of
-from zoo.oci_ref import Reference, parse
+from zoo.sources import Oci
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 ARTIFACT_TYPE = "application/vnd.cncf.model.manifest.v1+json"
@@ -80,7 +80,7 @@ def credentials(registry: str) -> tuple[str, str] | None:
 class Client:
     """Requests to one repository of one registry, answering its auth challenge once when it asks."""
 
-    def __init__(self, ref: Reference, actions: str = "pull", base: str | None = None):
+    def __init__(self, ref: Oci, actions: str = "pull", base: str | None = None):
         from zoo import download
 
         self.ref, self.actions, self.base = ref, actions, base or base_url(ref.registry)
@@ -163,9 +163,8 @@ class Client:
         return token
 
 
-def blob_request(source: str, sha256: str) -> tuple[str, dict[str, str]]:
+def blob_request(ref: Oci, sha256: str) -> tuple[str, dict[str, str]]:
     """The URL and auth header zoo's downloader fetches the blob `sha256` of an oci:// source with."""
-    ref = parse(source)
     client = Client(ref)
     path = f"/v2/{ref.repository}/blobs/sha256:{sha256}"
     r = client.request("HEAD", path)
@@ -195,7 +194,7 @@ def _bytes(media_type: str, name: str, data: bytes) -> Layer:
     return Layer(media_type, name, len(data), "sha256:" + sha256_of(data), data=data)
 
 
-def push(ref: Reference, plan, progress, base: str | None = None) -> list[dict]:
+def push(ref: Oci, plan, progress, base: str | None = None) -> list[dict]:
     """Push each artifact of a verified publish plan as an OCI artifact tagged after it; blobs and manifests the
     registry already has are not sent again. Returns one entry per tag. `base`: the registry's URL when it is not
     base_url(ref.registry)."""
@@ -256,7 +255,7 @@ def _upload(client: Client, layer: Layer, progress) -> bool:
     return True
 
 
-def _expect(r, codes: tuple[int, ...], what: str, ref: Reference) -> None:
+def _expect(r, codes: tuple[int, ...], what: str, ref: Oci) -> None:
     if r.status_code in codes:
         return
     if r.status_code in (401, 403):

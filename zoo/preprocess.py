@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from zoo.errors import ZooError
-from zoo.manifest import Input
+from zoo.tensors import Input
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from zoo.manifest import Manifest
+from zoo.tasks import get_task
 from zoo.text import table
 from zoo.targets import TARGETS
 
@@ -27,15 +28,8 @@ def _output(o) -> str:
 
 
 def describe_head(m: Manifest) -> str:
-    """The head in a line: the classes, or the keypoint names."""
-    head = m.parsed_head
-    if hasattr(head, "keypoints"):
-        return f"keypoints {len(head.keypoints)}: {', '.join(head.keypoints)}"
-    labels = m.labels
-    sep = "; " if any("," in label for label in labels) else ", "
-    shown = sep.join(labels) if len(labels) <= 30 else sep.join(labels[:12]) + f"{sep}... ({len(labels) - 12} more)"
-    ignore = getattr(head, "ignore_label", None)
-    return f"classes {len(labels)}: {shown}" + (f" (ignore label {ignore})" if ignore is not None else "")
+    """The head in a line, as the model's task says it."""
+    return get_task(m.task).describe_head(m.parsed_head)
 
 
 def _size(n: int | None) -> str:

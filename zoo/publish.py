@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo import atomic, card, catalog, hashes, settings
+from zoo import atomic, card, catalog, hashes, settings, sources
 from zoo.errors import ChecksumMismatch, ZooError
 from zoo.cache import Cache
 from zoo.obtain import cached, obtain_cached
@@ -177,8 +177,7 @@ def record_sources(p: Plan, new_source) -> Path:
             continue
         a = p.manifest.artifact(u.artifact)
         first = new_source(a.file)
-        prefix = first.split("@")[0] + "@" if first.startswith("hf://") else first
-        rest = [s for s in a.sources if not s.startswith(prefix)]
+        rest = [s for s in a.sources if not sources.same_place(first, s)]
         changes[a.id] = {"sources": [first, *rest], "unpublished": None, "size": u.size, "sha256": u.sha256}
     path = catalog.record_path(p.manifest.name)
     update_manifest(path, artifacts=changes)

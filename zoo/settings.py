@@ -126,20 +126,33 @@ def mirrors() -> list[str]:
                                  "separate prefixes with spaces, e.g. ZOO_MIRRORS='https://mirror.example/zoo oci://registry.example/zoo'")
         if parts.scheme == "oci":
             _oci_prefix(prefix)
+        else:
+            _http_prefix(prefix)
         out.append(prefix.rstrip("/"))
     return out
 
 
+def _http_prefix(prefix: str) -> None:
+    """An http(s):// mirror prefix is a URL the source grammar accepts (no spaces, backslashes or control characters)."""
+    from zoo.sources import parse
+
+    try:
+        parse(prefix)
+    except ValueError as e:
+        raise SettingInvalid(f"ZOO_MIRRORS entry {shown(prefix, 80)} is not a usable URL: {e}",
+                             "separate prefixes with spaces; percent-encode anything else") from None
+
+
 def _oci_prefix(prefix: str) -> None:
     """An oci:// mirror prefix is a registry and a repository path the distribution spec accepts, without credentials."""
-    from zoo.oci_ref import parse
+    from zoo.sources import parse_oci
 
     if "@" in prefix.partition("//")[2].partition("/")[0]:
         raise SettingInvalid(f"ZOO_MIRRORS entry {shown(prefix, 80)} carries credentials, which zoo never takes from a URL",
                              "log in with `docker login REGISTRY` (DOCKER_CONFIG) or set ZOO_REGISTRY_HOST, "
                              "ZOO_REGISTRY_USERNAME and ZOO_REGISTRY_PASSWORD")
     try:
-        ref = parse(prefix.rstrip("/") + "/model")
+        ref = parse_oci(prefix.rstrip("/") + "/model")
     except ValueError:
         ref = None
     if ref is None or ref.tag is not None:

@@ -107,7 +107,7 @@ def eval_(
         result = dataclasses.replace(result, dataset=dataset)
     artifact = m.artifact.id if m.artifact else None
     out = {"model": m.manifest.name, "artifact": artifact, "task": m.task.name, "metric": result.metric,
-           **result.to_dict(), "manifest": result.comparisons(m.manifest, artifact)}
+           **result.to_dict(), "manifest": result.comparisons(m.manifest.metrics, artifact)}
     if record:
         if result.images < MIN_RECORDED_IMAGES and not allow_small:
             raise ZooError(f"an evaluation on {result.images} image(s) is not recorded (the minimum is {MIN_RECORDED_IMAGES})",

@@ -46,10 +46,10 @@ def publish(
         raise typer.BadParameter("give exactly one of --repo OWNER/REPO, --oci REGISTRY/REPOSITORY or --to DIR")
     ref = None
     if oci is not None:
-        from zoo.oci_ref import parse
+        from zoo.sources import parse_oci
 
         try:
-            ref = parse(oci)
+            ref = parse_oci(oci)
         except ValueError as e:
             raise typer.BadParameter(str(e), param_hint="--oci") from None
     if to is not None and record and not url:

@@ -9,7 +9,7 @@ import numpy as np
 
 from zoo.errors import ZooError
 from zoo.hashes import Hasher, file_digest, sha256_of
-from zoo.manifest import Input
+from zoo.tensors import Input
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 

@@ -12,6 +12,7 @@ from zoo.tflite import ModelInfo
 from zoo.convert.record import Check
 from zoo.manifest import Artifact, Manifest
 from zoo.tasks import get_task
+from zoo.tasks.base import Context
 
 
 def expected_shapes(m: Manifest, a: Artifact, size: int) -> tuple[list[list[int]], list[list[int]]]:
@@ -83,12 +84,13 @@ def agreement(m: Manifest, reference: Callable, candidate: Runner, samples: list
 def agreement_of(m: Manifest, outputs: list[tuple], floor: float, what: str = "the float model") -> Check:
     """`agreement` over outputs already computed: (reference's, candidate's) of each image."""
     task = get_task(m.task)
+    ctx = Context(m.parsed_head, m.outputs, m.labels)
     same = total = 0
     for ref, cand in outputs:
-        agree, count = task.agreement(ref if isinstance(ref, list) else [ref], cand, m)
+        agree, count = task.agreement(ref if isinstance(ref, list) else [ref], cand, ctx)
         same, total = same + agree, total + count
     share = same / total
-    return Check("agreement", share >= floor, f"{share:.4f} of {task.agreement_unit(m)} agree with {what} on "
+    return Check("agreement", share >= floor, f"{share:.4f} of {task.agreement_unit(ctx)} agree with {what} on "
                                               f"{len(outputs)} image(s) (floor {floor})")
 
 

@@ -3,28 +3,20 @@ targets.py for accelerators).
 
 A task owns its head (the manifest section saying which output means what: labels and their offset, keypoint names,
 anchors), the output kinds it reads, decoding raw outputs into a result, the agreement a build checks against its
-float reference, its metric and `zoo eval`, what `zoo predict` prints and draws, and the headline metric `zoo list`
-and the model card show. Heads are light (the manifest loads them); decoding and drawing import numpy and pillow
-only when called.
+float reference, its metric and `zoo eval`, what `zoo predict` prints and draws, the headline metric and head line
+`zoo list`, `zoo info` and the model card show, and the outputs and head `zoo init` writes. Tasks see a model through
+its parsed head, its outputs and its labels (base.Context), never the manifest: the schema imports them, not the
+other way round. Heads are light (the manifest loads them); decoding and drawing import numpy and pillow only when
+called.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from zoo.errors import ZooError
 from zoo.tasks import classification, detection, pose, segmentation
 from zoo.tasks.base import Evaluation, Task
 
-if TYPE_CHECKING:
-    from zoo.manifest import Manifest, Metric
-
-__all__ = ["TASKS", "Evaluation", "Task", "get_task", "headline_metrics"]
-
-def headline_metrics(m: Manifest) -> list[Metric]:
-    """The manifest's figures of its task's headline metric."""
-    return [x for x in m.metrics if x.name == get_task(m.task).headline]
-
+__all__ = ["TASKS", "Evaluation", "Task", "get_task"]
 
 TASKS: dict[str, Task] = {t.name: t for t in (classification.TASK, detection.TASK, pose.TASK, segmentation.TASK)}
 

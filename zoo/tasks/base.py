@@ -15,16 +15,18 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-    from zoo.manifest import Manifest, Output
     from zoo.preprocess import Prepared
+    from zoo.tensors import Output
 
 
 @dataclass(frozen=True)
 class Context:
-    """What decoding needs besides the tensors: the manifest, the artifact's outputs, the target it ran on."""
+    """What decoding and agreement need besides the tensors: the parsed head, the artifact's outputs, the class names
+    by class id (Task.labels of the head) and the target it ran on."""
 
-    manifest: Manifest
+    head: Any
     outputs: list[Output]
+    labels: list[str]
     target: str | None = None
 
 
@@ -44,18 +46,50 @@ class Task:
             yield "", (f"a {self.name} model's outputs are of kinds {' or '.join(', '.join(w) for w in self.layouts)}; "
                        f"these are {', '.join(kinds)}")
 
-    def labels(self, m: Manifest) -> list[str]:
-        return list(getattr(m.parsed_head, "labels", []))
+    def labels(self, head) -> list[str]:
+        """Class names by class id, for tasks that have classes (else empty)."""
+        return list(getattr(head, "labels", []))
+
+    def headline_metrics(self, metrics: list) -> list:
+        """A manifest's figures of this task's headline metric (what `zoo list` and the card show)."""
+        return [x for x in metrics if x.name == self.headline]
+
+    def describe_head(self, head) -> str:
+        """The head in a line (`zoo info`, the card): the keypoint names, or the classes."""
+        if hasattr(head, "keypoints"):
+            return f"keypoints {len(head.keypoints)}: {', '.join(head.keypoints)}"
+        labels = self.labels(head)
+        sep = "; " if any("," in label for label in labels) else ", "
+        shown = sep.join(labels) if len(labels) <= 30 else sep.join(labels[:12]) + f"{sep}... ({len(labels) - 12} more)"
+        ignore = getattr(head, "ignore_label", None)
+        return f"classes {len(labels)}: {shown}" + (f" (ignore label {ignore})" if ignore is not None else "")
+
+    def init_kind(self, shape: list[int], dtype: str, softmax: bool) -> str:
+        """The kind `zoo init` writes for an output of this shape and dtype (softmax: the graph has a SOFTMAX)."""
+        raise ZooError(f"zoo init cannot describe the outputs of a {self.name} model yet", "write its manifest by hand")
+
+    def init_head(self, outputs: list[dict], labels: list[str] | None) -> dict:
+        """The head `zoo init` writes for these outputs: the labels given, or the class ids as names."""
+        out = outputs[0]
+        classes = out["shape"][-1] if out["kind"] != "class-ids" else len(labels or [])
+        if labels is None:
+            if out["kind"] == "class-ids":
+                raise ZooError("a segmentation model that outputs class ids needs --labels FILE (one label a line)")
+            labels = [str(i) for i in range(classes)]
+        elif len(labels) != classes:
+            raise ZooError(f"the label file has {len(labels)} labels but the model's output has {classes} classes",
+                           "give one label a line, in class-id order, for every class the output scores")
+        return {"labels": labels}
 
     def decode(self, outputs: list[np.ndarray], prepared: Prepared, ctx: Context, **options: Any):
         """The result of one image from the model's outputs (numbers, batch removed, in the order of ctx.outputs)."""
         raise NotImplementedError
 
-    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], m: Manifest) -> tuple[int, int]:
+    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], ctx: Context) -> tuple[int, int]:
         """(agreeing, compared) units between a float reference's raw batch outputs and a built model's."""
         raise NotImplementedError
 
-    def agreement_unit(self, m: Manifest) -> str:
+    def agreement_unit(self, ctx: Context) -> str:
         return "outputs"
 
     def text(self, result) -> str:
@@ -97,11 +131,11 @@ class Evaluation:
         return {"dataset": self.dataset, "split": self.split, "layout": self.layout, "images": self.images, "unit": "%",
                 **self.figures}
 
-    def comparisons(self, m: Manifest, artifact: str | None) -> list[dict]:
+    def comparisons(self, metrics: list, artifact: str | None) -> list[dict]:
         """The manifest's figures of this metric for this artifact on the same dataset and split, with the difference."""
         return [{"value": x.value, "source": x.source, "dataset": x.dataset, "split": x.split, "images": x.images,
                  "difference": round(self.value - x.value, 2)}
-                for x in m.metrics if x.name == self.metric and artifact and x.applies_to == artifact and x.unit == "%"
+                for x in metrics if x.name == self.metric and artifact and x.applies_to == artifact and x.unit == "%"
                 and x.dataset == self.dataset and x.split == self.split]
 
     def metric_entry(self, artifact: str, command: str, today: str) -> dict:

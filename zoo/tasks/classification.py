@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-    from zoo.manifest import Manifest, Output
     from zoo.preprocess import Prepared
+    from zoo.tensors import Output
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -63,23 +63,25 @@ class Classifying(Task):
             yield "[0].shape", (f"{classes} scores with label_offset {head.label_offset} need {classes + head.label_offset} "
                                 f"labels; head.labels has {len(head.labels)}")
 
-    def labels(self, m: Manifest) -> list[str]:
-        head = m.parsed_head
+    def labels(self, head: Head) -> list[str]:
         return list(head.labels[head.label_offset:])
+
+    def init_kind(self, shape: list[int], dtype: str, softmax: bool) -> str:
+        return "scores" if softmax or dtype == "uint8" else "logits"
 
     def decode(self, outputs: list[np.ndarray], prepared: Prepared, ctx: Context, top_k: int = 5,
                **options: Any) -> Classification:
         import numpy as np
 
         scores = probabilities(outputs[0], ctx.outputs[0].kind)
-        labels = ctx.manifest.labels
+        labels = ctx.labels
         best = np.argsort(-scores, kind="stable")[:top_k]
         return Classification([Class(int(i), labels[i], float(scores[i])) for i in best], ctx.target)
 
-    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], m: Manifest) -> tuple[int, int]:
+    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], ctx: Context) -> tuple[int, int]:
         return int(reference[0].reshape(-1).argmax() == candidate[0].reshape(-1).argmax()), 1
 
-    def agreement_unit(self, m: Manifest) -> str:
+    def agreement_unit(self, ctx: Context) -> str:
         return "images (top-1)"
 
     def text(self, result: Classification) -> str:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
+from zoo.errors import ZooError
 from zoo.schema import Strict
 from zoo.tasks.base import Context, Task
 
@@ -30,8 +31,8 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-    from zoo.manifest import Manifest, Output
     from zoo.preprocess import Prepared
+    from zoo.tensors import Output
 
 AGREEMENT_IOU = 0.8
 """A built model's detection agrees with its reference's when their boxes overlap this much (intersection over union)."""
@@ -61,6 +62,8 @@ class Grid(Strict):
         "tanh(x, y)) / grid, size = sigmoid(w, h) (fractions of the input), no anchors"))
     anchors: list[list[list[Annotated[float, Field(gt=0)]]]] = Field(
         default_factory=list, description="yolo-v3: per output, in output order, each anchor's (width, height) in input pixels")
+    input_size: list[Annotated[int, Field(gt=0)]] | None = Field(
+        default=None, min_length=2, max_length=2, description="yolo-v3: the input's width, height (the anchors' unit)")
     sigmoid: bool = Field(default=True, description="objectness and class values are logits (a sigmoid makes them "
                                                     "probabilities); false when the model applied it")
     score_exponents: list[float] = Field(default=[1.0, 1.0], min_length=2, max_length=2,
@@ -154,14 +157,14 @@ class Detecting(Task):
                 yield "[0].shape", f"{width} values a box, but 4 + 2 x {len(head.keypoints)} keypoints make {4 + 2 * len(head.keypoints)}"
 
     def decode(self, outputs: list[np.ndarray], prepared: Prepared, ctx: Context, **options: Any) -> Detections:
-        found = _decoder(ctx.outputs[0].kind, ctx.manifest)(outputs, ctx.manifest.parsed_head)
+        found = _decoder(ctx.outputs[0].kind)(outputs, ctx.head)
         return Detections([_to_image(d, prepared) for d in found], ctx.target)
 
-    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], m: Manifest) -> tuple[int, int]:
+    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], ctx: Context) -> tuple[int, int]:
         """Detections of the reference matched one to one by a candidate box of the same label (IoU >= 0.8), over the
         larger of the two counts: missing and extra boxes both count against."""
-        head = m.parsed_head
-        decode = _decoder(m.outputs[0].kind, m)
+        head = ctx.head
+        decode = _decoder(ctx.outputs[0].kind)
         ref, cand = decode([r[0] for r in reference], head), decode([c[0] for c in candidate], head)
         unmatched = list(cand)
         matched = 0
@@ -172,7 +175,14 @@ class Detecting(Task):
                 unmatched.remove(best)
         return matched, max(len(ref), len(cand))
 
-    def agreement_unit(self, m: Manifest) -> str:
+    def init_head(self, outputs: list[dict], labels: list[str] | None) -> dict:
+        """A post-processed detector's head for `zoo init`: its labels, line = class id (it says nothing of them)."""
+        if not labels:
+            raise ZooError("a detector needs --labels FILE (one label a line, line = class id) when its file has no "
+                           "label map in TFLite Model Metadata")
+        return {"labels": labels}
+
+    def agreement_unit(self, ctx: Context) -> str:
         return f"detections (same label, box IoU >= {AGREEMENT_IOU})"
 
     def text(self, result: Detections) -> str:
@@ -305,18 +315,18 @@ def postprocessed(outputs: list[np.ndarray], head: Head) -> list[Detection]:
     return found
 
 
-def _decoder(kind: str, m: Manifest):
+def _decoder(kind: str):
     """The decoding of an output form: outputs (batch removed), head -> detections in input fractions."""
-    if kind == "grid":
-        height, width = (m.input.shape[2], m.input.shape[3]) if m.input.layout == "NCHW" else m.input.shape[1:3]
-        return functools.partial(grid_detections, size=(width, height))
-    return raw_detections if kind == "box-regressors" else postprocessed
+    return {"box-regressors": raw_detections, "grid": grid_detections}.get(kind, postprocessed)
 
 
 def _grid_problems(outputs: list[Output], head: Head) -> Iterator[tuple[str, str]]:
     grid = head.grid
     if grid is None:
         yield "", "grid outputs need head.grid (how their cells read)"
+        return
+    if grid.form == "yolo-v3" and grid.input_size is None:
+        yield "", "a yolo-v3 head.grid needs input_size (width, height: the unit of its anchors)"
         return
     if grid.form == "yolo-v3" and len(grid.anchors) != len(outputs):
         yield "", f"head.grid.anchors lists {len(grid.anchors)} outputs' anchors for {len(outputs)} grid outputs"
@@ -330,9 +340,8 @@ def _grid_problems(outputs: list[Output], head: Head) -> Iterator[tuple[str, str
             yield "", f"head.grid.anchors[{i}]: each anchor is (width, height)"
 
 
-def grid_detections(outputs: list[np.ndarray], head: Head, size: tuple[int, int]) -> list[Detection]:
-    """Decode grid outputs (each rows x columns x values, batch removed) into detections in the input's fractions;
-    `size` is the input's (width, height) in pixels, the unit of YOLO's anchors."""
+def grid_detections(outputs: list[np.ndarray], head: Head) -> list[Detection]:
+    """Decode grid outputs (each rows x columns x values, batch removed) into detections in the input's fractions."""
     import numpy as np
 
     grid, found = head.grid, []
@@ -346,7 +355,8 @@ def grid_detections(outputs: list[np.ndarray], head: Head, size: tuple[int, int]
             objectness, classes = cells[..., 4], cells[..., 5:]
             anchor = np.asarray(grid.anchors[index], dtype=np.float64)
             cx, cy = (col + _sigmoid(cells[..., 0])) / cols, (row + _sigmoid(cells[..., 1])) / rows
-            w, h = anchor[:, 0] * np.exp(cells[..., 2]) / size[0], anchor[:, 1] * np.exp(cells[..., 3]) / size[1]
+            width, height = grid.input_size
+            w, h = anchor[:, 0] * np.exp(cells[..., 2]) / width, anchor[:, 1] * np.exp(cells[..., 3]) / height
         else:
             objectness, classes = cells[..., 0], cells[..., 5:]
             cx, cy = (col + np.tanh(cells[..., 1])) / cols, (row + np.tanh(cells[..., 2])) / rows

@@ -19,9 +19,12 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-    from zoo.manifest import Manifest, Output
     from zoo.preprocess import Prepared
+    from zoo.tensors import Output
 
+COCO_KEYPOINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+                  "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+                  "right_knee", "left_ankle", "right_ankle"]
 AGREEMENT_DISTANCE = 0.04
 """A built model's keypoint agrees with its reference within this fraction of the image (libcoral's MoveNet rule)."""
 
@@ -70,28 +73,35 @@ class Posing(Task):
             if not (0 <= a < len(head.keypoints) and 0 <= b < len(head.keypoints)):
                 yield "[0]", f"head.skeleton pairs keypoint indices 0..{len(head.keypoints) - 1}, got ({a}, {b})"
 
-    def labels(self, m: Manifest) -> list[str]:
+    def labels(self, head: Head) -> list[str]:
         return []
+
+    def init_kind(self, shape: list[int], dtype: str, softmax: bool) -> str:
+        return "keypoints-yxs"
+
+    def init_head(self, outputs: list[dict], labels: list[str] | None) -> dict:
+        count = outputs[0]["shape"][-2]
+        return {"keypoints": COCO_KEYPOINTS if count == len(COCO_KEYPOINTS) else [f"keypoint {i}" for i in range(count)]}
 
     def decode(self, outputs: list[np.ndarray], prepared: Prepared, ctx: Context, **options: Any) -> Pose:
         import numpy as np
 
         yxs = np.asarray(outputs[0], dtype=np.float32).reshape(-1, 3)
-        head = ctx.manifest.parsed_head
+        head = ctx.head
         points = []
         for name, (y, x, score) in zip(head.keypoints, yxs):
             ix, iy = prepared.to_image(float(x), float(y))
             points.append(Keypoint(name, ix, iy, float(score)))
         return Pose(points, ctx.target, list(head.skeleton), head.min_score)
 
-    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], m: Manifest) -> tuple[int, int]:
+    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], ctx: Context) -> tuple[int, int]:
         import numpy as np
 
         a = np.asarray(reference[0], dtype=np.float32).reshape(-1, 3)[:, :2]
         b = np.asarray(candidate[0], dtype=np.float32).reshape(-1, 3)[:, :2]
         return int((np.abs(a - b).max(axis=1) <= AGREEMENT_DISTANCE).sum()), len(a)
 
-    def agreement_unit(self, m: Manifest) -> str:
+    def agreement_unit(self, ctx: Context) -> str:
         return f"keypoints (within {AGREEMENT_DISTANCE})"
 
     def text(self, result: Pose) -> str:

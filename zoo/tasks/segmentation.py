@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-    from zoo.manifest import Manifest, Output
     from zoo.preprocess import Prepared
+    from zoo.tensors import Output
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -74,6 +74,9 @@ class Segmenting(Task):
         elif out.kind not in ("class-ids", "probability") and out.shape[-1] != len(head.labels):
             yield "[0].shape", f"{out.kind} have {out.shape[-1]} classes in the last dimension but head.labels has {len(head.labels)}"
 
+    def init_kind(self, shape: list[int], dtype: str, softmax: bool) -> str:
+        return "class-ids" if len(shape) == 3 else "probabilities" if softmax else "logits"
+
     def decode(self, outputs: list[np.ndarray], prepared: Prepared, ctx: Context, **options: Any) -> Segmentation:
         import numpy as np
         from PIL import Image
@@ -86,7 +89,7 @@ class Segmenting(Task):
             ids = np.asarray(Image.fromarray(ids).resize((width, height), Image.NEAREST))
         left, top, w, h = prepared.pixels
         ids = ids[top:top + h, left:left + w]
-        return Segmentation(np.asarray(Image.fromarray(ids).resize(prepared.image_size, Image.NEAREST)), ctx.manifest.labels,
+        return Segmentation(np.asarray(Image.fromarray(ids).resize(prepared.image_size, Image.NEAREST)), ctx.labels,
                             ctx.target)
 
     def _thresholded(self, probability: np.ndarray, prepared: Prepared, ctx: Context) -> Segmentation:
@@ -101,20 +104,20 @@ class Segmenting(Task):
             scores = scores.resize((width, height), Image.BILINEAR)
         left, top, w, h = prepared.pixels
         soft = np.asarray(scores.crop((left, top, left + w, top + h)).resize(prepared.image_size, Image.BILINEAR))
-        mask = (soft >= ctx.manifest.parsed_head.threshold).astype(np.uint8)
-        return Segmentation(mask, ctx.manifest.labels, ctx.target, soft)
+        mask = (soft >= ctx.head.threshold).astype(np.uint8)
+        return Segmentation(mask, ctx.labels, ctx.target, soft)
 
-    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], m: Manifest) -> tuple[int, int]:
-        if m.outputs[0].kind == "probability":
-            cut = m.parsed_head.threshold
+    def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], ctx: Context) -> tuple[int, int]:
+        if ctx.outputs[0].kind == "probability":
+            cut = ctx.head.threshold
             a, b = reference[0][0][..., 0] >= cut, candidate[0][0][..., 0] >= cut
             return int((a & b).sum()), int((a | b).sum()) or 1  # the regions' intersection over union
         a, b = class_ids(reference[0][0]), class_ids(candidate[0][0])
         return int((a == b).sum()), int(a.size)
 
-    def agreement_unit(self, m: Manifest) -> str:
-        if m.outputs[0].kind == "probability":
-            return f"the union of both {m.labels[1]} regions (intersection over union)"
+    def agreement_unit(self, ctx: Context) -> str:
+        if ctx.outputs[0].kind == "probability":
+            return f"the union of both {ctx.labels[1]} regions (intersection over union)"
         return "pixels"
 
     def text(self, result: Segmentation) -> str:
