@@ -57,3 +57,20 @@ def test_grid_heads_are_checked_against_the_outputs():
     del doc["head"]["grid"]
     with pytest.raises(ZooError, match="grid outputs need head.grid"):
         manifest.parse(doc, "fastestdet-person.yaml")
+
+
+def test_the_opencv_resize_is_cv2s_own():
+    """cv2.resize(INTER_LINEAR) of a ramp, shrunk and grown, as OpenCV 5.1.0 gives it (sha256 of its bytes; on NXP's
+    and the Task Library's photos at every size NXP's examples use, no pixel differed either)."""
+    import hashlib
+
+    import numpy as np
+    from PIL import Image
+
+    from zoo.preprocess import resize
+
+    image = Image.fromarray((np.arange(37 * 23 * 3).reshape(23, 37, 3) * 7 % 256).astype(np.uint8))
+    assert hashlib.sha256(resize(image, 16, 9, "opencv-bilinear").tobytes()).hexdigest() == \
+        "4eb7115fa668714e4325d5ae456f4621151ca3faa575daa1b3666f1578951303"
+    assert hashlib.sha256(resize(image, 50, 31, "opencv-bilinear").tobytes()).hexdigest() == \
+        "7e437da373e9ebc6cc2f29a4e57ab0346fa4e45e1f04e2a76d5ce8e6baf408d2"

@@ -149,23 +149,25 @@ def _libyuv_slope(size: int, out: int, filtered: bool, centred: bool) -> tuple[i
 
 
 def _opencv(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
-    """OpenCV's cv2.resize with INTER_LINEAR (what NXP's examples call): half-pixel centres, positions clamped at the
-    edges, 11-bit fixed-point weights, the two passes' product rounded back from 22 bits."""
+    """OpenCV's cv2.resize with INTER_LINEAR (what NXP's examples call): half-pixel centres, 11-bit fixed-point weights
+    (columns past an edge clamped to it, rows past one blended from the clipped row with their weights kept), the
+    vertical pass as its SIMD code does it (each row >> 4, high 16 bits of the product, the sum rounded >> 2)."""
     src = pixels.astype(np.int64)
     src = src[..., None] if src.ndim == 2 else src
     h, w = src.shape[:2]
 
-    def axis(size: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def axis(size: int, n: int, clamp: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         position = ((np.arange(n) + 0.5) * (size / n) - 0.5).astype(np.float32)
         low = np.floor(position).astype(np.int64)
         frac = position - low
-        frac, low = np.where(low < 0, 0, frac), np.maximum(low, 0)
-        frac, low = np.where(low >= size - 1, 0, frac), np.minimum(low, size - 1)
+        if clamp:  # columns past an edge take the edge pixel alone; rows keep their weights over a clipped row
+            frac, low = np.where(low < 0, 0, frac), np.maximum(low, 0)
+            frac, low = np.where(low >= size - 1, 0, frac), np.minimum(low, size - 1)
         first = np.rint((np.float32(1) - frac) * np.float32(2048)).astype(np.int64)  # cvRound: half to even
-        return low, np.minimum(low + 1, size - 1), first
+        return np.clip(low, 0, size - 1), np.clip(low + 1, 0, size - 1), first
 
-    x0, x1, ax = axis(w, width)
-    y0, y1, by = axis(h, height)
+    x0, x1, ax = axis(w, width, True)
+    y0, y1, by = axis(h, height, False)
     ax, by = ax[None, :, None], by[:, None, None]
     rows = lambda r: src[r][:, x0] * ax + src[r][:, x1] * (2048 - ax)  # noqa: E731
     # VResizeLinearVec_32s8u: each row >> 4, times its weight, high 16 bits kept, the sum rounded >> 2
