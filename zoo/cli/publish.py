@@ -138,3 +138,23 @@ def import_(
     else:
         for i in installed:
             _out(f"{i.model}/{i.artifact}: {i.path}")
+
+
+@app.command()
+def site(
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="DIR", help="The folder to render into (a `zoo publish --to` mirror folder too).")],
+    examples: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Draw example pictures first: `zoo predict` on a sample image from DIR (NAME.jpg, TASK.jpg, else the first) for every CPU file in the cache; kept for later builds.")] = None,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Render a static web catalog of the models (index, a page and JSON per model) into DIR; only what changed is redone."""
+    from zoo.site import build
+
+    result = build(output, images=examples, progress=_progress(quiet))
+    if as_json:
+        _json(result.to_dict())
+        return
+    if not quiet:
+        _err(f"{result.models} model(s), {len(result.rendered)} page(s) rendered, {len(result.removed)} removed"
+             + (f", {result.examples} example picture(s) drawn" if examples else ""))
+    _out(str(output / "index.html"))

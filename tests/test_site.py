@@ -1,0 +1,210 @@
+"""The static catalog: pages and JSON from the validated manifests, escaping, incremental rebuilds, one index.json
+shared with `zoo publish --to`, example pictures, and a folder that is both a catalog and a mirror end to end.
+(The browser's view of the pages is tests/test_site_browser.py.)"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+import yaml
+from conftest import MINIMAL, pinned, shared_files, write_model
+
+from zoo import catalog, publish
+from zoo.errors import ZooError
+from zoo.site import build
+
+DATA = os.urandom(30_000)
+
+
+def zoo_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, timeout=600, env=os.environ)
+
+
+def write_doc(folder, name: str, **changes) -> dict:
+    doc = copy.deepcopy(MINIMAL)
+    doc.update(name=name, **changes)
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return doc
+
+
+def test_the_bundled_catalog_gives_a_page_json_and_card_per_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ZOO_MANIFESTS", raising=False)
+    result = build(tmp_path / "site")
+    cat = catalog.load()
+    index = json.loads((tmp_path / "site" / "index.json").read_text())
+    assert [r["name"] for r in index["models"]] == cat.names() == sorted(result.rendered) and index["files"] == []
+    html = (tmp_path / "site" / "index.html").read_text()
+    for name in cat.names():
+        m = cat.get(name)
+        data = json.loads((tmp_path / "site" / "models" / f"{name}.json").read_text())
+        assert data["manifest"] == m.model_dump(mode="json", exclude_none=True)
+        page = (tmp_path / "site" / "models" / f"{name}.html").read_text()
+        assert f'href="models/{name}.html"' in html
+        for a in m.artifacts:
+            assert f'id="a-{a.id}"' in page and (a.sha256 is None or a.sha256 in page)
+        for x in m.metrics:
+            assert f"{x.value:g}" in page
+        for b in m.benchmarks:
+            assert f"{b.latency_ms:g} ms" in page and (b.command is None or b.command.split()[0] in page)
+        assert (tmp_path / "site" / "models" / f"{name}.md").read_text().startswith("---\nlicense:")
+    vela = catalog.get("face-detection-short-range").artifact("imx93").compile_stats
+    page = (tmp_path / "site" / "models" / "face-detection-short-range.html").read_text()
+    assert all(o["reason"] in page for o in vela["cpu_operators"]) and "<svg" in page
+
+
+def test_text_from_a_manifest_is_escaped(zoo_env, tmp_path):
+    write_doc(zoo_env, "evil", description='<script>alert("x")</script> & <img src=x onerror=alert(1)>',
+              papers=[{"title": "<b>bold</b>", "url": "https://example.invalid/\"onmouseover=\"alert(1)"}])
+    build(tmp_path / "site")
+    for page in ("index.html", "models/evil.html"):
+        text = (tmp_path / "site" / page).read_text()
+        assert "<script>alert" not in text and "<img src=x" not in text and "&lt;script&gt;alert" in text
+    assert '"onmouseover="' not in (tmp_path / "site" / "models/evil.html").read_text()
+
+
+def test_only_what_changed_is_rendered_again_and_a_removed_model_goes(zoo_env, tmp_path):
+    site = tmp_path / "site"
+    write_doc(zoo_env, "first")
+    write_doc(zoo_env, "second")
+    assert {"first", "second"} <= set(build(site).rendered)
+    before = (site / "models" / "first.html").stat().st_mtime_ns
+    assert build(site).rendered == []
+    write_doc(zoo_env, "second", description="changed")
+    assert build(site).rendered == ["second"] and "changed" in (site / "models" / "second.html").read_text()
+    assert (site / "models" / "first.html").stat().st_mtime_ns == before
+    (site / "models" / "first.html").unlink()
+    assert build(site).rendered == ["first"], "a page that is gone is made again"
+    (zoo_env / "first.yaml").unlink()
+    again = build(site)
+    assert again.removed == ["first"] and not (site / "models" / "first.html").exists()
+    assert "first" not in [r["name"] for r in json.loads((site / "index.json").read_text())["models"]]
+
+
+def _published(zoo_env, server, name: str):
+    write_model(zoo_env, name, [pinned(DATA, file=f"{name}.tflite", sources=[server.add(f"/{name}.tflite", DATA)])])
+    return publish.plan(name)
+
+
+def test_one_index_json_serves_the_mirror_and_the_site_whichever_writes_first(zoo_env, server, tmp_path):
+    folder = tmp_path / "hub"
+    publish.to_directory(_published(zoo_env, server, "alpha"), folder)
+    build(folder)
+    index = json.loads((folder / "index.json").read_text())
+    assert [e["model"] for e in index["files"]] == ["alpha"] and "alpha" in [r["name"] for r in index["models"]]
+    page = (folder / "models" / "alpha.html").read_text()
+    assert 'href="../alpha/alpha.tflite" download' in page and "ZOO_MIRRORS=" in page
+    assert 'href="../beta/' not in (folder / "models" / "alpha.html").read_text()
+    publish.to_directory(_published(zoo_env, server, "beta"), folder)
+    index = json.loads((folder / "index.json").read_text())
+    assert [e["model"] for e in index["files"]] == ["alpha", "beta"] and "alpha" in [r["name"] for r in index["models"]]
+    assert build(folder).rendered == ["beta"], "only the newly mirrored model's page changes"
+    index = json.loads((folder / "index.json").read_text())
+    assert [e["model"] for e in index["files"]] == ["alpha", "beta"] and {"alpha", "beta"} <= {r["name"] for r in index["models"]}
+    assert 'href="../beta/beta.tflite" download' in (folder / "models" / "beta.html").read_text()
+
+
+def test_a_folder_whose_index_json_zoo_did_not_write_is_refused_and_left_alone(tmp_path):
+    (tmp_path / "index.json").write_text("[1, 2]")
+    done = zoo_cli("site", "-o", str(tmp_path))
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "is not a zoo index" in done.stderr
+    assert (tmp_path / "index.json").read_text() == "[1, 2]" and not (tmp_path / "index.html").exists()
+    with pytest.raises(ZooError, match="is not a zoo index"):
+        (tmp_path / "index.json").write_text('{"files": {}}')
+        build(tmp_path)
+
+
+def test_a_planted_index_json_cannot_make_the_site_delete_files_outside_its_pages(zoo_env, tmp_path):
+    site = tmp_path / "site"
+    build(site)
+    victim = tmp_path / "victim.html"
+    victim.write_text("mine")
+    index = json.loads((site / "index.json").read_text())
+    index["models"] += [{"name": "../../victim"}, {"name": "..\\victim"}, {"name": 3}]
+    (site / "index.json").write_text(json.dumps(index))
+    assert build(site).removed == [] and victim.read_text() == "mine"
+
+
+def test_the_command_prints_the_index_page_or_json_and_refuses_a_missing_images_folder(zoo_env, tmp_path):
+    done = zoo_cli("site", "-o", str(tmp_path / "site"), "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["index"] == str(tmp_path / "site" / "index.json")
+    done = zoo_cli("site", "-o", str(tmp_path / "other"), "--examples", str(tmp_path / "missing"))
+    assert done.returncode == 1 and done.stderr.startswith("error: --examples ") and done.stderr.count("\n") == 1
+    assert not (tmp_path / "other").exists(), "nothing is written when the command is refused"
+
+
+def test_measured_figures_show_with_their_command_dataset_images_and_every_other_field(zoo_env, tmp_path):
+    write_doc(zoo_env, "meas", metrics=[
+        {"name": "mIoU", "value": 61.25, "dataset": "PASCAL VOC 2012", "split": "val", "applies_to": "cpu-int8",
+         "images": 1449, "source": "measured", "command": "zoo eval meas --data VOC2012", "date": "2026-12-01"}],
+        benchmarks=[{"device": "Raspberry Pi 5", "accelerator": "CPU", "runtime": "LiteRT 2.3.0", "threads": 4,
+                     "input_size": [8, 8], "latency_ms": 3.25, "applies_to": "cpu-int8", "source": "measured",
+                     "command": "zoo bench meas --threads 4", "date": "2026-12-02", "note": "cold caches"}])
+    build(tmp_path / "site")
+    page = (tmp_path / "site" / "models" / "meas.html").read_text()
+    for text in ("61.25%", "1449 images", "zoo eval meas --data VOC2012", "2026-12-01", "3.25 ms", "zoo bench meas --threads 4",
+                 "cold caches", 'class="bar measured"'):
+        assert text in page, text
+    data = json.loads((tmp_path / "site" / "models" / "meas.json").read_text())
+    assert [x["command"] for x in data["measured"]["metrics"] + data["measured"]["benchmarks"]] == [
+        "zoo eval meas --data VOC2012", "zoo bench meas --threads 4"]
+    row = next(r for r in json.loads((tmp_path / "site" / "index.json").read_text())["models"] if r["name"] == "meas")
+    assert row["headline"]["int8"] == {"value": 61.25, "unit": "%", "source": "measured", "applies_to": "cpu-int8",
+                                       "text": "61.25%"} and row["headline"]["float"] is None
+
+
+def test_example_pictures_are_drawn_when_asked_kept_and_shown(shared_mirror, tmp_path):
+    """The face detector's float file from the (loopback) mirror; its picture on Grace Hopper drawn once, reused."""
+    pytest.importorskip("ai_edge_litert")
+    assert zoo_cli("fetch", "face-detection-short-range/cpu", "-q").returncode == 0
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copyfile(shared_files()["grace_hopper.bmp"], images / "object-detection.bmp")
+    site = tmp_path / "site"
+    first = build(site, images=images)
+    assert first.examples == 1 and "face-detection-short-range" in first.rendered
+    page = (site / "models" / "face-detection-short-range.html").read_text()
+    src = page.split('<img src="')[1].split('"')[0]
+    picture = (site / "models" / src)
+    assert picture.is_file() and picture.read_bytes()[:3] == b"\xff\xd8\xff" and "object-detection.bmp" in page
+    assert "face" in page.split("<pre>")[1].split("</pre>")[0], "what zoo predict printed is under the picture"
+    again = build(site, images=images)
+    assert again.examples == 0 and again.rendered == []
+    assert build(site).rendered == [] and src in (site / "models" / "face-detection-short-range.html").read_text()
+
+
+def test_a_mirror_with_its_site_serves_pages_and_zoo_fetch_end_to_end(shared_mirror, coral_tasks, tmp_path, monkeypatch):
+    """Publish mobilenet-v2's CPU file to a folder, render the site into it, serve it on 127.0.0.1: the pages link
+    the file, and a fresh cache fetches through ZOO_MIRRORS from that folder and predicts cat.bmp (class 286)."""
+    from loopback import StaticServer
+
+    pytest.importorskip("ai_edge_litert")
+    hub = tmp_path / "hub"
+    assert zoo_cli("fetch", "mobilenet-v2", "-t", "cpu", "-q").returncode == 0
+    done = zoo_cli("publish", "mobilenet-v2", "-t", "cpu", "--to", str(hub))
+    assert done.returncode == 0, done.stderr
+    done = zoo_cli("site", "-o", str(hub))
+    assert done.returncode == 0 and done.stdout.strip() == str(hub / "index.html"), done.stderr
+    with StaticServer(hub) as site:
+        page = urllib.request.urlopen(f"{site.base}/models/mobilenet-v2.html").read().decode()
+        href = page.split('" download>')[0].rsplit('href="', 1)[1]
+        assert href == "../mobilenet-v2/mobilenet_v2_1.0_224_quant.tflite"
+        linked = urllib.request.urlopen(f"{site.base}/models/{href}").read()
+        index = json.loads(urllib.request.urlopen(f"{site.base}/index.json").read())
+        assert [e["sha256"] for e in index["files"]] == [catalog.get("mobilenet-v2").artifact("cpu-uint8").sha256]
+        assert __import__("hashlib").sha256(linked).hexdigest() == index["files"][0]["sha256"]
+        monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "fresh"))
+        monkeypatch.setenv("ZOO_MIRRORS", site.base)
+        shared_before = len(shared_mirror.requests)
+        done = zoo_cli("predict", "mobilenet-v2", str(coral_tasks / "cat.bmp"), "-t", "cpu", "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["classes"][0]["id"] == 286
+        assert "/mobilenet-v2/mobilenet_v2_1.0_224_quant.tflite" in site.requests
+        assert len(shared_mirror.requests) == shared_before, "the file came from the site's folder"
