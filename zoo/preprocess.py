@@ -86,10 +86,10 @@ def _libyuv(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     """libyuv's ARGBScale with kFilterBilinear, as TFLite Support's Task Library resizes (its C reference code, integer
     arithmetic): the filter reduced where an axis keeps its size or shrinks 3x (ScaleFilterReduce), 16.16 fixed-point
     sample positions (ScaleSlope), whole even shrinks by a 2x2 box (rounded twice, as the SIMD rows' pavgb does) and
-    whole odd ones by nearest pixel, otherwise rows
-    blended with 8-bit weights (InterpolateRow) and columns with 7-bit weights summing to 127 (ScaleARGBFilterCols):
-    rows first when shrinking, columns first when growing (ScaleARGBBilinearDown, ScaleARGBBilinearUp)."""
-    src = pixels.astype(np.int64)
+    whole odd ones by nearest pixel, otherwise rows blended with 8-bit weights (InterpolateRow) and columns with 7-bit
+    weights summing to 127 (ScaleARGBFilterCols): rows first when shrinking, columns first when growing
+    (ScaleARGBBilinearDown, ScaleARGBBilinearUp). Only the pixels the samples read are gathered."""
+    src = pixels.astype(np.int32)
     src = src[..., None] if src.ndim == 2 else src
     h, w = src.shape[:2]
     mode = "bilinear"
@@ -110,22 +110,20 @@ def _libyuv(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
             mode = "none"
     if mode == "none":  # ScaleARGBSimple
         return _as_pixels(src[steps_y >> 16][:, steps_x >> 16], pixels)
-    xi, xf = steps_x >> 16, ((steps_x >> 9) & 0x7F)[None, :, None]
-
-    def filter_cols(rows: np.ndarray) -> np.ndarray:
-        a, b = rows[:, np.clip(xi, 0, w - 1)], rows[:, np.clip(xi + 1, 0, w - 1)]
-        return (a * (0x7F ^ xf) + b * xf) >> 7
-
+    xi = np.clip(steps_x >> 16, 0, w - 1)
+    left, right, xf = xi, np.clip(xi + 1, 0, w - 1), ((steps_x >> 9) & 0x7F).astype(np.int32)[None, :, None]
     ys = np.minimum(steps_y, np.int64((h - 1) << 16))  # held at the last row
-    yi, yf = ys >> 16, ((ys >> 8) & 0xFF)[:, None, None]
+    top, yf = ys >> 16, ((ys >> 8) & 0xFF).astype(np.int32)[:, None, None]
+    bottom = np.clip(top + 1, 0, h - 1)
+    cols = lambda a, b: (a * (0x7F ^ xf) + b * xf) >> 7  # noqa: E731
+    rows = lambda a, b: (a * (256 - yf) + b * yf + 128) >> 8  # noqa: E731
+    at = lambda r, c: src[np.ix_(r, c)]  # noqa: E731
     if mode == "linear":
-        return _as_pixels(filter_cols(src[yi]), pixels)
-    top, bottom = src[yi], src[np.clip(yi + 1, 0, h - 1)]
+        return _as_pixels(cols(at(top, left), at(top, right)), pixels)
     if dy >= 0x10000:
-        out = filter_cols((top * (256 - yf) + bottom * yf + 128) >> 8)
+        out = cols(rows(at(top, left), at(bottom, left)), rows(at(top, right), at(bottom, right)))
     else:
-        top, bottom = filter_cols(top), filter_cols(bottom)
-        out = (top * (256 - yf) + bottom * yf + 128) >> 8
+        out = rows(cols(at(top, left), at(top, right)), cols(at(bottom, left), at(bottom, right)))
     return _as_pixels(out, pixels)
 
 
