@@ -130,3 +130,26 @@ def test_real_manifests_choose_google_files():
     assert choose(cat.get("deeplabv3"), "auto", ["imx8mp", "cpu"]).artifact.file == "deeplabv3_mnv2_dm05_pascal_quant.tflite"
     with pytest.raises(ArtifactUnavailable):
         choose(cat.get("coral-deeplabv3"), "auto", ["cpu"])
+
+
+def test_a_pinned_unhosted_file_a_mirror_may_give_is_an_artifact_like_any_other(minimal):
+    """`fetchable`: unhosted, pinned derived artifacts the mirrors or the cache may give; an unpinned one never is, nor
+    a pinned one that is not derived (withdrawn, say)."""
+    from zoo.choice import pick, unhosted
+
+    pinned = {**art("npu", "imx8mp", published=False), "sha256": "c" * 64, "size": 10, "build": True, "parent": "cpu-a"}
+    withdrawn = {**art("old", "edgetpu", published=False), "sha256": "d" * 64, "size": 10}
+    minimal["artifacts"] = [art("cpu-a", "cpu"), pinned, art("later", "imx93", published=False), withdrawn]
+    m = manifest.parse(minimal, "m.yaml")
+    assert [a.id for a in unhosted(m)] == ["npu"]
+    mirrors = frozenset({"npu", "later", "old"})
+    assert choose(m, "edgetpu", [], fetchable=mirrors).artifact.id == "cpu-a"
+    for c in (choose(m, "imx8mp", [], strict=True, fetchable=mirrors), choose(m, "auto", ["imx8mp", "cpu"], fetchable=mirrors),
+              pick(m, "npu", "auto", frozenset(), mirrors)):
+        assert (c.artifact.id, c.target, c.warnings) == ("npu", "imx8mp", [])
+    assert choose(m, "imx8mp", [], fetchable=mirrors).reasons == [
+        "target 'imx8mp' was requested; 'npu' is not hosted but is fetched from the cache or the mirrors (ZOO_MIRRORS) "
+        "and verified against its pin"]
+    assert choose(m, "imx93", [], fetchable=mirrors).artifact.id == "cpu-a"  # no pin: nothing could verify it
+    with pytest.raises(ArtifactUnavailable, match="'npu' is built here from 'cpu-a' once the imx8mp extra is installed"):
+        choose(m, "imx8mp", [], strict=True)

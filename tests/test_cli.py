@@ -31,18 +31,23 @@ def test_list_table():
     header, rule, *rows = result.stdout.splitlines()
     assert header.split() == ["name", "task", "input", "classes", "metric", "targets"]
     row = next(r for r in rows if r.startswith("deeplabv3 "))
-    assert "1x513x513x3" in row and "mIoU 69.65% (cpu-uint8)" in row and row.endswith("cpu edgetpu imx93* imx8mp*")
+    assert "1x513x513x3" in row and "mIoU 69.65% (cpu-uint8)" in row and row.endswith("cpu edgetpu imx93+ imx8mp+")
     row = next(r for r in rows if r.startswith("mobilenet-v2 "))
     assert "image-classification" in row and "top-1 71.8% (tf-float)" in row and "1001" in row
     row = next(r for r in rows if r.startswith("movenet-lightning "))
-    assert "pose-estimation" in row and row.endswith("cpu edgetpu imx93*")
+    assert "pose-estimation" in row and row.endswith("cpu edgetpu imx93+")
+    row = next(r for r in rows if r.startswith("coral-deeplabv3 "))  # its cpu file has no pin yet: not published
+    assert row.endswith("edgetpu cpu*")
+    assert result.stdout.endswith("\n(+ = pinned, built on fetch or served by a mirror; * = artifact not published yet)\n")
 
 
 def test_list_json_as_subprocess_parses():
     proc = zoo("list", "--json")
     assert proc.returncode == 0, proc.stderr
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
-    assert rows["deeplabv3"]["targets"] == {"published": ["cpu", "edgetpu"], "unpublished": ["imx93", "imx8mp"]}
+    assert rows["deeplabv3"]["targets"] == {"published": ["cpu", "edgetpu"], "built_on_fetch": ["imx93", "imx8mp"],
+                                            "unpublished": []}
+    assert rows["coral-deeplabv3"]["targets"] == {"published": ["edgetpu"], "built_on_fetch": [], "unpublished": ["cpu"]}
     assert rows["deeplabv3-dm1"]["classes"] == 21
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import warnings
 
 import pytest
@@ -152,6 +153,43 @@ def test_explicit_unpublished_target_falls_back_with_warning_or_fails_strict(zoo
         zoo.resolve("m", target="imx8mp", strict=True)
 
 
+def test_a_pinned_derived_file_comes_from_the_mirrors_where_no_compiler_is_installed(zoo_env, server, monkeypatch):
+    """A mirror (ZOO_MIRRORS) is asked for a pinned file no manifest source hosts, verified like any download; while no
+    mirror has it (or has other bytes) the fetch falls back and says why, and is not remembered, so the file appearing
+    on the mirror is seen by the next fetch; offline, what the cache lacks falls back too and is not remembered."""
+    from zoo.targets import Compiler
+
+    monkeypatch.setattr(Compiler, "installed", lambda self: False)
+    monkeypatch.setattr("zoo.convert.compiled.rebuild_into_cache", lambda *a: pytest.fail("nothing is built here"))
+    monkeypatch.setenv("ZOO_MIRRORS", server.url("/mirror"))
+    compiled = os.urandom(5000)
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)]),
+                               {**pinned(compiled, id="u65", target="imx93", file="m_vela.tflite"), "sources": [],
+                                "unpublished": "built from cpu-int8", "build": True, "parent": "cpu-int8"}])
+    server.add("/mirror/m/m_vela.tflite", compiled[::-1])  # other bytes: refused
+    with pytest.warns(ZooWarning) as said:
+        assert zoo.resolve("m", target="imx93").artifact.id == "cpu-int8"
+    assert [str(w.message) for w in said][:2] == [
+        f"could not fetch m/u65 (m_vela.tflite): {server.url('/mirror/m/m_vela.tflite')}: sha256 mismatch for "
+        f"{server.url('/mirror/m/m_vela.tflite')}: expected {hashlib.sha256(compiled).hexdigest()}, got "
+        f"{hashlib.sha256(compiled[::-1]).hexdigest()} (the partial file was deleted; the source may be corrupt or "
+        "changed upstream); choosing without it",
+        "m's imx93 file 'u65' is built here from 'cpu-int8' once the imx93 extra is installed (pip install '.[imx93]' in "
+        "zoo's checkout (the imx93 extra of edge-model-zoo)), unless ZOO_BUILD_ON_FETCH=0; using the cpu artifact "
+        "'cpu-int8' instead"]
+    with pytest.raises(ArtifactUnavailable, match="'u65' is built here from 'cpu-int8' once"), pytest.warns(ZooWarning):
+        zoo.resolve("m", target="imx93", strict=True)
+    with pytest.warns(ZooWarning, match="using the cpu artifact 'cpu-int8' instead"):
+        assert zoo.resolve("m", target="imx93", offline=True).artifact.id == "cpu-int8"
+    server.add("/mirror/m/m_vela.tflite", compiled)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for r in (zoo.resolve("m", target="imx93"), zoo.resolve("m", target="imx93", strict=True), zoo.resolve("m/u65")):
+            assert (r.artifact.id, r.target, r.path.read_bytes()) == ("u65", "imx93", compiled)
+        assert zoo.resolve("m", target="imx93", offline=True).artifact.id == "u65"  # now cached
+    assert [p for p, _ in server.requests].count("/mirror/m/m_vela.tflite") == 3  # two misses, one download
+
+
 def test_zoo_target_overrides_auto(zoo_env, server, monkeypatch):
     write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
     monkeypatch.setenv("ZOO_TARGET", "edgetpu")
@@ -245,6 +283,66 @@ def test_a_warm_hit_sees_manifest_edits_new_files_and_changed_cache(zoo_env, ser
     with open(served.path, "r+b") as f:
         f.write(b"XX")
     assert zoo.resolve("m", target="cpu").path.read_bytes() == DATA  # the cached file changed: verified again
+
+
+@pytest.fixture(params=["watched", "stat"])
+def manifest_checks(request, monkeypatch):
+    """Both ways a warm hit sees manifest changes: the inotify watch, and a stat of every file where it has none."""
+    from zoo import watch
+
+    if request.param == "stat":
+        monkeypatch.setattr(watch, "_queue", [None])
+    return request.param
+
+
+def test_a_warm_hit_sees_any_manifest_edited_in_place(zoo_env, server, tmp_path, manifest_checks):
+    """Edits that change neither a folder nor the defining file: another file made to claim the name (it comes later,
+    so it overrides), and the defining file edited through a symlink whose target lives elsewhere."""
+    other = os.urandom(3000)
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    write_model(zoo_env, "z", [pinned(other, sources=[server.add("/o.tflite", other)])])
+    assert zoo.resolve("m", target="cpu").sha256 == SHA
+    assert zoo.resolve("m", target="cpu").sha256 == SHA  # a warm hit
+    claim = write_model(tmp_path, "m", [pinned(other, sources=[server.url("/o.tflite")])]).read_bytes()
+    (zoo_env / "z.yaml").write_bytes(claim)  # z.yaml now defines m: same inode, the folder unchanged
+    with pytest.warns(ZooWarning, match="z.yaml: model 'm' overrides"):
+        assert zoo.resolve("m", target="cpu").path.read_bytes() == other
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (zoo_env / "z.yaml").unlink()
+    target = write_model(elsewhere, "m", [pinned(DATA, sources=[server.url("/m.tflite")])])
+    (zoo_env / "m.yaml").unlink()
+    (zoo_env / "m.yaml").symlink_to(target)
+    assert zoo.resolve("m", target="cpu").sha256 == SHA
+    assert zoo.resolve("m", target="cpu").sha256 == SHA  # a warm hit
+    write_model(elsewhere, "m", [pinned(other, sources=[server.url("/o.tflite")])])  # edited in place, elsewhere
+    assert zoo.resolve("m", target="cpu").path.read_bytes() == other
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the manifest watch is Linux's inotify")
+def test_a_quiet_warm_hit_stats_the_folders_not_every_manifest(zoo_env, server, monkeypatch):
+    from zoo import manifest_sources
+
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    zoo.resolve("m", target="cpu")
+    zoo.resolve("m", target="cpu")  # the first warm hit checks every file once and starts watching them
+
+    def every_file(fp):
+        raise AssertionError("a warm hit checked every manifest file while none changed")
+
+    monkeypatch.setattr(manifest_sources, "current", every_file)
+    assert zoo.resolve("m", target="cpu").sha256 == SHA
+
+
+def test_a_warm_hit_marks_its_file_used_again_once_its_record_changed(zoo_env, server, tmp_path):
+    """The record's mtime is the file's last use (`zoo cache prune --older-than`): a warm hit leaves it alone for a
+    minute, but a record made old (or rewritten) is read and marked again."""
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    zoo.resolve("m", target="cpu")
+    record = tmp_path / "cache" / "blobs" / "sha256" / f"{SHA}.stat"
+    os.utime(record, (1e9, 1e9))
+    zoo.resolve("m", target="cpu")
+    assert record.stat().st_mtime > 1e9 + 1
 
 
 def test_a_rebuildable_artifact_cached_meanwhile_is_chosen_by_warm_and_cold_hits(zoo_env, server, tmp_path, monkeypatch):

@@ -26,6 +26,11 @@ from zoo.tflite import OpInfo, TensorInfo, inspect  # noqa: E402
 DM05 = "deeplabv3_mnv2_dm05_pascal_quant.tflite"
 
 
+def pins() -> dict:
+    """deeplabv3's pinned files the NPUs need, by target."""
+    return {t: catalog.load(extra=[]).get("deeplabv3").artifact(t) for t in ("imx93", "imx8mp")}
+
+
 def zoo_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, timeout=600,
                           env={**os.environ, **env})
@@ -122,6 +127,7 @@ def test_fetch_imx8mp_from_googles_files_alone_then_offline_check_publish_and_bu
     """The issue's whole walk: a fresh cache and a mirror of Google's files; the i.MX 8M Plus file is derived, matches
     its pin and hits offline; `zoo build --check` reproduces it; the cached imx93 and imx8mp files publish to a mirror
     folder and a registry, and bundle."""
+    from loopback import StaticServer
     from registry import BINARY, Registry
 
     proc = zoo_cli("fetch", "deeplabv3", "--target", "imx8mp", "--json")
@@ -141,6 +147,9 @@ def test_fetch_imx8mp_from_googles_files_alone_then_offline_check_publish_and_bu
     assert folder.returncode == 0, folder.stderr
     index = json.loads((tmp_path / "mirror" / "index.json").read_text())
     assert {e["artifact"] for e in index["files"]} == {"imx93", "imx8mp"}
+    with StaticServer(tmp_path / "mirror") as served:
+        fetched_without_compilers(served.base, tmp_path / "device")
+        assert sorted(served.requests) == sorted(f"/deeplabv3/{a.file}" for a in pins().values())  # nothing else asked
     bundled = zoo_cli("bundle", "deeplabv3", "-o", str(tmp_path / "d.tar"), "-t", "imx8mp", "-t", "imx93")
     assert bundled.returncode == 0, bundled.stderr
     with tarfile.open(tmp_path / "d.tar") as tar:
@@ -152,6 +161,20 @@ def test_fetch_imx8mp_from_googles_files_alone_then_offline_check_publish_and_bu
                          "--json")
         assert pushed.returncode == 0, pushed.stderr
         assert {p["tag"] for p in json.loads(pushed.stdout)["oci"]} == {"imx8mp", "imx93"}
+        fetched_without_compilers(f"oci://{reg.address}/zoo", tmp_path / "device-oci")
+
+
+def fetched_without_compilers(mirrors: str, cache) -> None:
+    """A device that may not build (ZOO_BUILD_ON_FETCH=0, as without Vela and LiteRT's tools) fetches deeplabv3's
+    imx93 and imx8mp files from `mirrors` alone into an empty cache: the pinned bytes, no build, no fallback."""
+    for target, a in pins().items():
+        proc = zoo_cli("fetch", "deeplabv3", "--target", target, "--strict", "--json", ZOO_MIRRORS=mirrors,
+                       ZOO_CACHE_DIR=str(cache), ZOO_BUILD_ON_FETCH="0")
+        assert proc.returncode == 0, proc.stderr
+        assert "built " not in proc.stderr and "instead" not in proc.stderr, proc.stderr
+        got = json.loads(proc.stdout)
+        assert (got["artifact"], got["target"], got["sha256"]) == (a.id, target, a.sha256)
+        assert hashlib.sha256(open(got["path"], "rb").read()).hexdigest() == a.sha256
 
 
 def npu_file_on_the_cpu(name: str):
@@ -219,7 +242,10 @@ def test_auto_on_an_imx8mp_without_its_file_warns_when_it_falls_back(shared_mirr
     with pytest.warns(zoo.ZooWarning) as caught:
         r = zoo.resolve("deeplabv3", root=root)
     assert r.target == "cpu"
+    asked = f"{shared_mirror.base}/deeplabv3/deeplabv3_mnv2_dm05_pascal_quant_imx8mp.tflite"  # a mirror without it
     assert [str(w.message) for w in caught] == [
+        f"could not fetch deeplabv3/imx8mp (deeplabv3_mnv2_dm05_pascal_quant_imx8mp.tflite): {asked}: HTTP 404 File not "
+        f"found from {asked}; choosing without it",
         "found the NXP i.MX 8M Plus NPU, but deeplabv3's imx8mp file 'imx8mp' is built here from 'cpu-uint8' once "
         "the imx8mp extra is installed (pip install '.[imx8mp]' in zoo's checkout (the imx8mp extra of edge-model-zoo)), "
         "unless ZOO_BUILD_ON_FETCH=0; using the cpu artifact 'cpu-uint8'"]

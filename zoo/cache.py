@@ -84,7 +84,7 @@ class Cache:
         """True if `view` is still exactly the file verified as `sha256` (its size, mtime and inode match the record
         written when it was): a hit without re-hashing. Plain strings: this is the hot path of every hit."""
         record_path = os.path.join(os.fspath(self.root), "blobs", "sha256", sha256 + ".stat")
-        record = _read_record(record_path)
+        record = read_record(record_path)
         if record is None or stat_key(view) != record:
             return False
         _touch(record_path)
@@ -95,7 +95,7 @@ class Cache:
         view = os.path.join(os.fspath(self.root), "models", model, artifact, file)
         if self.unchanged(view, sha256):
             return Path(view)
-        record = _read_record(os.fspath(self._record(sha256)))
+        record = read_record(os.fspath(self._record(sha256)))
         blob = self.blob(sha256)
         if not _regular(blob):
             return None
@@ -397,7 +397,7 @@ def _entries(folder: Path) -> list[os.DirEntry]:
         return []
 
 
-def _read_record(path: str) -> tuple[int, ...] | None:
+def read_record(path: str) -> tuple[int, ...] | None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:

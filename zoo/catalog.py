@@ -15,6 +15,7 @@ from pathlib import Path
 
 from zoo import atomic, manifest, manifest_sources, memo, settings
 from zoo.cache import Cache
+from zoo.choice import rebuildable
 from zoo.errors import ManifestInvalid, ModelNotFound
 from zoo.hashes import StatKey, sha256_of
 from zoo.manifest import Manifest
@@ -22,7 +23,7 @@ from zoo.manifest_sources import bundled_dir
 from zoo.tasks import get_task
 
 INDEX = "manifests.json"
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: catalog rows list the targets built on fetch
 MAX_INDEX_BYTES = 64 << 20
 
 
@@ -44,7 +45,9 @@ def summary(m: Manifest) -> dict:
                     for x in get_task(m.task).headline_metrics(m.metrics)],
         "targets": {
             "published": m.published_targets,
-            "unpublished": [t for t in m.targets if t not in m.published_targets],
+            "built_on_fetch": (built := [t for t in m.targets if t not in m.published_targets
+                                         and any(rebuildable(m, a) for a in m.artifacts if a.target == t)]),
+            "unpublished": [t for t in m.targets if t not in m.published_targets and t not in built],
         },
     }
 

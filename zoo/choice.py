@@ -55,29 +55,48 @@ def _has(m: Manifest) -> str:
     return ", ".join(f"{t}{'' if t in m.published_targets else ' (unpublished)'}" for t in m.targets) or "none"
 
 
-def _obtainable(m: Manifest, target: str, rebuilt: frozenset[str]) -> Artifact | None:
-    return next((a for a in m.artifacts if a.target == target and a.id in rebuilt and rebuildable(m, a)), None)
+def unhosted(m: Manifest) -> list[Artifact]:
+    """The pinned derived artifacts (`build: true`) no manifest source hosts: a mirror or the cache can still give
+    them, verified by pin. (Another unpublished artifact, one withdrawn say, is never taken even if pinned.)"""
+    return [a for a in m.artifacts if a.build and not a.published and a.sha256]
+
+
+def _usable(m: Manifest, a: Artifact, rebuilt: frozenset[str], fetchable: frozenset[str]) -> bool:
+    return (a.id in rebuilt and rebuildable(m, a)) or (a.id in fetchable and a in unhosted(m))
+
+
+def _obtainable(m: Manifest, target: str, rebuilt: frozenset[str], fetchable: frozenset[str]) -> Artifact | None:
+    return next((a for a in m.artifacts if a.target == target and _usable(m, a, rebuilt, fetchable)), None)
+
+
+def _unhosted(m: Manifest, a: Artifact, rebuilt: frozenset[str], fetchable: frozenset[str]) -> str:
+    """How an unhosted artifact is had, after its subject: "is not hosted but is ..."."""
+    mirrors = "fetched from the cache or the mirrors (ZOO_MIRRORS)" if a.id in fetchable else ""
+    built = f"built from {a.parent!r}" if a.id in rebuilt and rebuildable(m, a) else ""
+    return f"is not hosted but is {', else '.join(filter(None, (mirrors, built)))} and verified against its pin"
 
 
 def choose(m: Manifest, requested: str, detected: list[str], strict: bool = False,
-           rebuilt: frozenset[str] = frozenset(), device: str | None = None) -> Choice:
+           rebuilt: frozenset[str] = frozenset(), device: str | None = None,
+           fetchable: frozenset[str] = frozenset()) -> Choice:
     """Pick the artifact for `requested` ('auto' walks `detected`, best first, then each one's fallbacks, and prefers
     the lowest latency recorded for `device`, see _by_latency).
 
     `rebuilt`: ids of unpublished, `rebuildable` artifacts that count as available (their compiler is installed, or
-    --build, or they were rebuilt into the cache already)."""
+    --build, or they were rebuilt into the cache already). `fetchable`: ids of `unhosted` artifacts a mirror or the
+    cache may give (the caller chooses again without one that no mirror had)."""
     if requested == "auto":
-        return _auto(m, detected, rebuilt, device)
+        return _auto(m, detected, rebuilt, device, fetchable)
     target = get_target(requested)
     if requested not in m.targets:
         raise ArtifactUnavailable(f"{m.name} has no artifact for target {requested!r}", f"it has: {_has(m)}")
     direct = published_artifact(m, requested)
     if direct is not None:
         return Choice(direct, requested, [f"target {requested!r} was requested and {direct.id!r} is published for it"])
-    pending = _obtainable(m, requested, rebuilt)
+    pending = _obtainable(m, requested, rebuilt, fetchable)
     if pending is not None:
-        return Choice(pending, requested, [f"target {requested!r} was requested; {pending.id!r} is not hosted but is "
-                                           f"built from {pending.parent!r} and verified against its pin"])
+        how = _unhosted(m, pending, rebuilt, fetchable)
+        return Choice(pending, requested, [f"target {requested!r} was requested; {pending.id!r} {how}"])
     note = _missing(m, requested)
     if strict:
         raise ArtifactUnavailable(note, "drop --strict to fall back along " + " -> ".join(target.chain()))
@@ -89,8 +108,10 @@ def choose(m: Manifest, requested: str, detected: list[str], strict: bool = Fals
     raise ArtifactUnavailable(f"{note} and nothing along {' -> '.join(target.chain())} is published", f"it has: {_has(m)}")
 
 
-def pick(m: Manifest, artifact_id: str, target: str, rebuilt: frozenset[str]) -> Choice:
-    """The artifact asked for by id (NAME/ARTIFACT), if it can be had: published, or rebuildable and in `rebuilt`."""
+def pick(m: Manifest, artifact_id: str, target: str, rebuilt: frozenset[str],
+         fetchable: frozenset[str] = frozenset()) -> Choice:
+    """The artifact asked for by id (NAME/ARTIFACT), if it can be had: published, rebuildable and in `rebuilt`, or
+    unhosted and in `fetchable` (see choose)."""
     try:
         a = m.artifact(artifact_id)
     except KeyError:
@@ -101,9 +122,8 @@ def pick(m: Manifest, artifact_id: str, target: str, rebuilt: frozenset[str]) ->
                                   f"drop --target, or ask for {m.name} --target {target}")
     if a.published:
         return Choice(a, a.target, [f"artifact {a.id!r} was requested and is published"])
-    if a.id in rebuilt and rebuildable(m, a):
-        return Choice(a, a.target, [f"artifact {a.id!r} was requested; it is not hosted but is built from {a.parent!r} "
-                                    "and verified against its pin"])
+    if _usable(m, a, rebuilt, fetchable):
+        return Choice(a, a.target, [f"artifact {a.id!r} was requested; it {_unhosted(m, a, rebuilt, fetchable)}"])
     raise ArtifactUnavailable(_missing(m, a.target, a), "it cannot be fetched here as the manifest stands")
 
 
@@ -121,12 +141,13 @@ def _missing(m: Manifest, target: str, a: Artifact | None = None) -> str:
     return f"{m.name}'s {target} artifact {a.id!r} is not published yet ({a.unpublished})"
 
 
-def _auto(m: Manifest, detected: list[str], rebuilt: frozenset[str], device: str | None) -> Choice:
+def _auto(m: Manifest, detected: list[str], rebuilt: frozenset[str], device: str | None,
+          fetchable: frozenset[str]) -> Choice:
     reasons = [f"detected targets, best first: {', '.join(detected)}" + (f" (device: {device})" if device else "")]
     candidates = list(dict.fromkeys([*detected, *(t for d in detected for t in get_target(d).chain())]))
     usable = []
     for candidate in candidates:
-        a = published_artifact(m, candidate) or _obtainable(m, candidate, rebuilt)
+        a = published_artifact(m, candidate) or _obtainable(m, candidate, rebuilt, fetchable)
         if a is not None:
             usable.append((candidate, a))
         else:

@@ -6,7 +6,8 @@ what it relied on: the manifest files (by stat), the chosen file (by the stat re
 verified the bytes) and the cache paths of rebuildable artifacts that would count had they been cached. It is
 answered again only while all of that holds, so a remembered hit is exactly the hit the full path would find.
 
-zoo.resolve keeps them in this process (its warm path); they are also kept in a small JSON file in the cache, which
+zoo.resolve keeps them in this process (its warm path, where a watch of the manifest files, zoo/watch.py, stands in
+for a stat of each while nothing changed); they are also kept in a small JSON file in the cache, which
 the `zoo fetch` fast path of a fresh process reads before anything heavy is imported.
 """
 
@@ -15,10 +16,12 @@ from __future__ import annotations
 import functools
 import json
 import os
+import time
 from dataclasses import dataclass
 
-from zoo import manifest_sources, memo, settings
-from zoo.cache import Cache
+from zoo import manifest_sources, memo, settings, watch
+from zoo.cache import Cache, read_record
+from zoo.hashes import stat_key
 from zoo.targets import COMPILERS
 
 MAX_ENTRIES = 64
@@ -77,23 +80,68 @@ class Request:
                            self.environment, self.device])
 
 
-_memory: dict[str, tuple[Hit, object, Cache]] = {}  # key -> (hit, what resolve returned, the cache)
+class _Warm:
+    """A hit kept in this process, and what makes checking it cheap: a mark of the manifest files' watch (so only
+    the folders are stat'ed while nothing changed), the stat keys of the chosen file and of its record as last
+    verified (so the record is read again only when it changed), and when the record was last marked as used."""
+
+    __slots__ = ("hit", "resolved", "cache", "since", "record", "record_key", "view_key", "touched")
+
+    def __init__(self, hit: Hit, resolved: object, cache: Cache) -> None:
+        self.hit, self.resolved, self.cache = hit, resolved, cache
+        self.since = self.record_key = self.view_key = None
+        self.touched = -TOUCH_EVERY
+        self.record = os.path.join(os.fspath(cache.root), "blobs", "sha256", hit.sha256 + ".stat")
+
+    def holds(self) -> bool:
+        hit = self.hit
+        return (self._manifests_current() and self._file_unchanged()
+                and not any(map(os.path.lexists, hit.absent))
+                and not any(COMPILERS[c].installed() for c in hit.missing))
+
+    def _manifests_current(self) -> bool:
+        fp = self.hit.manifests
+        if self.since is not None and watch.quiet(self.since) and all(stat_key(top) == key for top, key, _ in fp):
+            return True
+        since = watch.mark([p for top, _, files in fp for p in (top, *(path for path, _ in files or ()))])
+        if not manifest_sources.current(fp):  # after mark: a change from now on is an event
+            return False
+        self.since = since
+        return True
+
+    def _file_unchanged(self) -> bool:
+        if (time.monotonic() - self.touched < TOUCH_EVERY and stat_key(self.record) == self.record_key
+                and self.record_key is not None and stat_key(self.hit.path) == self.view_key):
+            return True
+        if not self.cache.unchanged(self.hit.path, self.hit.sha256):  # reads the record, marks it used
+            self.record_key = None
+            return False
+        self.record_key = stat_key(self.record)  # before its content: a record rewritten meanwhile fails the next check
+        self.view_key = read_record(self.record)
+        self.touched = time.monotonic()
+        return True
+
+
+# How often a warm hit marks its record as used (the record's mtime is the file's last use, for `zoo cache prune`).
+TOUCH_EVERY = 60.0
+
+_memory: dict[Request, _Warm] = {}
 
 
 def warm(request: Request):
     """What zoo.resolve returned for `request` in this process, if its hit still holds."""
-    found = _memory.get(request.key)
-    return found[1] if found is not None and found[0].holds(found[2]) else None
+    found = _memory.get(request)
+    return found.resolved if found is not None and found.holds() else None
 
 
 def remember(request: Request, hit: Hit, resolved: object, cache: Cache) -> None:
     """Keep a finished resolution here and in the cache's memo (the newest MAX_ENTRIES); a read-only cache skips it.
     A memo zoo cannot read is replaced."""
-    k = request.key
-    _memory.pop(k, None)
-    _memory[k] = (hit, resolved, cache)
+    _memory.pop(request, None)
+    _memory[request] = _Warm(hit, resolved, cache)
     while len(_memory) > MAX_ENTRIES:
         _memory.pop(next(iter(_memory)), None)
+    k = request.key
     found = memo.read(memo.path(cache, MEMO), MAX_MEMO_BYTES)
     found.pop(k, None)
     found[k] = {"path": hit.path, "sha256": hit.sha256, "warnings": hit.warnings, "manifests": hit.manifests,

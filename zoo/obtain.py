@@ -70,6 +70,15 @@ def obtain(model: str, f: PinnedFile, cache: Cache, *, offline: bool, progress: 
             lock.release()
 
 
+def obtain_unhosted(model: str, f: PinnedFile, cache: Cache, *, offline: bool, progress: Progress) -> tuple[Path, str] | None:
+    """A pinned file no manifest source hosts (a derived artifact): the cache, else the mirrors (ZOO_MIRRORS), verified
+    by its pin like any download. None when it is not cached and no mirror may be asked (offline, none set);
+    FetchFailed when no mirror has it."""
+    if offline or f.sha256 is None or not settings.mirrors():
+        return cached(model, f, cache, progress)
+    return obtain(model, f, cache, offline=False, progress=progress)
+
+
 def obtain_cached(model: str, f: PinnedFile, progress: Progress | None = None, trust_unpinned: bool = False,
                   archives: Sequence[PinnedFile] = ()) -> tuple[Path, str]:
     """obtain() into the default cache (ZOO_CACHE_DIR), offline when ZOO_OFFLINE says so."""

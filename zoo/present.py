@@ -16,10 +16,12 @@ def _headline(row: dict) -> str:
 
 
 def list_table(rows: Sequence[dict]) -> str:
-    """`zoo list`: one line per catalog row (catalog.summary), unpublished targets starred."""
+    """`zoo list`: one line per catalog row (catalog.summary); targets built on fetch marked +, unpublished ones *."""
     lines = [(r["name"], r["task"], "x".join(map(str, r["input_shape"])), r["classes"] or "-", _headline(r),
-              " ".join([*r["targets"]["published"], *(f"{t}*" for t in r["targets"]["unpublished"])])) for r in rows]
-    return table(("name", "task", "input", "classes", "metric", "targets"), lines) + "\n(* = artifact not published yet)"
+              " ".join([*r["targets"]["published"], *(f"{t}+" for t in r["targets"]["built_on_fetch"]),
+                        *(f"{t}*" for t in r["targets"]["unpublished"])])) for r in rows]
+    return table(("name", "task", "input", "classes", "metric", "targets"), lines) + \
+        "\n(+ = pinned, built on fetch or served by a mirror; * = artifact not published yet)"
 
 
 def _output(o) -> str:

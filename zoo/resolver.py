@@ -11,9 +11,10 @@ from pathlib import Path
 
 from zoo import atomic, catalog, hit, settings
 from zoo.cache import Cache
-from zoo.choice import choose, compilers_for, pick, rebuildable
+from zoo.choice import choose, compilers_for, pick, rebuildable, unhosted
+from zoo.errors import FetchFailed
 from zoo.manifest import Artifact, Manifest
-from zoo.obtain import cached, obtain
+from zoo.obtain import cached, obtain, obtain_unhosted
 from zoo.progress import Progress, StderrProgress
 from zoo.targets import COMPILERS
 
@@ -97,26 +98,61 @@ def _resolve(request: hit.Request, cache: Cache, offline: bool, progress: Progre
     installed = {c: may_build and COMPILERS[c].installed() for c in set().union(*needs.values())}
     rebuilt = frozenset(a.id for a in candidates if request.build or all(installed[c] for c in needs[a.id])
                         or cached(m.name, a, cache))
-    choice = pick(m, wanted, request.asked, rebuilt) if wanted else \
-        choose(m, request.target, list(request.detected), request.strict, rebuilt, request.device)
-    warnings = (*overrides, *choice.warnings)
-    for warning in warnings:
-        progress.message(warning)
-    if choice.artifact.published:
-        path, sha256 = obtain(m.name, choice.artifact, cache, offline=offline, progress=progress, archives=m.upstream)
-    else:  # pinned, not hosted: from the cache, or compiled here from its parent and admitted only if it matches its pin
-        from zoo.convert.compiled import obtain_artifact
+    pinned = unhosted(m)
+    mirrors = not offline and bool(pinned) and bool(settings.mirrors())
+    fetchable = frozenset(a.id for a in pinned if mirrors or cached(m.name, a, cache))
 
-        path, sha256 = obtain_artifact(m, choice.artifact, cache, offline=offline, progress=progress)
+    def decide(fetchable: frozenset[str]):
+        return pick(m, wanted, request.asked, rebuilt, fetchable) if wanted else \
+            choose(m, request.target, list(request.detected), request.strict, rebuilt, request.device, fetchable)
+
+    for warning in overrides:
+        progress.message(warning)
+    missed: list[str] = []
+    while True:
+        choice = decide(fetchable)
+        warnings = (*overrides, *missed, *choice.warnings)
+        for warning in choice.warnings:
+            progress.message(warning)
+        a = choice.artifact
+        try:
+            path, sha256 = _obtain(m, a, a.id in rebuilt, cache, offline, progress)
+            break
+        except FetchFailed as e:  # no mirror has an unhosted file this machine cannot build: choose without it
+            if a.published or a.id in rebuilt:
+                raise
+            missed.append(f"{e.message}; choosing without it")
+            progress.message(missed[-1])
+            fetchable -= {a.id}
     reasons = [f"ZOO_TARGET={request.target} overrides auto"] if request.target != request.asked else []
-    resolved = Resolved(path, sha256, choice.artifact.size or path.stat().st_size, choice.target, choice.artifact.delegate,
-                        choice.artifact, m, (*reasons, *choice.reasons), warnings)
-    absent = tuple(os.fspath(p) for a in candidates if a.id not in rebuilt
-                   for p in (cache.view(m.name, a.id, a.file), cache.blob(a.sha256)))
-    missing = tuple(sorted({c for a in candidates if a.id not in rebuilt for c in needs[a.id]}))
+    resolved = Resolved(path, sha256, a.size or path.stat().st_size, choice.target, a.delegate, a, m,
+                        (*reasons, *choice.reasons), warnings)
+    # Offline, a mirror might have given what it would choose online: such an answer is not remembered (nor one a
+    # mirror's miss decided), since the full path would ask the mirrors again.
+    unsure = frozenset(x.id for x in pinned) - fetchable if offline and settings.mirrors() else frozenset()
+    if missed or (unsure and decide(fetchable | unsure).artifact.id != a.id):
+        return resolved
+    waiting = [x for x in m.artifacts if (x in candidates or x in pinned) and x.id not in rebuilt | fetchable]
+    absent = tuple(os.fspath(p) for x in waiting for p in (cache.view(m.name, x.id, x.file), cache.blob(x.sha256)))
+    missing = tuple(sorted({c for x in candidates if x.id not in rebuilt for c in needs[x.id]}))
     hit.remember(request, hit.Hit(os.fspath(path), sha256, resolved.warnings, manifests.fingerprint, absent, missing),
                  resolved, cache)
     return resolved
+
+
+def _obtain(m: Manifest, a: Artifact, buildable: bool, cache: Cache, offline: bool, progress: Progress) -> tuple[Path, str]:
+    """The chosen artifact's verified file: downloaded if published; else from the cache or the mirrors, and compiled
+    here from its parent when `buildable` and no mirror has it."""
+    if a.published:
+        return obtain(m.name, a, cache, offline=offline, progress=progress, archives=m.upstream)
+    if buildable:
+        from zoo.convert.compiled import obtain_artifact
+
+        return obtain_artifact(m, a, cache, offline=offline, progress=progress)
+    found = obtain_unhosted(m.name, a, cache, offline=offline, progress=progress)
+    if found is None:  # it left the cache since the choice, and no mirror may be asked
+        raise FetchFailed(f"{m.name}/{a.id} ({a.file})", [(str(cache.root), "no longer in the cache")])
+    return found
 
 
 def export(resolved: Resolved, dest: Path) -> Path:

@@ -61,9 +61,10 @@ def _platform_dir(kind: str, xdg: str | None, home: str | None) -> Path:
     return Path({"data": platformdirs.user_data_dir, "cache": platformdirs.user_cache_dir}[kind]("zoo", appauthor=False))
 
 
-# Besides a resolution's arguments and ZOO_TARGET: where the cache is and where manifests are read from.
+# Besides a resolution's arguments and ZOO_TARGET: where the cache is, where manifests are read from, whether a
+# fetch may build, and the mirrors (which may serve a file no manifest source hosts).
 _DECIDING = ("ZOO_CACHE_DIR", "XDG_CACHE_HOME", "ZOO_MANIFESTS", "ZOO_RECORDS_DIR", "XDG_DATA_HOME", "HOME",
-             "ZOO_BUILD_ON_FETCH")
+             "ZOO_BUILD_ON_FETCH", "ZOO_MIRRORS")
 
 
 def deciding() -> tuple[str | None, ...]:

@@ -21,9 +21,9 @@ from zoo.choice import rebuildable
 from zoo.convert import record
 from zoo.convert.compilers import Compiled, compiler_for
 from zoo.convert.record import Built, Check
-from zoo.errors import BuildFailed, ChecksumMismatch, ZooError
+from zoo.errors import BuildFailed, ChecksumMismatch, FetchFailed, ZooError
 from zoo.manifest import Artifact, Manifest
-from zoo.obtain import cached, obtain
+from zoo.obtain import obtain, obtain_unhosted
 from zoo.progress import Progress
 
 
@@ -35,11 +35,17 @@ def _inputs(m: Manifest, a: Artifact, cache: Cache, offline: bool, progress: Pro
 
 
 def obtain_artifact(m: Manifest, a: Artifact, cache: Cache, *, offline: bool, progress: Progress) -> tuple[Path, str]:
-    """Any artifact as a verified file in the cache: downloaded if published, else taken from the cache or rebuilt
-    from its parent (obtained the same way) and admitted only if it matches its pin."""
+    """Any artifact as a verified file in the cache: downloaded if published, else taken from the cache or a mirror
+    (ZOO_MIRRORS), else rebuilt from its parent (obtained the same way) and admitted only if it matches its pin."""
     if a.published:
         return obtain(m.name, a, cache, offline=offline, progress=progress, archives=m.upstream)
-    found = cached(m.name, a, cache, progress)
+    try:
+        found = obtain_unhosted(m.name, a, cache, offline=offline, progress=progress)
+    except FetchFailed as e:
+        if not rebuildable(m, a):
+            raise
+        progress.note(f"{e.message}; building it here")
+        found = None
     if found is not None:
         return found
     if not rebuildable(m, a):
