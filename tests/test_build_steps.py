@@ -317,3 +317,19 @@ def test_a_bug_in_zoo_keeps_its_traceback_inside_a_build_step(zoo_env, server, t
     monkeypatch.setattr(runner, "_calibration", broken)
     with pytest.raises(TypeError, match="a bug in zoo"):
         runner.build("tiny-up", runner.Options(calibration="random", weights="random", out=tmp_path / "out"))
+
+
+def test_a_tool_is_named_once_with_its_versions():
+    """aeq's version lists its packages ("ai-edge-quantizer 0.10.0, ai-edge-litert 2.3.0"): the mismatch message and
+    the card say the quantizer's name once."""
+    pytest.importorskip("ai_edge_quantizer", reason="the quantize extra is not installed")
+    from zoo.card import _made
+    from zoo.convert.compilers import aeq, vx
+    from zoo.convert.record import tool_text
+
+    version = aeq.find_compiler()[1]
+    assert version.startswith("ai-edge-quantizer ") and tool_text({"name": "ai-edge-quantizer", "version": version}) == version
+    assert _made({"tool": {"name": "ai-edge-quantizer", "version": version}, "checks": []}) == version + ", checks: "
+    rewrite = vx.find_compiler()[1]
+    assert tool_text({"name": "zoo i.MX 8M Plus rewrite", "version": rewrite}) == f"zoo i.MX 8M Plus rewrite ({rewrite})"
+    assert tool_text({"name": "vela", "version": "5.2.0"}) == "vela 5.2.0"

@@ -42,11 +42,14 @@ def test_aliases_and_case_resolve(monkeypatch):
     assert zoo.get(" DeepLabV3 ").name == "deeplabv3"
 
 
-def test_unknown_model_lists_known(monkeypatch):
+def test_unknown_model_names_the_closest_few(monkeypatch):
     monkeypatch.delenv("ZOO_MANIFESTS", raising=False)
     with pytest.raises(ModelNotFound, match="no model named 'resnet'") as info:
         zoo.get("resnet")
-    assert "deeplabv3-dm1" in info.value.hint
+    assert info.value.hint == "`zoo list` shows every model"
+    with pytest.raises(ModelNotFound) as info:
+        zoo.get("deeplabv3-dm2")
+    assert info.value.hint == "did you mean deeplabv3-dm1 or deeplabv3-mnv2 or deeplabv3-dm05? `zoo list` shows every model"
 
 
 def test_user_manifest_overrides_bundled_with_warning(tmp_path, monkeypatch, minimal):

@@ -166,3 +166,98 @@ def test_list_shows_every_row_from_the_index(many):
     rows = json.loads(proc.stdout)
     assert proc.returncode == 0 and len(rows) == COUNT + BUNDLED
     assert next(r for r in rows if r["name"] == "m-299") == catalog.summary(manifest.load(many[0] / "m-299.yaml"))
+
+
+def plant(change):
+    """Edit the index in the cache as an attacker would (stat keys left intact), as a new process will find it."""
+    data = json.loads(index_file().read_text())
+    change(data["files"])
+    index_file().write_text(json.dumps(data))
+    fresh()
+
+
+def record_of(files, name):
+    return next(rec for rec in files.values() if rec.get("name") == name)
+
+
+def test_a_planted_alias_cannot_answer_for_another_model(many):
+    """coral-deeplabv3's record claims deeplabv3's alias and deeplabv3's record loses it: the alias still answers with
+    deeplabv3, and no warning speaks of the planted claim."""
+    def change(files):
+        record_of(files, "coral-deeplabv3")["aliases"] = ["deeplabv3-dm05"]
+        record_of(files, "deeplabv3")["aliases"] = []
+
+    plant(change)
+    assert catalog.load().get("deeplabv3-dm05").name == "deeplabv3"
+    plant(lambda files: record_of(files, "coral-deeplabv3").update(aliases=["deeplabv3-dm05"]))
+    cat = catalog.load()
+    assert cat.warnings == [] and cat.get("deeplabv3-dm05").name == "deeplabv3" and cat.overrides("deeplabv3") == []
+    assert record_of(json.loads(index_file().read_text())["files"], "coral-deeplabv3")["aliases"] == []
+
+
+def test_a_planted_override_warns_of_nothing(many):
+    folder, _ = many
+    plant(lambda files: files[str(folder / "m-007.yaml")].update(name="m-008"))
+    cat = catalog.load()
+    assert cat.warnings == [] and cat.get("m-008").description == "model 8" and cat.overrides("m-008") == []
+
+
+def test_a_planted_pin_cannot_relabel_a_file(many):
+    """m-003's record claims deeplabv3's pin, which deeplabv3's record drops: the pin is still deeplabv3's alone."""
+    pin = catalog.load().get("deeplabv3").artifact("cpu-uint8").sha256
+
+    def change(files):
+        record_of(files, "m-003")["pins"] = [pin]
+        record_of(files, "deeplabv3")["pins"] = [p for p in record_of(files, "deeplabv3")["pins"] if p != pin]
+
+    plant(change)
+    assert [e.name for e in catalog.load().with_pin(pin)] == ["deeplabv3"]
+    plant(lambda files: record_of(files, "m-003").update(pins=[pin]))
+    assert [e.name for e in catalog.load().with_pin(pin)] == ["deeplabv3"]
+
+
+def test_a_same_size_edit_within_the_mtime_granularity_is_seen(many):
+    """The same size, the mtime set back to the nanosecond, the same inode: only the ctime tells the edit."""
+    folder, _ = many
+    path = folder / "m-004.yaml"
+    catalog.load().get("m-004")
+    before = os.stat(path)
+    path.write_text(path.read_text().replace("model 4", "model X"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    assert catalog.load().get("m-004").description == "model X"  # in this process
+    fresh()
+    assert catalog.load().get("m-004").description == "model X"  # from the index, in a new one
+
+
+def test_an_index_folder_linked_elsewhere_is_not_written_through(many, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    index = index_file().parent
+    for p in index.iterdir():
+        p.unlink()
+    index.rmdir()
+    index.symlink_to(elsewhere, target_is_directory=True)
+    write(many[0], "m-new")
+    fresh()
+    assert "m-new" in catalog.load().names()
+    assert os.listdir(elsewhere) == [] and not index.is_symlink() and index_file().is_file()
+
+
+@pytest.mark.parametrize("name", ["manifests.json", "hits.json"])
+def test_an_index_that_is_a_fifo_does_not_hang_a_command(many, name):
+    fifo = index_file().parent / name
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    for command in (["list"], ["info", "m-001"], ["fetch", "m-001", "--offline"]):
+        proc = subprocess.run([sys.executable, "-m", "zoo", *command], capture_output=True, text=True, env=os.environ,
+                              timeout=60)
+        assert "Traceback" not in proc.stderr and proc.returncode in (0, 1), proc.stderr
+
+
+def test_an_unknown_name_says_the_closest_few_not_every_name(many):
+    proc = subprocess.run([sys.executable, "-m", "zoo", "info", "m-3000"], capture_output=True, text=True,
+                          env=os.environ, timeout=60)
+    assert proc.returncode == 1 and proc.stderr == ("error: no model named 'm-3000' (did you mean m-000 or m-230 or "
+                                                    "m-200? `zoo list` shows every model)\n")  # not 311 names

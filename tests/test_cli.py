@@ -64,7 +64,7 @@ def test_info_by_alias_text_and_json():
 def test_unknown_model_is_one_line_exit_1():
     proc = zoo("info", "resnet")
     assert proc.returncode == 1 and proc.stdout == ""
-    assert proc.stderr.startswith("error: no model named 'resnet' (known models: coral-deeplabv3,")
+    assert proc.stderr == "error: no model named 'resnet' (`zoo list` shows every model)\n"
     assert len(proc.stderr.splitlines()) == 1
 
 
@@ -258,7 +258,7 @@ BLOCKED = ("import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None  
 
 @pytest.mark.parametrize(("args", "extra"), [
     (["predict", "deeplabv3", "bird.bmp"], "run"), (["bench", "deeplabv3"], "run"), (["eval", "deeplabv3", "--data", "."], "run"),
-    (["build", "deeplabv3", "--target", "imx93"], "run"), (["build", "coral-deeplabv3", "--calibration", "random"], "run")])
+    (["build", "deeplabv3", "--target", "imx93"], "build"), (["build", "coral-deeplabv3", "--calibration", "random"], "build")])
 def test_a_missing_extra_is_one_line_naming_it(args, extra, tmp_path):
     """As in a virtualenv made with the README's first line (pip install .): no numpy, pillow, LiteRT or TensorFlow."""
     blocked = ["numpy", "PIL", "ai_edge_litert", "tflite_runtime", "tensorflow", "ruamel"]
@@ -266,4 +266,15 @@ def test_a_missing_extra_is_one_line_naming_it(args, extra, tmp_path):
                           text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     (line,) = proc.stderr.splitlines()
-    assert line.startswith("error: ") and f"pip install '.[{extra}]'" in line, line
+    assert args[0] != "build" or line.startswith("error: zoo build needs the build extra (")
+    assert f"pip install '.[{extra}]'" in line, line
+
+
+def test_card_output_never_writes_through_a_link(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not zoo's")
+    (tmp_path / "card.md").symlink_to(victim)
+    proc = zoo("card", "deeplabv3", "-o", str(tmp_path / "card.md"))
+    assert proc.returncode == 0, proc.stderr
+    assert victim.read_text() == "not zoo's" and not (tmp_path / "card.md").is_symlink()
+    assert (tmp_path / "card.md").read_text().startswith("---\n")

@@ -262,3 +262,22 @@ def test_warnings_about_a_source_never_print_its_credentials(zoo_env, server):
 def test_version_is_answered_before_the_cli_loads():
     proc = hit_probe("--version")
     assert proc.stdout.splitlines() == ["zoo 0.1.0", "LOADED="]
+
+
+def test_cache_list_tells_upstream_inputs_from_artifacts(zoo_env, server):
+    """A calibration image a build read is cached beside the model's artifact: listed as an upstream input."""
+    from zoo import catalog
+    from zoo.obtain import obtain_cached
+
+    image = os.urandom(3000)
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])],
+                upstream=[{"id": "calib", "kind": "image", "file": "calib.bmp", "description": "a calibration image",
+                           **pinned(image, sources=[server.add("/calib.bmp", image)])}])
+    assert zoo("fetch", "m", "--target", "cpu").returncode == 0
+    obtain_cached("m", catalog.get("m").upstream[0])
+    rows = json.loads(zoo("cache", "list", "--json").stdout)
+    assert sorted((r["artifact"], r["kind"]) for r in rows) == [("calib", "upstream"), ("cpu-int8", "artifact")]
+    header, _, *lines = zoo("cache", "list").stdout.splitlines()
+    assert header.split()[:3] == ["model", "id", "what"]
+    assert sorted(line.split()[:4] for line in lines) == [["m", "calib", "upstream", "input"],
+                                                          ["m", "cpu-int8", "artifact", "100,000"]]

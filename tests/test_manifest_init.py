@@ -197,3 +197,23 @@ def test_a_detector_without_metadata_needs_labels_and_a_postprocessed_form(suppo
                                            + data[data.find(b"TFLITE_METADATA") + 15:])
     proc = zoo_cli("init", str(tmp_path / "bare.tflite"), "--name", "x", "--task", "object-detection")
     assert proc.returncode == 1 and "a detector needs --labels FILE" in proc.stderr
+def test_init_says_which_tasks_it_describes(coral_tasks):
+    """In its help, from the task registry (a task added there and taught to init shows up); every task now."""
+    from zoo.manifest_init import INIT_TASKS
+    from zoo.tasks import TASKS
+
+    assert set(INIT_TASKS) == set(TASKS) and "object-detection" in INIT_TASKS
+    help_text = " ".join(zoo_cli("init", "-h").stdout.split())
+    for task in INIT_TASKS:
+        assert task in help_text.replace("- ", "-"), task
+
+
+def test_init_output_never_writes_through_a_link(coral_tasks, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not zoo's")
+    (tmp_path / "mine.yaml").symlink_to(victim)
+    proc = zoo_cli("init", str(coral_tasks / "mobilenet_v2_1.0_224_quant.tflite"), "--name", "mine", "--task",
+                   "image-classification", "-o", str(tmp_path / "mine.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    assert victim.read_text() == "not zoo's" and not (tmp_path / "mine.yaml").is_symlink()
+    assert yaml.safe_load((tmp_path / "mine.yaml").read_text())["name"] == "mine"

@@ -145,24 +145,70 @@ def test_bench_json_is_positive_and_stable(coral):
 def test_edgetpu_files_are_refused_without_libedgetpu(coral, model):
     proc = zoo_cli("bench", str(coral / model), "--runs", "1")
     assert proc.returncode == 1 and proc.stdout == ""
-    (line,) = proc.stderr.splitlines()
+    note, line = proc.stderr.splitlines()
+    assert note.startswith(f"{model} is ") and note.endswith(" edgetpu artifact (matched by sha256)")
     assert line.startswith(f"error: {model} is compiled for Google Coral Edge TPU") and "needs libedgetpu.so.1" in line
 
 
-def test_predict_writes_mask_and_overlay(coral, tmp_path):
+def test_predict_writes_mask_and_overlay_only_where_asked(coral, tmp_path):
     image = tmp_path / "bird.bmp"
     image.write_bytes((coral / "bird.bmp").read_bytes())
     proc = zoo_cli("predict", str(coral / DM1), str(image), "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
+    assert sorted(os.listdir(tmp_path)) == ["bird.bmp"] and "mask" not in out  # no -o: printed, nothing written
     shares = {c["label"]: c["share"] for c in out["classes"]}
     assert set(shares) >= {"background", "bird"} and sum(shares.values()) == pytest.approx(1.0)
     assert 0.05 < shares["bird"] < 0.6
+    out = json.loads(zoo_cli("predict", str(coral / DM1), str(image), "--json", "-o", f"{tmp_path}/").stdout)
     mask = np.asarray(Image.open(out["mask"]))
     assert mask.shape == (343, 512, 3)
     colours = {tuple(c) for c in mask.reshape(-1, 3)}
     assert tuple(pascal_palette()[BIRD]) in colours and colours <= {tuple(c) for c in pascal_palette()}
     assert Image.open(out["overlay"]).size == (512, 343)
+    assert sorted(os.listdir(tmp_path)) == ["bird.bmp", "bird_ids.png", "bird_mask.png", "bird_overlay.png"]
+
+
+def test_predict_never_overwrites_nor_writes_through_a_link(coral, tmp_path):
+    """A dataset keeps ground truth under the names predict writes, and a link may point anywhere: an existing name
+    stops the command before anything is written; --force replaces the entries themselves, never a link's target."""
+    victim = tmp_path / "elsewhere.txt"
+    victim.write_text("not zoo's")
+    truth = tmp_path / "bird_mask.png"
+    truth.write_bytes(b"ground truth")
+    (tmp_path / "bird_ids.png").symlink_to(victim)
+    (tmp_path / "bird_overlay.png").symlink_to(tmp_path / "nowhere.png")  # dangling: O_CREAT would follow it
+    proc = zoo_cli("predict", str(coral / DM1), str(coral / "bird.bmp"), "-o", str(truth))
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [f"error: {truth} exists; zoo predict writes only new files (pass --force to "
+                                        "replace it, or choose another -o path)"]
+    truth.unlink()
+    proc = zoo_cli("predict", str(coral / DM1), str(coral / "bird.bmp"), "-o", str(truth))
+    assert proc.returncode == 1 and "bird_ids.png exists" in proc.stderr
+    assert not truth.exists() and not (tmp_path / "nowhere.png").exists() and victim.read_text() == "not zoo's"
+    proc = zoo_cli("predict", str(coral / DM1), str(coral / "bird.bmp"), "-o", str(truth), "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert victim.read_text() == "not zoo's" and not (tmp_path / "nowhere.png").exists()
+    for name in ("bird_mask.png", "bird_ids.png", "bird_overlay.png"):
+        assert not (tmp_path / name).is_symlink() and Image.open(tmp_path / name).size == (512, 343)
+
+
+@pytest.mark.parametrize("model, image", [(DM1, "bird.bmp"), ("mobilenet_v1_0.5_160_quant.tflite", "cat.bmp"),
+                                          ("movenet_single_pose_lightning_ptq.tflite", "squat.bmp"),
+                                          ("face_detection_short_range.tflite", "grace_hopper.bmp")])
+def test_every_task_writes_a_new_picture_only(coral, coral_tasks, tmp_path, model, image):
+    folder = next(f for f in (coral, coral_tasks, coral.parent / "mediapipe") if (f / model).exists())
+    out = tmp_path / "out.png"
+    out.write_bytes(b"mine")
+    proc = zoo_cli("predict", str(folder / model), str(folder / image), "-o", str(out))
+    assert proc.returncode == 1 and f"{out} exists" in proc.stderr and out.read_bytes() == b"mine"
+    assert sorted(os.listdir(tmp_path)) == ["out.png"]
+    proc = zoo_cli("predict", str(folder / model), str(folder / image), "-o", str(tmp_path / "out.txt"))
+    assert proc.returncode == 1 and "cannot write a picture named out.txt" in proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ["out.png"]
+    proc = zoo_cli("predict", str(folder / model), str(folder / image), "-o", str(tmp_path / "new.jpg"))
+    assert proc.returncode == 0, proc.stderr
+    assert Image.open(tmp_path / "new.jpg").format == "JPEG"
 
 
 @pytest.fixture
@@ -212,3 +258,35 @@ def test_litert_announcement_stays_out_of_the_way_and_json_is_alone(coral, tmp_p
     proc = zoo_cli("bench", str(coral / DM05), "--runs", "2", "--warmup", "0", "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["latency"]["runs"] == 2
     assert "Created TensorFlow Lite XNNPACK delegate" not in proc.stderr
+
+
+def test_predict_of_a_file_says_which_manifest_and_honours_the_target(coral, tmp_path, monkeypatch):
+    image = str(coral / "bird.bmp")
+    proc = zoo_cli("predict", str(coral / DM1), image)
+    assert proc.returncode == 0 and f"{DM1} is deeplabv3-dm1's cpu-uint8 artifact (matched by sha256)" in proc.stderr
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    (folder / "my-dm1.yaml").write_text((catalog.bundled_dir() / "deeplabv3-dm1.yaml").read_text()
+                                        .replace("name: deeplabv3-dm1", "name: my-dm1").replace("[deeplabv3-mnv2]", "[]"))
+    monkeypatch.setenv("ZOO_MANIFESTS", str(folder))
+    proc = zoo_cli("predict", str(coral / DM1), image)
+    assert proc.returncode == 0 and (f"warning: {DM1} is pinned by 2 manifests (deeplabv3-dm1, my-dm1); using "
+                                     "deeplabv3-dm1's preprocessing and labels (--like NAME chooses another)") in proc.stderr
+    proc = zoo_cli("predict", str(coral / DM1), image, "-t", "imx93")  # honoured: the Ethos-U delegate, absent here
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.splitlines()[-1].startswith("error: -t imx93 needs /usr/lib/libethosu_delegate.so, which cannot")
+    edgetpu = "deeplabv3_mnv2_dm05_pascal_quant_edgetpu.tflite"
+    proc = zoo_cli("predict", str(coral / edgetpu), image, "-t", "cpu")
+    assert proc.returncode == 1 and proc.stderr.splitlines()[-1].startswith(
+        f"error: {edgetpu} is compiled for Google Coral Edge TPU (USB, PCIe/M.2, Dev Board); it cannot run with -t cpu")
+
+
+def test_a_file_litert_cannot_load_says_so_not_that_it_needs_none(coral_tasks, tmp_path):
+    """An unknown custom operator (the Edge TPU's, renamed, so no accelerator is recognised): LiteRT cannot prepare it."""
+    data = (coral_tasks / "mobilenet_v1_0.5_160_quant_edgetpu.tflite").read_bytes()
+    assert data.count(b"edgetpu-custom-op") == 1
+    bad = tmp_path / "odd.tflite"
+    bad.write_bytes(data.replace(b"edgetpu-custom-op", b"edgetpu-custom-oq"))
+    proc = zoo_cli("predict", str(bad), str(coral_tasks / "cat.bmp"))
+    assert proc.returncode == 1 and proc.stdout == "" and "None" not in proc.stderr
+    assert proc.stderr.startswith("error: LiteRT cannot load odd.tflite (") and "edgetpu-custom-oq" in proc.stderr

@@ -143,6 +143,16 @@ def test_fetch_takes_the_member_out_of_the_wheel_verifies_it_and_then_works_offl
     assert wheel.server.requests.count(f"/{WHEEL}") == 1
 
 
+def test_offline_takes_a_member_out_of_an_archive_already_cached(wheel, tmp_path):
+    """The wheel came with the face model; the selfie model is in it too, so --offline extracts it (no request)."""
+    assert zoo_cli("fetch", FACE, "--target", "cpu").returncode == 0
+    before = list(wheel.server.requests)
+    proc = zoo_cli("fetch", SELFIE, "--target", "cpu", "--offline")
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip()).read_bytes() == (MEDIAPIPE / "selfie_segmentation.tflite").read_bytes()
+    assert f"extracting selfie_segmentation.tflite from {WHEEL}" in proc.stderr and wheel.server.requests == before
+
+
 @pytest.mark.parametrize(("change", "said"), [
     (lambda data: data[:100] + bytes([data[100] ^ 1]) + data[101:], "sha256"),  # one bit: the member's own pin
     (lambda data: data + b"\0" * 4096, "is 233,810 bytes, more than the 229,714 expected"),  # read no further

@@ -231,3 +231,15 @@ def test_a_password_in_the_mirror_url_is_never_recorded(zoo_env, server, tmp_pat
     assert proc.returncode == 0, proc.stderr
     assert f"recorded the new source in {path}" in proc.stderr
     assert yaml.safe_load(path.read_text())["artifacts"][0]["sources"][0] == "https://mirror.example/zoo/m/tiny.tflite"
+
+
+def test_publish_without_network_suggests_what_publish_has(zoo_env, tmp_path):
+    """The file to publish is not cached and its source refuses: the hint names ZOO_OFFLINE (which publish obeys), not a
+    --offline flag publish does not have."""
+    write_model(zoo_env, "m", [{}])  # MINIMAL's artifact: served by http://127.0.0.1:1, which refuses
+    proc = subprocess.run([sys.executable, "-m", "zoo", "publish", "m", "--to", str(tmp_path / "out")], capture_output=True,
+                          text=True, env=os.environ, timeout=120)
+    assert proc.returncode == 1 and "127.0.0.1:1 refused the connection" in proc.stderr
+    assert "ZOO_OFFLINE=1" in proc.stderr and "use --offline" not in proc.stderr
+    assert subprocess.run([sys.executable, "-m", "zoo", "publish", "m", "--to", str(tmp_path / "out"), "--offline"],
+                          capture_output=True, text=True, env=os.environ, timeout=120).returncode == 2

@@ -41,6 +41,7 @@ def mirror(tmp_path_factory):
     if not (SHARED / "coral" / "SHA256SUMS").is_file():
         pytest.skip(f"real upstream test data not found at {SHARED} (../shared is absent)")
     root = tmp_path_factory.mktemp("readme")
+    (root / "shared").symlink_to(SHARED.parent, target_is_directory=True)  # ../shared from the work folder, as the README says
     files = shared_files()
     work = root / "work"
     work.mkdir()
@@ -51,6 +52,14 @@ def mirror(tmp_path_factory):
         yield server, root
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.mark.parametrize("index", range(len(blocks())))
 def test_readme_block_runs(index, mirror):
     lang, code, why = blocks()[index]
@@ -58,7 +67,7 @@ def test_readme_block_runs(index, mirror):
         pytest.skip(f"README block {index} is not run: {why}")
     server, root = mirror
     bindir = str(Path(sys.executable).parent)
-    env = {**os.environ, "ZOO_MIRRORS": server.base, "ZOO_CACHE_DIR": str(root / f"cache{index}"),
+    env = {**os.environ, "ZOO_MIRRORS": server.base, "ZOO_CACHE_DIR": str(root / f"cache{index}"), "PORT": str(free_port()),
            "ZOO_RECORDS_DIR": str(root / "records"), "PATH": bindir + os.pathsep + os.environ["PATH"]}
     env.pop("ZOO_MANIFESTS", None)
     command = [sys.executable, "-c", code] if lang == "python" else ["bash", "-euo", "pipefail", "-c", code]

@@ -62,3 +62,24 @@ def test_no_interpreter_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "tflite_runtime", None)
     with pytest.raises(RuntimeMissing, match=r"no LiteRT interpreter is installed \(pip install '\.\[run\]' in zoo's checkout"):
         zoo.load("deeplabv3", target="cpu")
+
+
+def test_an_installed_zoo_does_not_point_at_a_checkout(tmp_path):
+    """zoo laid out as an installed package (its manifests inside it, no pyproject.toml beside it): the hint names
+    the package and its extra, not "zoo's checkout"; from the checkout it names the checkout."""
+    import os
+    import shutil
+    import subprocess
+
+    from conftest import REPO
+
+    site = tmp_path / "site-packages"
+    shutil.copytree(REPO / "zoo", site / "zoo", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "manifests", site / "zoo" / "manifests")
+    code = "from zoo.errors import install_extra; print(install_extra('run'))"
+    installed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                               env={**os.environ, "PYTHONPATH": str(site)}, timeout=60).stdout
+    assert "checkout" not in installed and installed.startswith("pip install 'edge-model-zoo[run] @ ")
+    here = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60).stdout
+    assert here == "pip install '.[run]' in zoo's checkout (the run extra of edge-model-zoo)\n"

@@ -246,9 +246,9 @@ def test_auto_on_an_imx8mp_without_its_file_warns_when_it_falls_back(shared_mirr
     assert [str(w.message) for w in caught] == [
         f"could not fetch deeplabv3/imx8mp (deeplabv3_mnv2_dm05_pascal_quant_imx8mp.tflite): {asked}: HTTP 404 File not "
         f"found from {asked}; choosing without it",
-        "found the NXP i.MX 8M Plus NPU, but deeplabv3's imx8mp file 'imx8mp' is built here from 'cpu-uint8' once "
-        "the imx8mp extra is installed (pip install '.[imx8mp]' in zoo's checkout (the imx8mp extra of edge-model-zoo)), "
-        "unless ZOO_BUILD_ON_FETCH=0; using the cpu artifact 'cpu-uint8'"]
+        "found the NXP i.MX 8M Plus NPU, but deeplabv3's imx8mp file 'imx8mp' is not built here from 'cpu-uint8' on a "
+        "fetch, as ZOO_BUILD_ON_FETCH=0 (`zoo fetch deeplabv3/imx8mp --build` builds it once); using the cpu artifact "
+        "'cpu-uint8'"]
 
 
 class _no_warning:

@@ -33,6 +33,20 @@ def write(path: Path, data: bytes | str) -> None:
         f.write(data.encode() if isinstance(data, str) else data)
 
 
+def create(path: Path, data: bytes, replace: bool = False) -> None:
+    """`data` as a new file at `path` (FileExistsError when anything is there, a link included); with `replace`, put
+    in place of whatever is there in one rename (a link is replaced, never written through)."""
+    if replace:
+        return write(path, data)
+    f = exclusive(path)
+    try:
+        with f:
+            f.write(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
 def copy(source: Path, path: Path) -> Path:
     """A copy of `source` at `path`, replacing whatever was there in one rename."""
     with replacing(path) as tmp:

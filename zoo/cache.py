@@ -29,7 +29,7 @@ from pathlib import Path
 
 from zoo import atomic
 from zoo.errors import CacheError
-from zoo.hashes import Digest, file_digest, stat_key
+from zoo.hashes import Digest, blob_key, file_digest
 
 TAG = "CACHEDIR.TAG"
 LAYOUT = {"blobs", "models", "pins", "tmp", "locks", "index", TAG}
@@ -85,7 +85,7 @@ class Cache:
         written when it was): a hit without re-hashing. Plain strings: this is the hot path of every hit."""
         record_path = os.path.join(os.fspath(self.root), "blobs", "sha256", sha256 + ".stat")
         record = read_record(record_path)
-        if record is None or stat_key(view) != record:
+        if record is None or blob_key(view) != record:
             return False
         _touch(record_path)
         return True
@@ -99,7 +99,7 @@ class Cache:
         blob = self.blob(sha256)
         if not _regular(blob):
             return None
-        if record is None or stat_key(blob) != record:
+        if record is None or blob_key(blob) != record:
             if file_digest(blob).sha256 != sha256:
                 self._remove_blob(sha256)
                 self._discarded.add(sha256)
@@ -223,7 +223,7 @@ class Cache:
             raise _unwritable(self.root, e) from None
 
     def _write_record(self, sha256: str) -> None:
-        atomic.write(self._record(sha256), " ".join(map(str, stat_key(self.blob(sha256)))))
+        atomic.write(self._record(sha256), " ".join(map(str, blob_key(self.blob(sha256)))))
 
     def _link(self, blob: Path, view: Path) -> Path:
         """A readable link to `blob` at `view`, or the blob itself when the view cannot be made (its path is a folder,
@@ -444,4 +444,4 @@ def _touch(path: str) -> None:
 def _unwritable(root: Path, e: OSError) -> CacheError:
     return CacheError(f"the cache at {root} cannot be written: {e.strerror}",
                       "free some space or make it writable, point ZOO_CACHE_DIR at another folder, "
-                      "or use --offline for files already cached")
+                      "or set ZOO_OFFLINE=1 (zoo fetch --offline) to use only files already cached")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import yaml
 
+from zoo.convert.record import tool_text
 from zoo.manifest import Manifest
 from zoo.present import describe_head
 from zoo.targets import get_target
@@ -104,7 +105,7 @@ def _applies_to(m: Manifest, ident: str | None) -> str:
 def _made(rec: dict) -> str:
     """One line from a build record (zoo/convert/record.py's shape): the tool, calibration if any, the checks."""
     tool, calibration = rec["tool"], rec.get("calibration")
-    text = f"{tool['name']} {tool.get('version', '')}".rstrip()
+    text = tool_text(tool)
     if calibration:
         text += f", calibration {calibration['count']} image(s) ({calibration['source']})"
     return text + ", checks: " + ", ".join(f"{c['name']} {'ok' if c['passed'] else 'failed'}" for c in rec["checks"])

@@ -4,11 +4,13 @@ What the catalog needs of every file (its model's name and aliases, the row `zoo
 artifacts, or its problems) is kept in an index in the cache (`index/manifests.json`) under the file's stat key, so a
 command reads and validates only the files that changed and the one that defines the model it was asked for. The
 index is a hint: a record whose stat key no longer matches, or that is malformed, is made again from the file; a
-model's manifest is always parsed and validated from its file before use, and must be the model asked for.
+model's manifest is always parsed and validated from its file before use, and a name, alias, pin or warning the index
+gives is used only once that file says the same (else the catalog is made again from the files alone).
 """
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +59,7 @@ _last: list = [None, None]
 
 
 def _load_file(path: Path, key: StatKey) -> Manifest:
-    """manifest.load, remembered per file until its size, mtime or inode changes."""
+    """manifest.load, remembered per file until its stat key changes."""
     hit = _parsed.get(path)
     if hit is None or hit[0] != key:
         try:
@@ -78,7 +80,7 @@ def _record(path: Path, key: StatKey) -> dict:
     except ManifestInvalid as e:
         return {"key": list(key), "problems": [list(p) for p in e.problems]}
     return {"key": list(key), "name": m.name, "aliases": list(m.aliases), "summary": summary(m),
-            "digest": sha256_of(m.model_dump_json().encode()),
+            "digest": _digest(m),
             "pins": sorted({a.sha256 for a in m.artifacts if a.sha256})}
 
 
@@ -93,6 +95,24 @@ def _usable(rec: object, key: StatKey) -> bool:
     strings = lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)  # noqa: E731
     return (isinstance(rec.get("name"), str) and strings(rec.get("aliases")) and isinstance(rec.get("summary"), dict)
             and isinstance(rec.get("digest"), str) and strings(rec.get("pins")))
+
+
+def _agrees(m: Manifest, rec: dict) -> bool:
+    """Whether a record says of a model exactly what its validated manifest says."""
+    return (m.name == rec["name"] and list(m.aliases) == rec["aliases"] and _digest(m) == rec["digest"]
+            and sorted({a.sha256 for a in m.artifacts if a.sha256}) == rec["pins"])
+
+
+def _true(e: Entry) -> bool:
+    """Whether an entry's record says of its model what its file says."""
+    try:
+        return _agrees(e.manifest, e.record)
+    except ManifestInvalid:
+        return False
+
+
+def _digest(m: Manifest) -> str:
+    return sha256_of(m.model_dump_json().encode())
 
 
 @dataclass
@@ -124,34 +144,62 @@ class Catalog:
     warnings: list[str] = field(default_factory=list)
     fingerprint: manifest_sources.Fingerprint = ()  # the manifest files it was loaded from, by stat
     roots: list[tuple[Path, str]] = field(default_factory=list)
+    fresh: bool = False  # every record made from its file in this process, none taken from the index
     _overrides: dict[str, list[str]] = field(default_factory=dict)
+    _overridden: dict[str, list[Entry]] = field(default_factory=dict)
+    _warned: list[Entry] = field(default_factory=list)  # the entries a warning speaks of
 
     def overrides(self, name: str) -> list[str]:
         """The warnings that `name` (a real name, not an alias) is defined by a file overriding another one."""
         return self._overrides.get(name, [])
 
     def entry(self, name: str) -> Entry:
-        """The entry for a name or alias, its manifest parsed and validated from its file; ModelNotFound lists what
-        exists. When the file defines another model than the index said (a planted or damaged index), the catalog is
-        made again from the files alone, and the index with it."""
-        found = self._find(name)
-        if found.manifest.name != found.name:
-            fresh, files = _build(self.roots, {})
-            memo.write(Cache(settings.cache_dir()), INDEX, {"version": INDEX_VERSION, "files": files})
-            self.__dict__.update(fresh.__dict__)
-            found = self._find(name)
+        """The entry for a name or alias, its manifest parsed and validated from its file; ModelNotFound names the
+        closest. The index only says where to look: unless its manifest file itself confirms the answer (that name or
+        alias, the record's aliases, digest and pins, and the files it overrides), and before saying a model does not
+        exist, the catalog is made again from the files alone (a planted or damaged index), and the index with it."""
+        found = self._lookup(name)
+        if found is not None and (self.fresh or self._confirmed(found, name)):
+            return found
+        if not self.fresh:
+            self._rebuild()
+            found = self._lookup(name)
+        if found is None:
+            raise self._not_found(name)
         return found
 
-    def _find(self, name: str) -> Entry:
+    def _lookup(self, name: str) -> Entry | None:
         key = name.strip().lower()
         real = key if key in self.entries else self.aliases.get(key)
-        if real is None:
-            known = ", ".join(sorted(self.entries)) or "none"
-            hint = f"known models: {known}"
-            if self.problems:
-                hint += f"; {len(self.problems)} manifest(s) failed to load (run `zoo validate`)"
-            raise ModelNotFound(f"no model named {name!r}", hint)
-        return self.entries[real]
+        return None if real is None else self.entries[real]
+
+    def _not_found(self, name: str) -> ModelNotFound:
+        close = difflib.get_close_matches(name.strip().lower(), [*self.entries, *self.aliases], n=3, cutoff=0.6)
+        hint = (f"did you mean {' or '.join(close)}? " if close else "") + "`zoo list` shows every model"
+        if self.problems:
+            hint += f"; {len(self.problems)} manifest(s) failed to load (run `zoo validate`)"
+        return ModelNotFound(f"no model named {name!r}", hint)
+
+    def _confirmed(self, found: Entry, name: str) -> bool:
+        """Whether the files themselves say what the index said of `found` (see entry)."""
+        return (_true(found) and name.strip().lower() in (found.name, *found.manifest.aliases)
+                and all(map(_true, self._overridden.get(found.name, ()))))
+
+    def _rebuild(self) -> None:
+        fresh, files = _build(self.roots, {})
+        memo.write(Cache(settings.cache_dir()), INDEX, {"version": INDEX_VERSION, "files": files})
+        self.__dict__.update(fresh.__dict__)
+
+    def kind_of(self, model: str, file_id: str) -> str:
+        """What a cached file of `model` is by its id: 'artifact', 'upstream' (an input a build reads: a calibration
+        image, the float model, an archive), or 'unknown' (no manifest says so)."""
+        try:
+            m = self.entry(model).manifest
+        except (ModelNotFound, ManifestInvalid):
+            return "unknown"
+        if any(a.id == file_id for a in m.artifacts):
+            return "artifact"
+        return "upstream" if any(u.id == file_id for u in m.upstream) else "unknown"
 
     def get(self, name: str) -> Manifest:
         return self.entry(name).manifest
@@ -169,25 +217,34 @@ class Catalog:
         """Every model's catalog row (see `summary`), by name, without parsing a manifest."""
         return [self.entries[n].record["summary"] for n in self.names()]
 
-    def with_pin(self, sha256: str) -> Entry | None:
-        """The model one of whose artifacts is pinned to `sha256`, if any."""
-        return next((e for e in self.entries.values() if sha256 in e.record["pins"]), None)
+    def with_pin(self, sha256: str) -> list[Entry]:
+        """The models one of whose artifacts is pinned to `sha256`, each confirmed by its manifest file (see entry).
+        When the index names none, or names one its file denies, the catalog is made again from the files first."""
+        named = [e for e in self.entries.values() if sha256 in e.record["pins"]]
+        if not self.fresh and (not named or not all(self._confirmed(e, e.name) for e in named)):
+            self._rebuild()
+            named = [e for e in self.entries.values() if sha256 in e.record["pins"]]
+        return named
 
     def _add(self, rec: dict, path: Path, key: StatKey, kind: str) -> None:
         name = rec["name"]
         old = self.entries.get(name)
+        entry = Entry(name, path, key, kind == "bundled", rec)
         if old is not None and old.record["digest"] != rec["digest"]:
             why = " (the copy --record keeps for an installed package)" if kind == "records" else ""
             warning = f"{path}: model {name!r} overrides the one in {old.path}{why}"
             self.warnings.append(warning)
             self._overrides.setdefault(name, []).append(warning)
+            self._warned += [old, entry]
         if old is not None:
+            self._overridden.setdefault(name, []).append(old)
             self.aliases = {a: n for a, n in self.aliases.items() if n != name}
-        self.entries[name] = Entry(name, path, key, kind == "bundled", rec)
+        self.entries[name] = entry
         for alias in rec["aliases"]:
             owner = self.aliases.get(alias, alias if alias in self.entries and alias != name else None)
             if owner is not None and owner != name:
                 self.warnings.append(f"{path}: alias {alias!r} of {name!r} already names {owner!r}; ignored")
+                self._warned += [entry, self.entries[owner]]
                 continue
             self.aliases[alias] = name
 
@@ -206,7 +263,9 @@ def load(extra: list[Path] | None = None) -> Catalog:
     files = stored.get("files") if stored.get("version") == INDEX_VERSION else None
     files = files if isinstance(files, dict) else {}
     catalog, records = _build(roots, files)
-    if len(records) != len(files) or any(rec is not files.get(path) for path, rec in records.items()):
+    if not catalog.fresh and not all(map(_true, catalog._warned)):
+        catalog._rebuild()  # a warning from a planted record: say only what the files say
+    elif len(records) != len(files) or any(rec is not files.get(path) for path, rec in records.items()):
         memo.write(cache, INDEX, {"version": INDEX_VERSION, "files": records})  # the records of exactly these files
     _last[:] = [roots, catalog]
     return catalog
@@ -217,6 +276,7 @@ def _build(roots: list[tuple[Path, str]], files: dict) -> tuple[Catalog, dict]:
     valid, and new ones for the files read."""
     catalog = Catalog(fingerprint=manifest_sources.fingerprint([root for root, _ in roots]), roots=roots)
     records = {}
+    catalog.fresh = True
     for (root, kind), (_, _, scan) in zip(roots, catalog.fingerprint):
         if scan is None:
             if kind == "user":
@@ -224,7 +284,9 @@ def _build(roots: list[tuple[Path, str]], files: dict) -> tuple[Catalog, dict]:
             continue
         for name, key in scan:
             rec = files.get(name)
-            if not _usable(rec, key):
+            if _usable(rec, key):
+                catalog.fresh = False
+            else:
                 rec = _record(Path(name), key)
             records[name] = rec
             if "problems" in rec:

@@ -78,15 +78,17 @@ def _unhosted(m: Manifest, a: Artifact, rebuilt: frozenset[str], fetchable: froz
 
 def choose(m: Manifest, requested: str, detected: list[str], strict: bool = False,
            rebuilt: frozenset[str] = frozenset(), device: str | None = None,
-           fetchable: frozenset[str] = frozenset()) -> Choice:
+           fetchable: frozenset[str] = frozenset(), *, held: frozenset[str] = frozenset()) -> Choice:
     """Pick the artifact for `requested` ('auto' walks `detected`, best first, then each one's fallbacks, and prefers
     the lowest latency recorded for `device`, see _by_latency).
 
     `rebuilt`: ids of unpublished, `rebuildable` artifacts that count as available (their compiler is installed, or
     --build, or they were rebuilt into the cache already). `fetchable`: ids of `unhosted` artifacts a mirror or the
-    cache may give (the caller chooses again without one that no mirror had)."""
+    cache may give (the caller chooses again without one that no mirror had). `held`: ids of rebuildable ones whose
+    compilers are installed but that ZOO_BUILD_ON_FETCH=0 keeps from being built (said so, rather than to install
+    an extra)."""
     if requested == "auto":
-        return _auto(m, detected, rebuilt, device, fetchable)
+        return _auto(m, detected, rebuilt, device, fetchable, held)
     target = get_target(requested)
     if requested not in m.targets:
         raise ArtifactUnavailable(f"{m.name} has no artifact for target {requested!r}", f"it has: {_has(m)}")
@@ -97,7 +99,7 @@ def choose(m: Manifest, requested: str, detected: list[str], strict: bool = Fals
     if pending is not None:
         how = _unhosted(m, pending, rebuilt, fetchable)
         return Choice(pending, requested, [f"target {requested!r} was requested; {pending.id!r} {how}"])
-    note = _missing(m, requested)
+    note = _missing(m, requested, held=held)
     if strict:
         raise ArtifactUnavailable(note, "drop --strict to fall back along " + " -> ".join(target.chain()))
     for fallback in target.chain()[1:]:
@@ -109,7 +111,7 @@ def choose(m: Manifest, requested: str, detected: list[str], strict: bool = Fals
 
 
 def pick(m: Manifest, artifact_id: str, target: str, rebuilt: frozenset[str],
-         fetchable: frozenset[str] = frozenset()) -> Choice:
+         fetchable: frozenset[str] = frozenset(), *, held: frozenset[str] = frozenset()) -> Choice:
     """The artifact asked for by id (NAME/ARTIFACT), if it can be had: published, rebuildable and in `rebuilt`, or
     unhosted and in `fetchable` (see choose)."""
     try:
@@ -124,15 +126,18 @@ def pick(m: Manifest, artifact_id: str, target: str, rebuilt: frozenset[str],
         return Choice(a, a.target, [f"artifact {a.id!r} was requested and is published"])
     if _usable(m, a, rebuilt, fetchable):
         return Choice(a, a.target, [f"artifact {a.id!r} was requested; it {_unhosted(m, a, rebuilt, fetchable)}"])
-    raise ArtifactUnavailable(_missing(m, a.target, a), "it cannot be fetched here as the manifest stands")
+    raise ArtifactUnavailable(_missing(m, a.target, a, held), "it cannot be fetched here as the manifest stands")
 
 
-def _missing(m: Manifest, target: str, a: Artifact | None = None) -> str:
+def _missing(m: Manifest, target: str, a: Artifact | None = None, held: frozenset[str] = frozenset()) -> str:
     """Why `target`'s artifact of `m` cannot be used here, in a sentence."""
     mine = [a] if a is not None else [x for x in m.artifacts if x.target == target]
     if not mine:
         return f"{m.name} has no {target} artifact"
     a = next((x for x in mine if rebuildable(m, x)), mine[0])
+    if rebuildable(m, a) and a.id in held:
+        return (f"{m.name}'s {target} file {a.id!r} is not built here from {a.parent!r} on a fetch, as ZOO_BUILD_ON_FETCH=0 "
+                f"(`zoo fetch {m.name}/{a.id} --build` builds it once)")
     if rebuildable(m, a):
         extras = sorted({COMPILERS[c].extra for c in compilers_for(m, a)})
         return (f"{m.name}'s {target} file {a.id!r} is built here from {a.parent!r} once the {' and '.join(extras)} "
@@ -142,7 +147,7 @@ def _missing(m: Manifest, target: str, a: Artifact | None = None) -> str:
 
 
 def _auto(m: Manifest, detected: list[str], rebuilt: frozenset[str], device: str | None,
-          fetchable: frozenset[str]) -> Choice:
+          fetchable: frozenset[str], held: frozenset[str] = frozenset()) -> Choice:
     reasons = [f"detected targets, best first: {', '.join(detected)}" + (f" (device: {device})" if device else "")]
     candidates = list(dict.fromkeys([*detected, *(t for d in detected for t in get_target(d).chain())]))
     usable = []
@@ -151,7 +156,7 @@ def _auto(m: Manifest, detected: list[str], rebuilt: frozenset[str], device: str
         if a is not None:
             usable.append((candidate, a))
         else:
-            reasons.append(_missing(m, candidate))
+            reasons.append(_missing(m, candidate, held=held))
     if not usable:
         raise ArtifactUnavailable(f"{m.name} has no published artifact for any usable target ({', '.join(candidates)})",
                                   f"it has: {_has(m)}")
@@ -165,7 +170,7 @@ def _auto(m: Manifest, detected: list[str], rebuilt: frozenset[str], device: str
     best = detected[0] if detected else "cpu"
     if best != "cpu" and target != best:
         found = get_target(best).title
-        why = f"{faster[1]}" if faster is not None and any(t == best for t, _ in usable) else _missing(m, best)
+        why = f"{faster[1]}" if faster is not None and any(t == best for t, _ in usable) else _missing(m, best, held=held)
         warnings.append(f"found the {found}, but {why}; using the {target} artifact {a.id!r}")
     return Choice(a, target, reasons, warnings)
 

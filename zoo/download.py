@@ -286,7 +286,7 @@ def _receive(job: Fetch, http: requests.Session, progress: Progress, hasher: Bac
 
 
 OFFLINE_HINT = ("no network here? point ZOO_MIRRORS at a reachable mirror, install a bundle with `zoo import FILE.tar`, "
-                "or use --offline for files already cached")
+                "or set ZOO_OFFLINE=1 (zoo fetch --offline) to use only files already cached")
 
 
 def _chain(e: BaseException):

@@ -6,14 +6,35 @@ Classes also inherit the matching built-in so callers can catch either.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def install_extra(extra: str) -> str:
-    """How to install one of zoo's extras: edge-model-zoo is not on PyPI yet, so from zoo's checkout (or a wheel)."""
-    return f"pip install '.[{extra}]' in zoo's checkout (the {extra} extra of edge-model-zoo)"
+    """How to install one of zoo's extras: edge-model-zoo is not on PyPI yet, so from zoo's checkout when zoo runs from
+    one (its pyproject.toml beside the package), else from the wheel or source it was installed from."""
+    here = Path(__file__).resolve().parent
+    if (here.parent / "pyproject.toml").is_file() and not (here / "manifests").is_dir():
+        return f"pip install '.[{extra}]' in zoo's checkout (the {extra} extra of edge-model-zoo)"
+    source = _installed_from()
+    if source:
+        return f"pip install 'edge-model-zoo[{extra}] @ {source}' (the {extra} extra of edge-model-zoo)"
+    return (f"pip install 'edge-model-zoo[{extra}] @ WHEEL', naming the wheel or source zoo was installed from (the "
+            f"{extra} extra of edge-model-zoo)")
+
+
+def _installed_from() -> str | None:
+    """The URL pip recorded for the installed edge-model-zoo (PEP 610 direct_url.json), if any."""
+    import json
+    from importlib import metadata
+
+    try:
+        found = json.loads(metadata.distribution("edge-model-zoo").read_text("direct_url.json") or "{}")
+    except (metadata.PackageNotFoundError, ValueError, OSError):
+        return None
+    return found.get("url") if isinstance(found, dict) and isinstance(found.get("url"), str) else None
 
 
 def redact(text: str) -> str:

@@ -12,11 +12,11 @@ from pathlib import Path
 from zoo.errors import ChecksumMismatch
 
 CHUNK = 1 << 20
-StatKey = tuple[int, int, int]
+StatKey = tuple[int, ...]
 
 
 def stat_key(path: str | Path) -> StatKey | None:
-    """What must not change for a file to be trusted without re-reading it: size, mtime and inode (None if absent)."""
+    """What must not change for a file to be trusted without re-reading it (see key_of); None if absent."""
     try:
         return key_of(os.stat(path))
     except OSError:
@@ -24,7 +24,18 @@ def stat_key(path: str | Path) -> StatKey | None:
 
 
 def key_of(st: os.stat_result) -> StatKey:
-    """The stat key of a stat result already at hand (a directory listing's)."""
+    """Size, mtime, ctime and inode, of a stat result already at hand (a directory listing's): the ctime moves on any
+    write, rename or utime, so a same-size edit within the file system's mtime granularity is seen too."""
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+def blob_key(path: str | Path) -> StatKey | None:
+    """A cache blob's key: size, mtime and inode, without the ctime, which each hard link to the blob (a readable
+    view of the cache is one) moves; blobs are read-only files in zoo's own folder."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
     return st.st_size, st.st_mtime_ns, st.st_ino
 
 

@@ -12,11 +12,13 @@ from zoo import manifest
 from zoo.errors import ZooError, shown
 from zoo.hashes import file_digest
 from zoo.targets import get_target
-from zoo.tasks import TASKS
+from zoo.tasks import TASKS, Task
 from zoo.tflite import ModelInfo, TensorInfo, custom_options, inspect
 from zoo.tflite_metadata import Metadata, read
 
 INPUT_RANGES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0), "0,255": (0.0, 255.0)}
+INIT_TASKS = tuple(name for name, t in TASKS.items() if type(t).init_kind is not Task.init_kind)
+"""The tasks zoo init describes (those that say what kind their outputs are), in the task registry's order."""
 POSTPROCESS = "TFLite_Detection_PostProcess"
 POSTPROCESSED = ("boxes", "classes", "scores", "count")
 
@@ -25,7 +27,10 @@ def describe(path: Path, name: str, task: str, labels: list[str] | None = None, 
              license: str = "unknown", input_range: str = "-1,1") -> dict:
     """The manifest (as data) of the model in `path`; ZooError in one line for what cannot be described."""
     if task not in TASKS:
-        raise ZooError(f"unknown task {task!r}", f"known tasks: {', '.join(TASKS)}")
+        raise ZooError(f"unknown task {task!r}", f"zoo init describes {', '.join(INIT_TASKS)}")
+    if task not in INIT_TASKS:
+        raise ZooError(f"zoo init cannot describe the outputs of {task} models yet",
+                       f"it describes {', '.join(INIT_TASKS)}; write this manifest by hand")
     info = inspect(path)
     meta = read(path)
     if len(info.inputs) != 1:
@@ -105,11 +110,8 @@ def _image_input(t: TensorInfo, layout: str, channels: int, mean: list[float], s
 def _outputs(path: Path, info: ModelInfo, task: str) -> list[dict]:
     """The outputs and their kinds; a detector must end in TFLite_Detection_PostProcess, whose four outputs (boxes,
     classes, scores, count) take their size from its max_detections."""
-    if task != "object-detection":
+    if task != "object-detection" or len(info.outputs) != 4 or not any(op.name == POSTPROCESS for op in info.ops):
         return [_output(t, task, info) for t in info.outputs]
-    if len(info.outputs) != 4 or not any(op.name == POSTPROCESS for op in info.ops):
-        raise ZooError(f"zoo init describes object detectors that end in {POSTPROCESS}; {path.name} does not",
-                       "write its manifest by hand: its head describes the raw outputs (see manifests/)")
     count = custom_options(path, POSTPROCESS).get("max_detections")
     if not isinstance(count, int) or not 0 < count <= 100_000:
         raise ZooError(f"{path.name}: its {POSTPROCESS} does not say how many detections it gives (max_detections)")

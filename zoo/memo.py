@@ -5,6 +5,8 @@ stand for, and replaced atomically; a read-only cache simply keeps none."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 from zoo import atomic
@@ -16,20 +18,35 @@ def path(cache: Cache, name: str) -> Path:
 
 
 def read(file: Path, max_bytes: int) -> dict:
-    """The JSON object in `file`, or {} when it is missing, larger than `max_bytes`, not JSON, nested too deep (or
-    with a number JSON cannot hold) or not an object."""
+    """The JSON object in `file`, or {} when it is missing, not a regular file (a FIFO would block, a link is not
+    followed), larger than `max_bytes`, not JSON, nested too deep (or with a number JSON cannot hold) or not an
+    object."""
     try:
-        with open(file, "rb") as f:
-            data = f.read(max_bytes + 1)
+        fd = os.open(file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return {}
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+            return {}
+        data = b""
+        while len(data) <= max_bytes and (chunk := os.read(fd, max_bytes + 1 - len(data))):
+            data += chunk
         found = json.loads(data) if len(data) <= max_bytes else None
     except (OSError, ValueError, RecursionError):
         return {}
+    finally:
+        os.close(fd)
     return found if isinstance(found, dict) else {}
 
 
 def write(cache: Cache, name: str, data: dict) -> None:
-    """Replace `index/<name>` in the cache; nothing when the cache cannot be written."""
+    """Replace `index/<name>` in the cache; nothing when the cache cannot be written. An index folder that is a link
+    (zoo makes none) is removed, never written through."""
+    folder = cache.root / "index"
     try:
+        if folder.is_symlink():
+            folder.unlink()
         cache.folder("index")
         atomic.write(path(cache, name), json.dumps(data, separators=(",", ":")))
     except OSError:

@@ -52,6 +52,10 @@ def obtain(model: str, f: PinnedFile, cache: Cache, *, offline: bool, progress: 
         return hit
     what = f"{model}/{f.id} ({f.file})"
     if offline:
+        for ref in map(parse_source, f.sources):  # a member of an archive already cached and verified needs no network
+            archive = next((a for a in archives if a.id == ref.archive), None) if isinstance(ref, Member) else None
+            if archive is not None and cached(model, archive, cache) is not None:
+                return _member(model, f, ref, cache, archives, f.sha256 is None and f.md5 is not None, progress)
         removed = " (a copy that failed verification was removed)" if cache.discarded(f.sha256) else ""
         raise OfflineMiss(f"{what} is not in the cache at {cache.root}{removed} and zoo is offline",
                           "fetch it once while online (without --offline and ZOO_OFFLINE)")

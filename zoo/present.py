@@ -126,12 +126,13 @@ def detection_text(d) -> str:
     return "\n".join(out)
 
 
-def cache_table(entries) -> str:
+def cache_table(entries, kinds: list[str]) -> str:
     import time
 
-    rows = [(e.model, e.artifact, f"{e.size:,}", time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used)), e.sha256[:12])
-            for e in entries]
-    return table(("model", "artifact", "size", "last used", "sha256"), rows)
+    shown = {"artifact": "artifact", "upstream": "upstream input", "unknown": "?"}
+    rows = [(e.model, e.artifact, shown[kind], f"{e.size:,}", time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used)),
+             e.sha256[:12]) for e, kind in zip(entries, kinds)]
+    return table(("model", "id", "what", "size", "last used", "sha256"), rows)
 
 
 def inspect_text(info) -> str:

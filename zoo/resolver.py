@@ -101,10 +101,13 @@ def _resolve(request: hit.Request, cache: Cache, offline: bool, progress: Progre
     pinned = unhosted(m)
     mirrors = not offline and bool(pinned) and bool(settings.mirrors())
     fetchable = frozenset(a.id for a in pinned if mirrors or cached(m.name, a, cache))
+    held = frozenset() if may_build else frozenset(
+        a.id for a in candidates if a.id not in rebuilt and all(COMPILERS[c].installed() for c in needs[a.id]))
 
     def decide(fetchable: frozenset[str]):
-        return pick(m, wanted, request.asked, rebuilt, fetchable) if wanted else \
-            choose(m, request.target, list(request.detected), request.strict, rebuilt, request.device, fetchable)
+        return pick(m, wanted, request.asked, rebuilt, fetchable, held=held) if wanted else \
+            choose(m, request.target, list(request.detected), request.strict, rebuilt, request.device, fetchable,
+                   held=held)
 
     for warning in overrides:
         progress.message(warning)

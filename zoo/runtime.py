@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.errors import RuntimeMissing, ZooError
+from zoo.errors import InvalidModel, RuntimeMissing, ZooError
 from zoo.litert import allocated, installed_delegate, interpreter_module
 from zoo.resolver import resolve
 from zoo.manifest import Artifact, Manifest
@@ -41,6 +41,9 @@ def open_model(name: str, target: str = "auto", *, fallback: bool = True, progre
         try:
             interpreter = allocated(resolved.path, installed_delegate(t.name, resolved.delegate), **interpreter_kwargs)
         except (ValueError, OSError, RuntimeError) as e:
+            if resolved.delegate is None:
+                raise InvalidModel(f"LiteRT cannot load {resolved.artifact.file} ({e})",
+                                   "check the manifest's artifact; `zoo cache verify` rehashes the cached file") from None
             if not fallback or len(t.chain()) == 1:
                 raise RuntimeMissing(f"cannot load the {t.name} delegate {resolved.delegate} for {resolved.artifact.file}: {e}",
                                      t.install) from None
@@ -51,29 +54,49 @@ def open_model(name: str, target: str = "auto", *, fallback: bool = True, progre
         return Opened(interpreter, resolved.path, resolved.target, resolved.delegate, resolved.manifest, resolved.artifact)
 
 
-def open_file(path: Path, like: str | None = None, **interpreter_kwargs) -> Opened:
-    """An Interpreter for a .tflite file; its manifest is found by sha256 in the catalog, or given by `like`."""
+def open_file(path: Path, like: str | None = None, target: str = "auto", progress: Progress | None = None,
+              **interpreter_kwargs) -> Opened:
+    """An Interpreter for a .tflite file; its manifest is the one that pins its sha256 (said through `progress`, with
+    a warning when several do), or `like`. `target` other than 'auto' loads it with that target's delegate (a file
+    compiled for another accelerator is refused); 'auto' takes the accelerator it is compiled for, else the CPU."""
     from zoo import catalog
     from zoo.tflite import inspect
     from zoo.hashes import file_digest
 
+    progress = progress or Progress()
     sha256 = file_digest(path).sha256
     cat = catalog.load()
     manifest = artifact = None
-    found = cat.with_pin(sha256)
-    if found is not None:
-        manifest = cat.entry(found.name).manifest
-        artifact = next((a for a in manifest.artifacts if a.sha256 == sha256), None)
+    pinned = sorted(cat.with_pin(sha256), key=lambda e: e.name) if like is None else []
     if like is not None:
         manifest = cat.get(like)
-        artifact = artifact if artifact in manifest.artifacts else next((a for a in manifest.artifacts if a.file == path.name), None)
-    target = inspect(path).accelerator or (artifact.target if artifact else "cpu")
-    delegate = installed_delegate(target, artifact.delegate if artifact else get_target(target).delegate)
+        artifact = next((a for a in manifest.artifacts if a.sha256 == sha256), None) or \
+            next((a for a in manifest.artifacts if a.file == path.name), None)
+    elif pinned:
+        manifest = pinned[0].manifest
+        artifact = next(a for a in manifest.artifacts if a.sha256 == sha256)
+        if len(pinned) > 1:
+            progress.message(f"{path.name} is pinned by {len(pinned)} manifests ({', '.join(e.name for e in pinned)}); "
+                             f"using {manifest.name}'s preprocessing and labels (--like NAME chooses another)")
+        else:
+            progress.note(f"{path.name} is {manifest.name}'s {artifact.id} artifact (matched by sha256)")
+    compiled = inspect(path).accelerator
+    if target != "auto" and compiled and compiled != target:
+        raise ZooError(f"{path.name} is compiled for {get_target(compiled).title}; it cannot run with -t {target}",
+                       f"omit -t, or give a model name to fetch its {target} file")
+    asked, target = target, compiled or (target if target != "auto" else artifact.target if artifact else "cpu")
+    delegate = installed_delegate(target, artifact.delegate if artifact and artifact.target == target
+                                  else get_target(target).delegate)
     try:
         interpreter = allocated(path, delegate, **interpreter_kwargs)
     except (ValueError, OSError, RuntimeError) as e:
-        raise RuntimeMissing(f"{path.name} is compiled for {get_target(target).title} and needs {delegate}, "
-                             f"which cannot be loaded here ({e})", get_target(target).install) from None
+        if delegate is None:
+            raise InvalidModel(f"LiteRT cannot load {path.name} ({e})",
+                               "check that it is a complete .tflite model for LiteRT") from None
+        why = (f"{path.name} is compiled for {get_target(target).title} and needs" if compiled else
+               f"-t {target} needs" if asked != "auto" else f"{path.name} is {manifest.name}'s {target} artifact and needs")
+        raise RuntimeMissing(f"{why} {delegate}, which cannot be loaded here ({e})",
+                             get_target(target).install) from None
     return Opened(interpreter, path, target, delegate, manifest, artifact)
 
 
@@ -84,5 +107,5 @@ def open_any(name_or_file: str, target: str = "auto", like: str | None = None, f
     if path.suffix == ".tflite" or path.is_file():
         if not path.is_file():
             raise ZooError(f"{path} does not exist")
-        return open_file(path, like, **interpreter_kwargs)
+        return open_file(path, like, target, progress, **interpreter_kwargs)
     return open_model(name_or_file, target, fallback=fallback, progress=progress, **interpreter_kwargs)

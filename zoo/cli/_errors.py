@@ -48,5 +48,5 @@ def explain(e: BaseException) -> str | None:
     network = tuple(cls for mod, name in (("requests", "RequestException"), ("httpx2", "HTTPError"), ("httpx", "HTTPError"))
                     if (cls := getattr(sys.modules.get(mod), name, None)) is not None)
     if network and isinstance(e, network):
-        return f"network error: {type(e).__name__}: {e} (check your network, or use --offline for cached files)"
+        return f"network error: {type(e).__name__}: {e} (check your network, or set ZOO_OFFLINE=1 to use only cached files)"
     return None

@@ -36,8 +36,15 @@ def build(
     needs its compiler's extra: imx93 (Vela), imx8mp (the NPU rewrite) or quantize (ai-edge-quantizer, for models
     published as float .tflite files).
     """
-    from zoo.convert.runner import Options
-    from zoo.convert.runner import build as run_build
+    try:
+        from zoo.convert.runner import Options
+        from zoo.convert.runner import build as run_build
+    except ModuleNotFoundError as e:
+        from zoo.errors import install_extra
+
+        raise ZooError(f"zoo build needs the build extra ({e.name} is not installed)",
+                       f"{install_extra('build')}; a file compiled from another artifact needs only its compiler's "
+                       "extra: imx93, imx8mp or quantize") from None
     from zoo.progress import StderrProgress
 
     opts = Options(targets=target or [], out=out, calibration=calibration, samples=samples, input_size=input_size,

@@ -8,9 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from zoo import catalog, manifest, present
+from zoo import atomic, catalog, manifest, present
 from zoo.cli._app import JsonOpt, NameArg, _err, _json, _load_catalog, _out, _output, app
 from zoo.errors import ManifestInvalid
+from zoo.manifest_init import INIT_TASKS
 
 
 @app.command("list")
@@ -90,8 +91,7 @@ def detect(
 def init(
     file: Annotated[Path, typer.Argument(metavar="FILE.tflite", help="Your model file.")],
     name: Annotated[str, typer.Option("--name", metavar="NAME", help="The model's name (lowercase letters, digits, '.', '-').")],
-    task: Annotated[str, typer.Option("--task", metavar="TASK", help="What it does: image-classification, pose-estimation "
-                                      "or semantic-segmentation.")],
+    task: Annotated[str, typer.Option("--task", metavar="TASK", help=f"What it does: {', '.join(INIT_TASKS)}.")],
     labels: Annotated[Optional[Path], typer.Option("--labels", metavar="FILE", help="Class names, one a line, in class-id order.")] = None,
     source: Annotated[Optional[list[str]], typer.Option("--source", metavar="URL", help="Where the file is served (repeatable; "
                                                          "https://, hf://OWNER/REPO@REV/PATH or oci://REGISTRY/REPO).")] = None,
@@ -114,7 +114,7 @@ def init(
     text = yaml.safe_dump(data, sort_keys=False, width=120, allow_unicode=True)
     if output:
         path = _output(output, f"{name}.yaml")
-        path.write_text(text, encoding="utf-8")
+        atomic.write(path, text)  # replaces a link itself, never writes through it
         _err(f"wrote {path}")
     else:
         sys.stdout.write(text)

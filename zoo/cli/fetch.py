@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from zoo import present, settings
+from zoo import catalog, present, settings
 from zoo.errors import ZooError
 from zoo.cli._app import (
     JsonOpt,
@@ -75,13 +75,16 @@ def cache_path() -> None:
 
 @cache_app.command("list")
 def cache_list(as_json: JsonOpt = False) -> None:
-    """List cached artifacts: model, artifact, size, last used."""
+    """List cached files: model, id, what it is (an artifact, or an upstream input a build reads: a calibration
+    image, a float model, an archive), size, last used."""
     entries = _cache().entries()
+    cat = catalog.load()
+    kinds = [cat.kind_of(e.model, e.artifact) for e in entries]
     if as_json:
-        _json([{"model": e.model, "artifact": e.artifact, "file": e.file, "path": str(e.path), "sha256": e.sha256,
-                "size": e.size, "last_used": e.last_used} for e in entries])
+        _json([{"model": e.model, "artifact": e.artifact, "kind": kind, "file": e.file, "path": str(e.path),
+                "sha256": e.sha256, "size": e.size, "last_used": e.last_used} for e, kind in zip(entries, kinds)])
     else:
-        _out(present.cache_table(entries))
+        _out(present.cache_table(entries, kinds))
 
 
 @cache_app.command("verify")

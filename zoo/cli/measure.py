@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -128,10 +129,14 @@ def predict(
     model: ModelArg,
     image: Annotated[Path, typer.Argument(metavar="IMAGE", help="The image (JPEG, PNG, BMP).")],
     out: Annotated[Optional[str], typer.Option("--output", "-o", "--out", metavar="PATH",
-                                                help="The picture to write (a file, or a folder for it): the skeleton on "
-                                                     "the photo for pose, the labels for classification; for segmentation "
-                                                     "the colour mask (default IMAGE_mask.png), with the class-id mask and "
-                                                     "the overlay beside it.")] = None,
+                                                help="Write a picture (a file, or a folder for it; nothing is written "
+                                                     "without -o): the skeleton on the photo for pose, the boxes for "
+                                                     "detection, the labels for classification; for segmentation the "
+                                                     "colour mask (IMAGE_mask.png in a folder), with the class-id mask "
+                                                     "(_ids.png) and the overlay (_overlay.png) beside it. A file that "
+                                                     "exists is never overwritten without --force.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="With -o: replace files that exist (a link is replaced, never "
+                                                        "written through).")] = False,
     top_k: Annotated[int, typer.Option("--top-k", min=1, metavar="K", help="Classification: how many classes.")] = 5,
     target: TargetOpt = "auto",
     like: LikeOpt = None,
@@ -144,13 +149,14 @@ def predict(
     from zoo.model import Model
     from zoo.preprocess import as_image
     from zoo.runtime import open_any
+    from zoo.tasks.base import refuse_existing
 
-    picture = as_image(image)  # before any model is fetched or loaded
+    picture = as_image(image)  # before any model is fetched or loaded, as is a named output that exists
+    if out and not (out.endswith(("/", os.sep)) or Path(out).expanduser().is_dir()):
+        refuse_existing([Path(out).expanduser()], force)
     m = Model(open_any(model, target, like, progress=_progress(quiet)))
     result = m.predict(picture, top_k=top_k)
-    default = m.task.default_output(image)
-    path = _output(out, default.name if default else f"{image.stem}_{m.task.name}.png") if out else default
-    written = m.task.write(picture, result, path) if path else {}
+    written = m.task.write(picture, result, _output(out, m.task.output_name(image)), replace=force) if out else {}
     if as_json:
         _json({**result.to_dict(), **written})
         return

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from zoo import atomic
 from zoo.cli._app import (
     JsonOpt,
     QuietOpt,
@@ -96,7 +97,7 @@ def card(
     model_card.validate(text)
     if out:
         out = _output(out, "README.md")
-        out.write_text(text)
+        atomic.write(out, text)  # replaces a link itself, never writes through it
         _err(f"wrote {out}")
     else:
         _out(text)

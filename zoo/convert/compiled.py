@@ -20,7 +20,7 @@ from zoo.cache import Cache
 from zoo.choice import rebuildable
 from zoo.convert import record
 from zoo.convert.compilers import Compiled, compiler_for
-from zoo.convert.record import Built, Check
+from zoo.convert.record import Built, Check, tool_text
 from zoo.errors import BuildFailed, ChecksumMismatch, FetchFailed, ZooError
 from zoo.manifest import Artifact, Manifest
 from zoo.obtain import obtain, obtain_unhosted
@@ -113,7 +113,7 @@ def rebuild_into_cache(m: Manifest, a: Artifact, parent_path: Path, parent_sha: 
         compiled = _compile(m, a, parent_path, inputs, work, progress)
         digest = hashes.file_digest(compiled.path)
         try:
-            hashes.check(digest, f"{a.file} rebuilt with {compiled.tool['name']} {compiled.tool['version']}", sha256=a.sha256,
+            hashes.check(digest, f"{a.file} rebuilt with {tool_text(compiled.tool)}", sha256=a.sha256,
                          md5=None, size=a.size)
         except ChecksumMismatch as e:
             raise BuildFailed("verify", e.message, f"the pin was made with {pinned_version(a)}; install that version "

@@ -59,3 +59,12 @@ def write_record(path: Path, record: dict) -> Path:
     """Write `<output>.build.json` atomically."""
     atomic.write(path, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
     return path
+
+
+def tool_text(tool: dict) -> str:
+    """A build tool as a person reads it: its name and version, the name once when the version already starts with it
+    (a Python tool's version lists its packages: "ai-edge-quantizer 0.10.0, ai-edge-litert 2.3.0")."""
+    name, version = str(tool.get("name", "")), str(tool.get("version") or "")
+    if not version or version == name or version.startswith(name + " "):
+        return version or name
+    return f"{name} ({version})" if " " in version else f"{name} {version}"

@@ -66,7 +66,7 @@ class Task:
 
     def init_kind(self, shape: list[int], dtype: str, softmax: bool) -> str:
         """The kind `zoo init` writes for an output of this shape and dtype (softmax: the graph has a SOFTMAX)."""
-        raise ZooError(f"zoo init cannot describe the outputs of a {self.name} model yet", "write its manifest by hand")
+        raise ZooError(f"zoo init cannot describe the outputs of {self.name} models yet", "write its manifest by hand")
 
     def init_head(self, outputs: list[dict], labels: list[str] | None) -> dict:
         """The head `zoo init` writes for these outputs: the labels given, or the class ids as names."""
@@ -100,18 +100,65 @@ class Task:
         """The picture `zoo predict -o` writes."""
         raise NotImplementedError
 
-    def write(self, image: Image.Image, result, path: Path) -> dict[str, str]:
-        """Write what `zoo predict -o PATH` writes; returns the files by what they are."""
-        self.draw(image, result).save(path)
-        return {"picture": str(path)}
+    def pictures(self, image: Image.Image, result, path: Path) -> dict[str, tuple[Path, Image.Image]]:
+        """What `zoo predict -o PATH` writes, by what each picture is: (its path, the picture)."""
+        return {"picture": (path, self.draw(image, result))}
 
-    def default_output(self, image: Path) -> Path | None:
-        """What `zoo predict` writes without -o (None: nothing)."""
-        return None
+    def output_name(self, image: Path) -> str:
+        """The file name `zoo predict -o FOLDER/` writes into the folder."""
+        return f"{image.stem}_{self.name}.png"
+
+    def write(self, image: Image.Image, result, path: Path, replace: bool = False) -> dict[str, str]:
+        """Write the pictures (see write_pictures); returns their paths by what they are."""
+        return write_pictures(self.pictures(image, result, path), replace)
 
     def evaluate(self, model, data: Path, split: str, limit: int | None, progress) -> Evaluation:
         raise ZooError(f"zoo eval has no dataset reader for {self.name} yet",
                        "evaluate with your own loop over zoo.load(NAME).predict(image)")
+
+
+def refuse_existing(paths: list[Path], replace: bool = False) -> None:
+    """ZooError naming the first of `paths` that exists (a link, even a dangling one, included) unless `replace`."""
+    import os
+
+    there = [p for p in paths if os.path.lexists(p)]
+    if there and not replace:
+        raise ZooError(f"{there[0]} exists; zoo predict writes only new files",
+                       "pass --force to replace it, or choose another -o path")
+
+
+def write_pictures(pictures: dict[str, tuple[Path, Image.Image]], replace: bool = False) -> dict[str, str]:
+    """Each picture as a new file, in the format its name says; all or none. A path that exists (a file, a link, a
+    dangling link) is refused unless `replace`, which replaces the entry itself in one rename, never what a link
+    points at: zoo never writes over a file it was not told to, nor through a link it did not make."""
+    import io
+
+    from PIL import Image
+
+    from zoo import atomic
+
+    formats = Image.registered_extensions()
+    encoded = {}
+    for path, picture in pictures.values():
+        fmt = formats.get(path.suffix.lower())
+        if fmt is None or fmt not in Image.SAVE:
+            raise ZooError(f"zoo cannot write a picture named {path.name} (no image format has the extension "
+                           f"{path.suffix or 'of an empty suffix'!r})", "name the file .png or .jpg")
+        buffer = io.BytesIO()
+        picture.convert("RGB").save(buffer, fmt) if fmt == "JPEG" else picture.save(buffer, fmt)
+        encoded[path] = buffer.getvalue()
+    refuse_existing(list(encoded), replace)
+    done: list[Path] = []
+    try:
+        for path, data in encoded.items():
+            atomic.create(path, data, replace)
+            done.append(path)
+    except BaseException:
+        if not replace:
+            for path in done:
+                path.unlink(missing_ok=True)
+        raise
+    return {what: str(path) for what, (path, _) in pictures.items()}
 
 
 @dataclass

@@ -175,6 +175,12 @@ class Detecting(Task):
                 unmatched.remove(best)
         return matched, max(len(ref), len(cand))
 
+    def init_kind(self, shape: list[int], dtype: str, softmax: bool) -> str:
+        """zoo init reads the outputs of a detector ending in TFLite_Detection_PostProcess from the file (manifest_init);
+        raw outputs need their decoding described by hand."""
+        raise ZooError("zoo init describes object detectors that end in TFLite_Detection_PostProcess; this one does not",
+                       "write its manifest by hand: its head describes the raw outputs (see manifests/)")
+
     def init_head(self, outputs: list[dict], labels: list[str] | None) -> dict:
         """A post-processed detector's head for `zoo init`: its labels, line = class id (it says nothing of them)."""
         if not labels:

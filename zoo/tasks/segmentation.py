@@ -128,20 +128,18 @@ class Segmenting(Task):
 
         return Image.blend(image.convert("RGB"), Image.fromarray(pascal_palette()[result.mask]), 0.5)
 
-    def write(self, image: Image.Image, result: Segmentation, path: Path) -> dict[str, str]:
+    def pictures(self, image: Image.Image, result: Segmentation, path: Path) -> dict[str, tuple[Path, Image.Image]]:
         """The PASCAL-coloured mask at `path` (NAME_mask.png), the class ids beside it (NAME_ids.png, greyscale, as
         `zoo eval` reads masks) and the overlay (NAME_overlay.png)."""
         from PIL import Image
 
         stem = path.stem.removesuffix("_mask")
-        ids_path, overlay_path = path.with_name(f"{stem}_ids.png"), path.with_name(f"{stem}_overlay.png")
-        Image.fromarray(pascal_palette()[result.mask]).save(path)
-        Image.fromarray(result.mask, mode="L").save(ids_path)
-        self.draw(image, result).save(overlay_path)
-        return {"mask": str(path), "ids": str(ids_path), "overlay": str(overlay_path)}
+        return {"mask": (path, Image.fromarray(pascal_palette()[result.mask])),
+                "ids": (path.with_name(f"{stem}_ids.png"), Image.fromarray(result.mask, mode="L")),
+                "overlay": (path.with_name(f"{stem}_overlay.png"), self.draw(image, result))}
 
-    def default_output(self, image: Path) -> Path | None:
-        return image.with_name(f"{image.stem}_mask.png")
+    def output_name(self, image: Path) -> str:
+        return f"{image.stem}_mask.png"
 
     def evaluate(self, model, data: Path, split: str, limit: int | None, progress) -> Evaluation:
         import numpy as np
