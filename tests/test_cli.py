@@ -278,3 +278,17 @@ def test_card_output_never_writes_through_a_link(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert victim.read_text() == "not zoo's" and not (tmp_path / "card.md").is_symlink()
     assert (tmp_path / "card.md").read_text().startswith("---\n")
+
+
+def test_predict_to_a_file_that_is_not_a_picture_is_a_usage_error_before_any_fetch(tmp_path):
+    import os
+
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.png")
+    proc = zoo("predict", "deeplabv3", str(tmp_path / "photo.png"), "-o", str(tmp_path / "out.txt"),
+               env={**os.environ, "ZOO_CACHE_DIR": str(tmp_path / "cache"), "ZOO_OFFLINE": "1"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"'{tmp_path / 'out.txt'}' does not end in a picture's extension: .png, .jpg, .jpeg, .bmp, .webp, .tif, .tiff" \
+        in proc.stderr
+    assert not (tmp_path / "out.txt").exists() and not (tmp_path / "cache").exists()

@@ -254,3 +254,30 @@ def test_a_version_1_manifest_of_another_task_fails_in_one_line_saying_how_to_mi
               classes=minimal["head"])
     assert problems(v1) == [("schema_version", "version 1 described semantic segmentation only; write version 2 (inputs, "
                                                "outputs, head: see `zoo init` and the bundled manifests)")]
+
+
+def _cycle(minimal: dict) -> dict:
+    """Two compiled artifacts, each made from the other."""
+    base = dict(minimal["artifacts"][0], build=True, sources=[], unpublished="built on fetch")
+    minimal["artifacts"] += [dict(base, id="npu-a", target="imx93", parent="npu-b"),
+                             dict(base, id="npu-b", target="imx8mp", parent="npu-a")]
+    return minimal
+
+
+def test_a_parent_cycle_is_refused(minimal):
+    assert problems(_cycle(minimal)) == [
+        ("artifacts[1].parent", "the parents form a cycle (npu-a -> npu-b -> npu-a); each artifact is made from one "
+                                "nearer its upstream")]
+
+
+def test_a_parent_cycle_that_escaped_validation_is_never_followed_for_ever(minimal):
+    """The resolver's own guard (a manifest object made without validation): RecursionError on every fetch before."""
+    from zoo.choice import makers, rebuildable
+
+    _cycle(minimal)["artifacts"][2]["parent"] = "cpu-int8"  # valid: cpu-int8 -> npu-b -> npu-a
+    m = manifest.parse(minimal, "m.yaml")
+    looped = m.model_copy(update={"artifacts": [*m.artifacts[:2], m.artifacts[2].model_copy(update={"parent": "npu-a"})]})
+    a = looped.artifact("npu-a")
+    assert rebuildable(looped, a) is False
+    assert [x.id for x in makers(looped, a)] == ["npu-b", "npu-a"]
+    assert rebuildable(m, a) is True and [x.id for x in makers(m, a)] == ["npu-b", "npu-a"]

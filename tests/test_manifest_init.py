@@ -217,3 +217,85 @@ def test_init_output_never_writes_through_a_link(coral_tasks, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert victim.read_text() == "not zoo's" and not (tmp_path / "mine.yaml").is_symlink()
     assert yaml.safe_load((tmp_path / "mine.yaml").read_text())["name"] == "mine"
+
+
+def test_an_output_claiming_two_billion_classes_is_refused_in_one_line_at_once(tmp_path):
+    from tflite_files import classifier
+
+    (tmp_path / "m.tflite").write_bytes(classifier(2**31 - 1))
+    proc = zoo_cli("init", str(tmp_path / "m.tflite"), "--name", "x", "--task", "image-classification")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.splitlines() == ["error: the output's shape says 2,147,483,647 classes or keypoints: more than a "
+                                        "manifest of at most 1,048,576 bytes can name"]
+
+
+def test_a_manifest_larger_than_zoo_reads_is_refused_before_anything_is_written(tmp_path):
+    """50,000 classes fit with numbers for names (590 KB, and zoo validate reads it back); with real names they do not."""
+    from tflite_files import classifier
+
+    (tmp_path / "m.tflite").write_bytes(classifier(50_000))
+    (tmp_path / "labels.txt").write_text("".join(f"a class named {i:05}\n" for i in range(50_000)))  # 1,000,000 bytes
+    proc = zoo_cli("init", str(tmp_path / "m.tflite"), "--name", "x", "--task", "image-classification", "--labels",
+                   str(tmp_path / "labels.txt"), "-o", str(tmp_path / "out" / "x.yaml"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: the manifest would be ") and "bytes (50,000 labels), more than the 1,048,576 " \
+        "zoo reads; nothing was written" in proc.stderr
+    assert not (tmp_path / "out" / "x.yaml").exists()
+    numbered = zoo_cli("init", str(tmp_path / "m.tflite"), "--name", "x", "--task", "image-classification", "-o",
+                       str(tmp_path / "ok") + "/")
+    assert numbered.returncode == 0, numbered.stderr
+    assert zoo_cli("validate", str(tmp_path / "ok")).returncode == 0
+
+
+def test_a_bidi_override_in_a_label_never_reaches_the_terminal_and_the_manifest_keeps_it(tmp_path):
+    from tflite_files import classifier
+
+    (tmp_path / "m.tflite").write_bytes(classifier(2))
+    (tmp_path / "labels.txt").write_text("cat\u202egod\ndog\u200b\n", encoding="utf-8")
+    proc = zoo_cli("init", str(tmp_path / "m.tflite"), "--name", "x", "--task", "image-classification", "--labels",
+                   str(tmp_path / "labels.txt"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.isascii() and "\\u202E" in proc.stdout
+    assert yaml.safe_load(proc.stdout)["head"]["labels"] == ["cat\u202egod", "dog\u200b"]
+    from zoo.errors import printable
+
+    assert printable("cat\u202egod \u2066x\u2069 \ufeff") == "catgod x "
+
+
+def test_a_one_channel_probability_segmenter_scores_its_class_against_the_background(tmp_path, monkeypatch):
+    """Was `kind: logits` with one label '0', and predict said `0 100.00%`."""
+    import numpy as np
+    from PIL import Image
+    from tflite_files import one_channel_probability
+
+    (tmp_path / "seg.tflite").write_bytes(one_channel_probability())
+    proc = zoo_cli("init", str(tmp_path / "seg.tflite"), "--name", "my-seg", "--task", "semantic-segmentation", "-o",
+                   str(tmp_path / "manifests") + "/")
+    assert proc.returncode == 0, proc.stderr
+    doc = yaml.safe_load((tmp_path / "manifests" / "my-seg.yaml").read_text())
+    assert (doc["outputs"][0]["kind"], doc["head"]["labels"]) == ("probability", ["background", "my-seg"])
+    half = np.zeros((8, 8), np.uint8)
+    half[:, 6:] = 255  # white is 1.0 at the input (range -1,1), 0.73 after the sigmoid: the class; black is 0.27
+    Image.fromarray(half).save(tmp_path / "half.png")
+    monkeypatch.setenv("ZOO_MANIFESTS", str(tmp_path / "manifests"))
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    predicted = zoo_cli("predict", str(tmp_path / "seg.tflite"), str(tmp_path / "half.png"), "-o", str(tmp_path / "m.png"))
+    assert predicted.returncode == 0, predicted.stderr
+    assert predicted.stdout.splitlines() == ["background      75.00%", "my-seg          25.00%"]
+
+
+def test_labels_for_class_ids_are_checked_against_the_channels_the_argmax_reads(tmp_path):
+    from tflite_files import argmax_segmenter
+
+    (tmp_path / "deeplab.tflite").write_bytes(argmax_segmenter(19))
+    for n in (19, 20):
+        (tmp_path / f"{n}.txt").write_text("".join(f"class {i}\n" for i in range(n)))
+    proc = zoo_cli("init", str(tmp_path / "deeplab.tflite"), "--name", "x", "--task", "semantic-segmentation", "--labels",
+                   str(tmp_path / "20.txt"))
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.splitlines() == ["error: the label file has 20 labels but the ArgMax that makes its class ids reads "
+                                        "19 classes (give one label a line, in class-id order, for every class the "
+                                        "output scores)"]
+    ok = zoo_cli("init", str(tmp_path / "deeplab.tflite"), "--name", "x", "--task", "semantic-segmentation", "--labels",
+                 str(tmp_path / "19.txt"))
+    assert ok.returncode == 0 and yaml.safe_load(ok.stdout)["head"]["labels"][-1] == "class 18"

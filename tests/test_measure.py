@@ -130,6 +130,23 @@ def test_eval_reads_plain_image_and_mask_folders(coral, tmp_path):
     assert e.layout == "pairs" and e.images == 1 and e.figures["per_class_iou"]["bird"] > 90
 
 
+@pytest.mark.parametrize("broken", ["images", "masks"])
+def test_eval_names_an_unreadable_image_or_mask_in_one_line(coral, tmp_path, broken):
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    Image.open(coral / "bird_segmentation.bmp").save(tmp_path / "images" / "a.png")
+    Image.open(coral / "bird_segmentation_mask.bmp").save(tmp_path / "masks" / "a.png")
+    (tmp_path / "images" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)  # a PNG signature, then nothing
+    (tmp_path / "masks" / "b.png").write_bytes((tmp_path / "masks" / "a.png").read_bytes())
+    if broken == "masks":
+        (tmp_path / "images" / "b.png").write_bytes((tmp_path / "images" / "a.png").read_bytes())
+        (tmp_path / "masks" / "b.png").write_bytes(b"not a mask")
+    proc = zoo_cli("eval", str(coral / DM1), "--data", str(tmp_path))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.splitlines()[-1] == (f"error: {tmp_path / broken / 'b.png'} is not an image zoo can read "
+                                            f"({'UnidentifiedImageError'}) (give a JPEG, PNG or BMP file)")
+
+
 def test_bench_json_is_positive_and_stable(coral):
     proc = zoo_cli("bench", str(coral / DM05), "--threads", "2", "--runs", "10", "--warmup", "2", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -204,7 +221,7 @@ def test_every_task_writes_a_new_picture_only(coral, coral_tasks, tmp_path, mode
     assert proc.returncode == 1 and f"{out} exists" in proc.stderr and out.read_bytes() == b"mine"
     assert sorted(os.listdir(tmp_path)) == ["out.png"]
     proc = zoo_cli("predict", str(folder / model), str(folder / image), "-o", str(tmp_path / "out.txt"))
-    assert proc.returncode == 1 and "cannot write a picture named out.txt" in proc.stderr
+    assert proc.returncode == 2 and "does not end in a picture's extension" in proc.stderr
     assert sorted(os.listdir(tmp_path)) == ["out.png"]
     proc = zoo_cli("predict", str(folder / model), str(folder / image), "-o", str(tmp_path / "new.jpg"))
     assert proc.returncode == 0, proc.stderr

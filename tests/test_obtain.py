@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import pinned, write_model
 
 DATA = os.urandom(300_000)
@@ -122,3 +123,39 @@ def test_a_cached_file_that_fails_verification_is_said_to_be_removed(zoo_env, se
             f"{SHA}) and was removed") in proc.stderr
     assert "(a copy that failed verification was removed) and zoo is offline" in proc.stderr
     assert not path.exists() and not blob.exists()
+
+
+def _zip(member: bytes, patch) -> bytes:
+    """A zip of one deflated member `m.tflite`, then `patch`ed (bytes -> bytes)."""
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("m.tflite", member)
+    return patch(out.getvalue())
+
+
+def _header_fields(data: bytes, offset: int, value: bytes) -> bytes:
+    """`value` written at `offset` into both the local header and the central directory entry of the one member."""
+    local, central = data.index(b"PK\x03\x04"), data.index(b"PK\x01\x02")
+    data = bytearray(data)
+    data[local + offset:local + offset + len(value)] = value
+    data[central + offset + 2:central + offset + 2 + len(value)] = value  # the central entry has 'version made by' first
+    return bytes(data)
+
+
+@pytest.mark.parametrize(("patch", "said"), [
+    (lambda d: d[:40] + bytes(b ^ 0xFF for b in d[40:60]) + d[60:], "damaged"),  # invalid deflate data
+    (lambda d: _header_fields(d, 8, b"\x06\x00"), "compression method"),  # 6: implode, which zipfile cannot read
+    (lambda d: _header_fields(d, 6, b"\x01\x00"), "encrypted"),  # the flag that says a password is needed
+])
+def test_a_hostile_member_archive_fails_in_one_line(zoo_env, server, tmp_path, patch, said):
+    archive = _zip(DATA, patch)
+    write_model(zoo_env, "m", [pinned(DATA, sources=["member://wheel/m.tflite"])],
+                upstream=[{"id": "wheel", "kind": "zip-archive", "file": "w.zip",
+                           **pinned(archive, sources=[server.add("/w.zip", archive)])}])
+    proc = zoo("fetch", "m", "--target", "cpu")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert said in proc.stderr and "w.zip" in proc.stderr
+    assert not list((tmp_path / "cache").glob("models/*/cpu/*.tflite"))

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import tarfile
+import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
 from zoo.errors import UnsafeArchive
 
+ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate",
+               **({zipfile.ZIP_BZIP2: "bzip2"} if importlib.util.find_spec("bz2") else {}),
+               **({zipfile.ZIP_LZMA: "lzma"} if importlib.util.find_spec("lzma") else {})}
+"""The compression methods this Python's zipfile can read (bz2 and lzma are optional in a Python build)."""
+ZIP_DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError)
+"""What zipfile raises while reading a member whose bytes are not what its headers say."""
 
 
 def check_member(member: tarfile.TarInfo, archive: Path) -> None:
@@ -21,6 +29,16 @@ def check_member(member: tarfile.TarInfo, archive: Path) -> None:
             raise UnsafeArchive(f"{archive}: link {member.name!r} -> {member.linkname!r} points outside; refusing to extract")
     elif not (member.isfile() or member.isdir()):
         raise UnsafeArchive(f"{archive}: member {member.name!r} is a device or fifo; refusing to extract")
+
+
+def check_zip_member(info: zipfile.ZipInfo, archive: str) -> None:
+    """UnsafeArchive for a member zipfile would refuse only once opened (a traceback there): encrypted, or compressed
+    by a method this Python cannot read."""
+    if info.flag_bits & 0x1:
+        raise UnsafeArchive(f"{archive}: member {info.filename!r} is encrypted; zoo reads only unencrypted members")
+    if info.compress_type not in ZIP_METHODS:
+        raise UnsafeArchive(f"{archive}: member {info.filename!r} uses compression method {info.compress_type}, which "
+                            f"zoo cannot read (it reads {', '.join(ZIP_METHODS.values())})")
 
 
 def extract(archive: Path, dest: Path) -> Path:

@@ -26,15 +26,24 @@ def compiled_parent(m: Manifest, a: Artifact) -> Artifact | None:
 
 def rebuildable(m: Manifest, a: Artifact) -> bool:
     """A pinned artifact compiled from a published parent, or from a parent that is itself rebuildable: building it
-    gives the pinned bytes, so it is as good as a download."""
-    parent = compiled_parent(m, a)
-    return bool(a.sha256 and parent is not None and (parent.published or rebuildable(m, parent)))
+    gives the pinned bytes, so it is as good as a download. A chain that comes back on itself never is (validation
+    refuses one; a manifest object made without it must not recurse)."""
+    seen = set()
+    while a.sha256 and a.id not in seen:
+        seen.add(a.id)
+        parent = compiled_parent(m, a)
+        if parent is None:
+            return False
+        if parent.published:
+            return True
+        a = parent
+    return False
 
 
 def makers(m: Manifest, a: Artifact) -> list[Artifact]:
     """The unpublished artifacts to build, parents first, to obtain a rebuildable `a`."""
     chain = []
-    while a is not None and not a.published:
+    while a is not None and not a.published and all(a.id != x.id for x in chain):
         chain.insert(0, a)
         a = compiled_parent(m, a)
     return chain

@@ -6,6 +6,7 @@ Classes also inherit the matching built-in so callers can catch either.
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
@@ -42,9 +43,16 @@ def redact(text: str) -> str:
     return _USERINFO.sub(r"\1***@", text)
 
 
+def visible(text: str) -> str:
+    """`text` without Unicode format characters (category Cf: bidi overrides and isolates, zero-width characters),
+    which reorder or hide what a terminal shows."""
+    return text if text.isascii() else "".join(c for c in text if unicodedata.category(c) != "Cf")
+
+
 def printable(text: str) -> str:
-    """`text` safe for a terminal: URL credentials redacted, control characters (escape sequences) removed."""
-    return _CONTROL.sub("", redact(text))
+    """`text` safe for a terminal: URL credentials redacted, control and format characters (escape sequences, bidi
+    overrides) removed."""
+    return visible(_CONTROL.sub("", redact(text)))
 
 
 def shown(value: object, limit: int = 120) -> str:

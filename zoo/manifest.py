@@ -355,6 +355,7 @@ def _cross_problems(m: Manifest):
     for i, a in enumerate(m.artifacts):
         if a.parent is not None and (a.parent not in known or a.parent == a.id):
             yield f"artifacts[{i}].parent", f"{a.parent!r} is not another artifact or upstream id; known: {', '.join(sorted(known))}"
+    yield from _cycles(m)
     for target in m.targets:
         group = [a for a in m.artifacts if a.target == target]
         defaults = [a.id for a in group if a.default]
@@ -389,6 +390,20 @@ def _cross_problems(m: Manifest):
     for dup, n in Counter(names).items():
         if n > 1:
             yield "aliases", f"{dup!r} appears {n} times among the name and aliases"
+
+
+def _cycles(m: Manifest):
+    """A parent chain that comes back to where it started (fetching would build each from the other for ever)."""
+    parents = {a.id: a.parent for a in m.artifacts}
+    reported: set[str] = set()
+    for i, a in enumerate(m.artifacts):
+        chain = [a.id]
+        while (nxt := parents.get(chain[-1])) is not None and nxt != chain[-1] and nxt not in chain:
+            chain.append(nxt)
+        if nxt == a.id and len(chain) > 1 and not reported & set(chain):
+            reported.update(chain)
+            yield f"artifacts[{i}].parent", (f"the parents form a cycle ({' -> '.join([*chain, a.id])}); each artifact is "
+                                             "made from one nearer its upstream")
 
 
 def migrate_v1(data: dict) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo import manifest
-from zoo.errors import ZooError, shown
+from zoo.errors import ZooError, shown, visible
 from zoo.hashes import file_digest
 from zoo.targets import get_target
 from zoo.tasks import TASKS, Task
@@ -39,6 +39,9 @@ def describe(path: Path, name: str, task: str, labels: list[str] | None = None, 
     target = info.accelerator or "cpu"
     digest = file_digest(path)
     outputs = _outputs(path, info, task)
+    for size in outputs[0]["shape"]:  # its classes or keypoints, each named in the head
+        _count(size, "classes or keypoints")
+    classes = _argmax_channels(info, info.outputs[0]) if outputs[0]["kind"] == "class-ids" else None
     if labels is None and meta:  # the metadata's label file (a detector's label map keeps its gaps and "???")
         labels = next((meta.labels(t) for t in meta.outputs if t.label_file), None)
     artifact = {
@@ -58,8 +61,8 @@ def describe(path: Path, name: str, task: str, labels: list[str] | None = None, 
         "schema_version": manifest.SCHEMA_VERSION, "name": name, "family": name, "task": task,
         "description": f"{name}: {task.replace('-', ' ')} ({path.name}, described by zoo init)",
         "license": license, "homepage": sources[0] if sources else "unknown",
-        "inputs": [_input(inp, input_range, meta)], "outputs": outputs, "head": TASKS[task].init_head(outputs, labels),
-        "artifacts": [artifact],
+        "inputs": [_input(inp, input_range, meta)], "outputs": outputs,
+        "head": TASKS[task].init_head(outputs, labels, name, classes), "artifacts": [artifact],
     }
     manifest.parse(data, f"{name}.yaml")
     return data
@@ -125,6 +128,24 @@ def _output(t: TensorInfo, task: str, info: ModelInfo) -> dict:
     return {"name": t.name, "shape": list(t.shape), "kind": TASKS[task].init_kind(list(t.shape), t.dtype, softmax)}
 
 
+def _count(n: int, what: str) -> int:
+    """A count read from a tensor's shape, refused when its names alone would not fit in a manifest zoo reads (before
+    a task makes a name for each: 2^31-1 of them was a MemoryError)."""
+    if 4 * n > manifest.MAX_BYTES:  # each name takes at least 4 bytes of YAML ("- x\n")
+        raise ZooError(f"the output's shape says {n:,} {what}: more than a manifest of at most "
+                       f"{manifest.MAX_BYTES:,} bytes can name")
+    return n
+
+
+def _argmax_channels(info: ModelInfo, out: TensorInfo) -> int | None:
+    """The classes an output of class ids chooses among: the channels of the ARG_MAX that makes it (None if none does)."""
+    index = next((i for i, t in enumerate(info.tensors) if t is out), None)
+    op = next((op for op in info.ops if op.name == "ARG_MAX" and index in op.output_ids), None)
+    if op is None or not op.input_ids or not info.tensors[op.input_ids[0]].shape:
+        return None
+    return _count(info.tensors[op.input_ids[0]].shape[-1], "classes")
+
+
 def _precision(info: ModelInfo) -> str:
     dtypes = {t for op in info.ops for t in (*op.inputs, *op.outputs)}
     for dtype in ("int8", "uint8", "float16"):
@@ -134,11 +155,31 @@ def _precision(info: ModelInfo) -> str:
 
 
 def read_labels(path: Path) -> list[str]:
-    """One label a line (blank lines at the end dropped)."""
+    """One label a line (blank lines at the end dropped); no more than a manifest can hold."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        with open(path, "rb") as f:
+            data = f.read(manifest.MAX_BYTES + 1)
+        lines = data.decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise ZooError(f"cannot read the label file {path} ({type(e).__name__})", "give a UTF-8 text file, one label a line") from None
+    if len(data) > manifest.MAX_BYTES:
+        raise ZooError(f"the label file {path} is larger than a manifest zoo reads ({manifest.MAX_BYTES:,} bytes)")
     while lines and not lines[-1].strip():
         lines.pop()
     return [line.strip() for line in lines]
+
+
+def to_yaml(data: dict) -> str:
+    """The manifest's text, refused when it is larger than zoo reads back. Readable UTF-8, unless a label holds a
+    character a terminal acts on (a bidi override, a zero-width one): then every non-ASCII character is escaped."""
+    import yaml
+
+    text = yaml.safe_dump(data, sort_keys=False, width=120, allow_unicode=True)
+    if visible(text) != text:
+        text = yaml.safe_dump(data, sort_keys=False, width=120, allow_unicode=False)
+    size = len(text.encode("utf-8"))
+    if size > manifest.MAX_BYTES:
+        count = len(data["head"].get("labels", data["head"].get("keypoints", [])))
+        raise ZooError(f"the manifest would be {size:,} bytes ({count:,} labels), more than the {manifest.MAX_BYTES:,} "
+                       "zoo reads; nothing was written", "shorten the labels: a manifest holds them inline")
+    return text

@@ -250,6 +250,8 @@ def _member(model: str, f: PinnedFile, ref: Member, cache: Cache, archives: Sequ
     pinned size, and checked against the file's own pin."""
     import zipfile
 
+    from zoo.archive import ZIP_DAMAGE, check_zip_member
+
     source, archive_id, member = ref.source, ref.archive, ref.path
     archive = next((a for a in archives if a.id == archive_id), None)
     if archive is None:
@@ -266,6 +268,7 @@ def _member(model: str, f: PinnedFile, ref: Member, cache: Cache, archives: Sequ
                 raise DownloadError(f"{archive.file} has no member {member!r}") from None
             if info.file_size > limit:
                 raise DownloadError(f"{archive.file}:{member} is {info.file_size:,} bytes, more than the {limit:,} expected")
+            check_zip_member(info, archive.file)
             hasher = hashes.Hasher(md5=md5_only)
             with z.open(info) as src, atomic.exclusive(tmp) as dst:
                 while chunk := src.read(min(hashes.CHUNK, limit + 1 - hasher.size)):
@@ -274,10 +277,10 @@ def _member(model: str, f: PinnedFile, ref: Member, cache: Cache, archives: Sequ
         digest = hasher.digest()
         hashes.check(digest, f"{archive.file}:{member}", sha256=f.sha256, md5=f.md5 if md5_only else None, size=f.size)
         return _install(cache, tmp, digest, model, f, source, md5_only, progress)
-    except (zipfile.BadZipFile, OSError) as e:
+    except (*ZIP_DAMAGE, OSError) as e:
         if isinstance(e, CacheError):
             raise
-        raise DownloadError(f"{archive.file} is not a readable zip archive ({type(e).__name__}: {e})") from None
+        raise DownloadError(f"{archive.file} is damaged: not a readable zip archive ({type(e).__name__}: {e})") from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from zoo.errors import ZooError
+from zoo.images import eight_bit, open_image
 from zoo.tensors import Input
 
 
@@ -38,21 +39,12 @@ class Prepared:
 def as_image(image: str | Path | Image.Image | np.ndarray) -> Image.Image:
     """A path, a PIL image or an HxWxC (or HxW) uint8 array, as a PIL image; ZooError for what is none of them."""
     if isinstance(image, Image.Image):
-        return image
+        return eight_bit(image)
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
             raise ZooError(f"an image array must be HxWxC (C = 1, 3 or 4) or HxW uint8, got {image.dtype} {image.shape}")
         return Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
-    path = Path(image)
-    if not path.is_file():
-        raise ZooError(f"{path}: no such file" if not path.exists() else f"{path} is not a file",
-                       "give the path of an image (JPEG, PNG, BMP)")
-    try:
-        with Image.open(path) as picture:
-            picture.load()
-            return picture.copy()
-    except (UnidentifiedImageError, OSError) as e:
-        raise ZooError(f"{path} is not an image zoo can read ({type(e).__name__})", "give a JPEG, PNG or BMP file") from None
+    return eight_bit(open_image(Path(image)))
 
 
 def input_size(inp: Input) -> tuple[int, int]:
@@ -73,13 +65,22 @@ def resize(image: Image.Image, width: int, height: int, method: str) -> np.ndarr
         return _libyuv(np.asarray(image), width, height)
     if method == "opencv-bilinear":
         return _opencv(np.asarray(image), width, height)
-    pixels = np.asarray(image, dtype=np.float32)
-    pixels = pixels[..., None] if pixels.ndim == 2 else pixels
-    rows = _bilinear_axis(pixels.shape[0], height)
-    cols = _bilinear_axis(pixels.shape[1], width)
-    out = _lerp(_lerp(pixels, rows, 0), cols, 1)
+    low, high, weight = _bilinear_axis(image.height, height)
+    pixels, (low, high) = _rows(image, low, high)
+    gray = pixels.ndim == 2
+    pixels = pixels[..., None] if gray else pixels
+    cols = _bilinear_axis(image.width, width)
+    out = _lerp(_lerp(pixels, (low, high, weight), 0), cols, 1)
     out = np.clip(out, 0, 255).astype(np.uint8)  # truncation, as a float-to-uint8 cast does
-    return out[..., 0] if np.asarray(image).ndim == 2 else out
+    return out[..., 0] if gray else out
+
+
+def _rows(image: Image.Image, *wanted: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Only the pixel rows a sampler reads, as uint8 (rows x W [x C]), and each `wanted` index array renumbered into
+    them: a sampler reading two rows per output row never holds the whole photo as an array."""
+    needed = np.unique(np.concatenate(wanted))
+    rows = np.stack([np.asarray(image.crop((0, r, image.width, r + 1)))[0] for r in needed.tolist()])
+    return rows, tuple(np.searchsorted(needed, w) for w in wanted)
 
 
 def _libyuv(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -186,7 +187,9 @@ def _lerp(pixels: np.ndarray, axis_plan, axis: int) -> np.ndarray:
     shape = [1] * pixels.ndim
     shape[axis] = -1
     weight = weight.reshape(shape)
-    return np.take(pixels, low, axis=axis) * (1 - weight) + np.take(pixels, high, axis=axis) * weight
+    # uint8 rows (columns) taken first, then made float: only what is sampled is ever float32
+    return (np.take(pixels, low, axis=axis).astype(np.float32) * (1 - weight)
+            + np.take(pixels, high, axis=axis).astype(np.float32) * weight)
 
 
 def prepare(image: str | Path | Image.Image | np.ndarray, inp: Input) -> Prepared:
@@ -194,7 +197,8 @@ def prepare(image: str | Path | Image.Image | np.ndarray, inp: Input) -> Prepare
     with its resize method, in its colour order, then float = (pixel - mean) * scale."""
     pre = inp.preprocessing
     picture = as_image(image)
-    picture = picture.convert("L" if inp.color_order == "GRAY" else "RGB")
+    mode = "L" if inp.color_order == "GRAY" else "RGB"
+    picture = picture if picture.mode == mode else picture.convert(mode)
     height, width = input_size(inp)
     if pre.resize_method == "corner-bilinear":
         canvas, region = _warped(picture, width, height, pre.resize, pre.pad_value or 0.0)
@@ -227,18 +231,18 @@ def _warped(picture: Image.Image, width: int, height: int, how: str, pad: float)
         scale = max(w / width, h / height)  # source pixels per input pixel
         x0, y0 = ((w - width * scale) / 2, (h - height * scale) / 2) if how == "letterbox" else (0.0, 0.0)
         sx = sy = scale
-    src = np.asarray(picture, dtype=np.float32)
-    src = src[..., None] if src.ndim == 2 else src
     xs, ys = np.arange(width) * sx + x0, np.arange(height) * sy + y0
     xi, yi = np.floor(xs).astype(int), np.floor(ys).astype(int)
     fx, fy = (xs - xi)[None, :, None], (ys - yi)[:, None, None]
+    src, (top, bottom) = _rows(picture, np.clip(yi, 0, h - 1), np.clip(yi + 1, 0, h - 1))  # uint8, the rows read
+    src = src[..., None] if src.ndim == 2 else src
 
-    def at(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    def at(rows: np.ndarray, taken: np.ndarray, cols: np.ndarray) -> np.ndarray:
         inside = ((rows >= 0) & (rows < h))[:, None, None] & ((cols >= 0) & (cols < w))[None, :, None]
-        return np.where(inside, src[np.clip(rows, 0, h - 1)][:, np.clip(cols, 0, w - 1)], pad)
+        return np.where(inside, src[taken][:, np.clip(cols, 0, w - 1)].astype(np.float32), pad)
 
-    out = ((1 - fy) * (1 - fx) * at(yi, xi) + (1 - fy) * fx * at(yi, xi + 1) + fy * (1 - fx) * at(yi + 1, xi)
-           + fy * fx * at(yi + 1, xi + 1))
+    out = ((1 - fy) * (1 - fx) * at(yi, top, xi) + (1 - fy) * fx * at(yi, top, xi + 1)
+           + fy * (1 - fx) * at(yi + 1, bottom, xi) + fy * fx * at(yi + 1, bottom, xi + 1))
     pixels = np.clip(np.round(out), 0, 255).astype(np.float32)
     return (pixels[..., 0] if picture.mode == "L" else pixels), (-x0 / sx, -y0 / sy, w / sx, h / sy)
 

@@ -76,6 +76,8 @@ class _Table:
         if at is None:
             return []
         n = struct.unpack_from("<I", self.buf, at)[0]
+        if at + 4 + 4 * n > len(self.buf):
+            raise struct.error(f"a vector of {n:,} tables runs past the end of the file")
         out = []
         for i in range(n):
             p = at + 4 + 4 * i
@@ -191,6 +193,10 @@ def _op_name(code: _Table) -> str:
     return names[builtin]
 
 
+ITEM_BYTES = 64
+"""Real models spend 400 bytes or more of the file per tensor or operator (names, shapes, quantization, weights); a
+file listing one per fewer than this many bytes (a million empty tensors in 4 MB) is refused before any is read, so
+reading costs memory and time in proportion to the file's size."""
 MAX_FLATBUFFER = (1 << 31) - 1
 """A FlatBuffer addresses at most 2 GiB - 1 bytes, so no .tflite file is larger."""
 _KINDS = {b"BM": "a BMP image", b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
@@ -228,9 +234,10 @@ def _identify(path: str | Path, size: int, head: bytes) -> None:
 def _parse(path: str | Path, data) -> ModelInfo:
     try:
         model = _Table(data, struct.unpack_from("<I", data, 0)[0])
-        codes = [_op_name(c) for c in model.tables(1)]
         subgraphs = model.tables(2)
         main = subgraphs[0]
+        _within_budget(path, len(data), model, main)
+        codes = [_op_name(c) for c in model.tables(1)]
         buffers = model.tables(4)
         tensors = [_tensor(t, buffers) for t in main.tables(0)]
         dtypes = [t.dtype for t in tensors]
@@ -243,6 +250,22 @@ def _parse(path: str | Path, data) -> ModelInfo:
                          [tensors[i] for i in main.vector(1, "i")], [tensors[i] for i in main.vector(2, "i")], ops, tensors)
     except (struct.error, IndexError) as e:
         raise InvalidModel(f"{path} is a damaged TFLite model ({e})") from None
+
+
+def _within_budget(path: str | Path, size: int, model: _Table, main: _Table) -> None:
+    """InvalidModel when the file lists more items (operator codes, subgraphs, buffers, tensors, operators) than
+    real models fit in its size (see ITEM_BYTES); counted from the vectors' lengths, nothing read yet."""
+    counts = {"operator codes": model.length(1), "subgraphs": model.length(2), "buffers": model.length(4),
+              "tensors": main.length(0), "operators": main.length(3)}
+    if sum(counts.values()) > size // ITEM_BYTES + 64:
+        listed = ", ".join(f"{n:,} {what}" for what, n in counts.items() if n)
+        raise InvalidModel(f"{path} lists {listed} in {size:,} bytes: more than a real model fits in its size (one per "
+                           f"{ITEM_BYTES} bytes); a damaged or hostile file")
+
+
+def check_bytes(data: bytes, what: str) -> None:
+    """InvalidModel unless `data` can be a TFLite flatbuffer (size, TFL3 identifier), for readers that trust it."""
+    _identify(what, len(data), bytes(data[:8]))
 
 
 FLEX_INT, FLEX_UINT, FLEX_FLOAT, FLEX_MAP, FLEX_BOOL = 1, 2, 3, 9, 26  # FlexBuffers types

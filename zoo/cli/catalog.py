@@ -103,15 +103,13 @@ def init(
 ) -> None:
     """Write a manifest for your own .tflite file, read from the file: input and outputs, quantization, preprocessing,
     size, sha256, the target its operators say, the labels. Point ZOO_MANIFESTS at it to fetch and predict."""
-    import yaml
-
     from zoo.errors import ZooError
-    from zoo.manifest_init import describe, read_labels
+    from zoo.manifest_init import describe, read_labels, to_yaml
 
     if not file.is_file():
         raise ZooError(f"{file}: no such file" if not file.exists() else f"{file} is not a file", "give the path of a .tflite file")
     data = describe(file, name, task, read_labels(labels) if labels else None, source or [], license, input_range)
-    text = yaml.safe_dump(data, sort_keys=False, width=120, allow_unicode=True)
+    text = to_yaml(data)
     if output:
         path = _output(output, f"{name}.yaml")
         atomic.write(path, text)  # replaces a link itself, never writes through it

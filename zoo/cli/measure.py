@@ -149,8 +149,11 @@ def predict(
     from zoo.model import Model
     from zoo.preprocess import as_image
     from zoo.runtime import open_any
-    from zoo.tasks.base import refuse_existing
+    from zoo.tasks.base import PICTURE_SUFFIXES, refuse_existing
 
+    if out and not (Path(out).is_dir() or out.endswith(("/", os.sep))) and Path(out).suffix.lower() not in PICTURE_SUFFIXES:
+        raise typer.BadParameter(f"{out!r} does not end in a picture's extension: {', '.join(PICTURE_SUFFIXES)}",
+                                 param_hint="-o")
     picture = as_image(image)  # before any model is fetched or loaded, as is a named output that exists
     if out and not (out.endswith(("/", os.sep)) or Path(out).expanduser().is_dir()):
         refuse_existing([Path(out).expanduser()], force)

@@ -39,8 +39,7 @@ def at_size(inp: Input, size: int) -> Input:
 def from_directory(folder: Path, inp: Input, size: int, limit: int) -> Calibration:
     """Up to `limit` images from `folder` (sorted by name; searched recursively), prepared as the manifest's input
     says at size x size."""
-    from PIL import Image, UnidentifiedImageError
-
+    from zoo.images import open_image
     from zoo.preprocess import prepare
 
     files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
@@ -51,10 +50,10 @@ def from_directory(folder: Path, inp: Input, size: int, limit: int) -> Calibrati
     for f in files:
         digest.update(f.name.encode() + b"\0" + bytes.fromhex(file_digest(f).sha256))
         try:
-            with Image.open(f) as image:
-                samples.append(prepare(image, at_size(inp, size)).array)
-        except (UnidentifiedImageError, OSError) as e:
-            raise ZooError(f"calibration image {f} cannot be read ({type(e).__name__})", "remove it or convert it") from None
+            image = open_image(f)
+        except ZooError as e:
+            raise ZooError(f"calibration image {e.message}", "remove it or convert it") from None
+        samples.append(prepare(image, at_size(inp, size)).array)
     return Calibration(samples, str(folder), digest.digest().sha256)
 
 

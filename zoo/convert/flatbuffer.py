@@ -4,11 +4,21 @@ tools.flatbuffer_utils), whose writer gives the same bytes for the same model on
 from __future__ import annotations
 
 
-def read(data: bytes):
-    """The model object of a .tflite file's bytes."""
+def read(data: bytes, what: str = "the model"):
+    """The model object of a .tflite file's bytes; InvalidModel in one line for bytes that are not one (LiteRT's
+    reader trusts its input: a PNG gives a TypeError, a damaged offset a struct.error)."""
+    import struct
+
     from ai_edge_litert.tools import flatbuffer_utils
 
-    return flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+    from zoo.errors import InvalidModel
+    from zoo.tflite import check_bytes
+
+    check_bytes(data, what)
+    try:
+        return flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+    except (struct.error, TypeError, ValueError, IndexError, UnicodeDecodeError, RecursionError) as e:
+        raise InvalidModel(f"{what} is a damaged TFLite model ({type(e).__name__}: {e})") from None
 
 
 def write(model) -> bytes:

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from zoo.tensors import Output
 
 
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+"""What `zoo predict -o` writes pictures as (by the file's extension, as Pillow saves them)."""
+
+
 @dataclass(frozen=True)
 class Context:
     """What decoding and agreement need besides the tensors: the parsed head, the artifact's outputs, the class names
@@ -68,16 +72,19 @@ class Task:
         """The kind `zoo init` writes for an output of this shape and dtype (softmax: the graph has a SOFTMAX)."""
         raise ZooError(f"zoo init cannot describe the outputs of {self.name} models yet", "write its manifest by hand")
 
-    def init_head(self, outputs: list[dict], labels: list[str] | None) -> dict:
-        """The head `zoo init` writes for these outputs: the labels given, or the class ids as names."""
+    def init_head(self, outputs: list[dict], labels: list[str] | None, name: str, classes: int | None = None) -> dict:
+        """The head `zoo init` writes for these outputs of the model `name`: the labels given, or the class ids as
+        names. The labels must be as many as the classes scored: the output's last dimension, or for class ids
+        `classes`, what the graph chooses among (an ARG_MAX's channels; None when the file does not say)."""
         out = outputs[0]
-        classes = out["shape"][-1] if out["kind"] != "class-ids" else len(labels or [])
+        scored = out["shape"][-1] if out["kind"] != "class-ids" else classes
         if labels is None:
             if out["kind"] == "class-ids":
                 raise ZooError("a segmentation model that outputs class ids needs --labels FILE (one label a line)")
-            labels = [str(i) for i in range(classes)]
-        elif len(labels) != classes:
-            raise ZooError(f"the label file has {len(labels)} labels but the model's output has {classes} classes",
+            labels = [str(i) for i in range(scored)]
+        elif scored is not None and len(labels) != scored:
+            what = "the ArgMax that makes its class ids reads" if out["kind"] == "class-ids" else "the model's output has"
+            raise ZooError(f"the label file has {len(labels)} labels but {what} {scored} classes",
                            "give one label a line, in class-id order, for every class the output scores")
         return {"labels": labels}
 

@@ -181,7 +181,7 @@ class Detecting(Task):
         raise ZooError("zoo init describes object detectors that end in TFLite_Detection_PostProcess; this one does not",
                        "write its manifest by hand: its head describes the raw outputs (see manifests/)")
 
-    def init_head(self, outputs: list[dict], labels: list[str] | None) -> dict:
+    def init_head(self, outputs: list[dict], labels: list[str] | None, name: str, classes: int | None = None) -> dict:
         """A post-processed detector's head for `zoo init`: its labels, line = class id (it says nothing of them)."""
         if not labels:
             raise ZooError("a detector needs --labels FILE (one label a line, line = class id) when its file has no "

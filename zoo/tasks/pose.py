@@ -79,7 +79,7 @@ class Posing(Task):
     def init_kind(self, shape: list[int], dtype: str, softmax: bool) -> str:
         return "keypoints-yxs"
 
-    def init_head(self, outputs: list[dict], labels: list[str] | None) -> dict:
+    def init_head(self, outputs: list[dict], labels: list[str] | None, name: str, classes: int | None = None) -> dict:
         count = outputs[0]["shape"][-2]
         return {"keypoints": COCO_KEYPOINTS if count == len(COCO_KEYPOINTS) else [f"keypoint {i}" for i in range(count)]}
 

@@ -75,7 +75,18 @@ class Segmenting(Task):
             yield "[0].shape", f"{out.kind} have {out.shape[-1]} classes in the last dimension but head.labels has {len(head.labels)}"
 
     def init_kind(self, shape: list[int], dtype: str, softmax: bool) -> str:
-        return "class-ids" if len(shape) == 3 else "probabilities" if softmax else "logits"
+        if len(shape) == 3:
+            return "class-ids"
+        return "probability" if shape[-1:] == [1] else "probabilities" if softmax else "logits"
+
+    def init_head(self, outputs: list[dict], labels: list[str] | None, name: str, classes: int | None = None) -> dict:
+        """A one-channel probability scores `name` against the background (as MediaPipe's selfie model does)."""
+        if outputs[0]["kind"] != "probability":
+            return super().init_head(outputs, labels, name, classes)
+        if labels is not None and len(labels) != 2:
+            raise ZooError(f"the label file has {len(labels)} labels but a one-channel probability output scores 2 "
+                           "classes", "give two lines: the background's label, then the label of what it finds")
+        return {"labels": labels or ["background", name]}
 
     def decode(self, outputs: list[np.ndarray], prepared: Prepared, ctx: Context, **options: Any) -> Segmentation:
         import numpy as np
@@ -143,7 +154,8 @@ class Segmenting(Task):
 
     def evaluate(self, model, data: Path, split: str, limit: int | None, progress) -> Evaluation:
         import numpy as np
-        from PIL import Image
+
+        from zoo.images import open_image
 
         layout, items = samples(data, split)
         items = items[:limit] if limit else items
@@ -153,8 +165,7 @@ class Segmenting(Task):
         matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
         progress.start("eval", len(items), "images")
         for image_path, mask_path in items:
-            with Image.open(image_path) as image:
-                predicted = model.predict(image).mask
+            predicted = model.predict(open_image(image_path)).mask
             truth = read_mask(mask_path)
             if truth.shape != predicted.shape:
                 raise ZooError(f"{mask_path} is {truth.shape[1]}x{truth.shape[0]} but {image_path} is "
@@ -212,10 +223,11 @@ def samples(root: Path, split: str = "val") -> tuple[str, list[tuple[Path, Path]
 def read_mask(path: Path) -> np.ndarray:
     """Class ids of a mask: a palette PNG's indices, or a greyscale image's values."""
     import numpy as np
-    from PIL import Image
 
-    with Image.open(path) as mask:
-        return np.asarray(mask if mask.mode in ("P", "L") else mask.convert("L"))
+    from zoo.images import open_image
+
+    mask = open_image(path)
+    return np.asarray(mask if mask.mode in ("P", "L") else mask.convert("L"))
 
 
 def confusion(truth: np.ndarray, predicted: np.ndarray, classes: int, ignore: int | None) -> np.ndarray:

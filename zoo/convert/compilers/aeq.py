@@ -43,9 +43,9 @@ def find_compiler() -> tuple[str, str]:
                        ("ai-edge-quantizer", "ai-edge-litert"))
 
 
-def prepare(data: bytes) -> bytes:
+def prepare(data: bytes, what: str = "the model") -> bytes:
     """The float model as the quantizer can read it (fixes 1-3 of the module docstring); outputs unchanged."""
-    model = flatbuffer.read(data)
+    model = flatbuffer.read(data, what)
     if len(model.subgraphs) != 1:
         raise CompileFailed(f"the model has {len(model.subgraphs)} subgraphs; zoo quantizes models of one")
     for fix in (new_operator_codes, float32_weights, serving_signature):
@@ -188,7 +188,7 @@ def compile(parent: Path, out_dir: Path, m: Manifest, a: Artifact, inputs: dict[
     settings = a.quantize
     out_dir.mkdir(parents=True, exist_ok=True)
     prepared = out_dir / f"{parent.stem}.prepared.tflite"
-    prepared.write_bytes(prepare(parent.read_bytes()))
+    prepared.write_bytes(prepare(parent.read_bytes(), parent.name))
     name = inspect(prepared).inputs[0].name
     samples = [{name: prepare_image(view, m.input).array[None]}
                for i in settings.calibration for view in views(inputs[i], settings.crops)]

@@ -182,7 +182,7 @@ def rewrite(parent: Path, out: Path) -> Path:
     CompileFailed when the parent's graph input or an output is not quantized (nothing to rewrite around)."""
     from ai_edge_litert import schema_py_generated as fb
 
-    model = flatbuffer.read(parent.read_bytes())
+    model = flatbuffer.read(parent.read_bytes(), parent.name)
     if len(model.subgraphs) != 1:
         raise CompileFailed(f"{parent.name} has {len(model.subgraphs)} subgraphs; the rewrite handles one")
     sg = model.subgraphs[0]
