@@ -24,7 +24,7 @@ MAX_MEMBERS = 1_000
 LABEL_FILE_TYPES = {2: "axis", 3: "value"}
 """AssociatedFileType: TENSOR_AXIS_LABELS (a label per score along the last axis), TENSOR_VALUE_LABELS (a label per
 value the tensor holds: a class id)."""
-NORMALIZATION, SCORE_THRESHOLD = 1, 3  # ProcessUnitOptions union types
+NORMALIZATION = 1  # the ProcessUnitOptions union's type of NormalizationOptions
 
 
 @dataclass
@@ -33,7 +33,6 @@ class TensorMetadata:
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
     label_file: str | None = None  # the first TENSOR_AXIS_LABELS or TENSOR_VALUE_LABELS file
-    score_threshold: float | None = None
 
 
 @dataclass
@@ -108,8 +107,6 @@ def _tensor(t: _Table) -> TensorMetadata:
             continue
         if unit.scalar(0, "B") == NORMALIZATION:
             out.mean, out.std = options.vector(0, "f"), options.vector(1, "f")
-        elif unit.scalar(0, "B") == SCORE_THRESHOLD:
-            out.score_threshold = options.scalar(0, "f")
     out.label_file = next((f.string(0) for f in t.tables(6) if f.scalar(2, "b") in LABEL_FILE_TYPES), None)
     return out
 
