@@ -333,3 +333,33 @@ def test_a_tool_is_named_once_with_its_versions():
     rewrite = vx.find_compiler()[1]
     assert tool_text({"name": "zoo i.MX 8M Plus rewrite", "version": rewrite}) == f"zoo i.MX 8M Plus rewrite ({rewrite})"
     assert tool_text({"name": "vela", "version": "5.2.0"}) == "vela 5.2.0"
+
+
+def test_what_tensorflow_prints_from_cpp_or_python_goes_to_the_log_and_zoos_progress_to_the_terminal(tmp_path):
+    """Whatever a TensorFlow version prints at start-up (absl's and oneDNN's lines from C++ straight to file
+    descriptor 2, deprecation notices through Python's warnings and logging, converter notes to stdout) lands in the
+    build log; zoo's own progress still reaches the terminal, and both descriptors are restored afterwards."""
+    log = tmp_path / "m.tensorflow.log"
+    script = f"""
+import logging, os, sys, warnings
+from pathlib import Path
+from zoo.convert.runner import _tensorflow_log
+from zoo.progress import StderrProgress
+with _tensorflow_log(Path({str(log)!r}), StderrProgress(bar=False)) as progress:
+    os.write(2, b"I0000 port.cc:153] oneDNN custom operations are on\\n")
+    os.write(1, b"fully_quantize: 0, inference_type: 6\\n")
+    warnings.warn("resize_bilinear is deprecated", DeprecationWarning)
+    logging.getLogger("tensorflow").warning("From dispatch.py: deprecated")
+    print("Captures:")
+    progress.note("[3/6] int8")
+print("after", flush=True)
+print("after", file=sys.stderr, flush=True)
+"""
+    proc = subprocess.run([sys.executable, "-W", "default", "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [f"TensorFlow's own output goes to {log}", "[3/6] int8", "after"]
+    assert proc.stdout == "after\n"
+    text = log.read_text()
+    for line in ("oneDNN custom operations", "fully_quantize", "resize_bilinear is deprecated", "From dispatch.py",
+                 "Captures:"):
+        assert line in text

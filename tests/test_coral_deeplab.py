@@ -255,7 +255,10 @@ def test_build_from_an_upstream_format_file_is_int8_agreeing_and_json_alone(goog
     # TensorFlow's hundreds of lines (tracing "Captures", converter notes) went to a log file, not the terminal
     log = tmp_path / "out" / f"{name}.tensorflow.log"
     assert "Captures" not in proc.stderr and "Captures" in log.read_text()
-    assert len(proc.stderr.splitlines()) < 15, proc.stderr
+    # nor did absl's, oneDNN's or Python's start-up lines and warnings (C++ and Python, whatever the version and CPU):
+    # stderr holds zoo's own progress lines alone
+    assert [line for line in proc.stderr.splitlines() if not line.startswith(("TensorFlow's own output goes to", "["))] \
+        == [], proc.stderr
     assert f"TensorFlow's own output goes to {log}" in proc.stderr
     checks = {c["name"]: c for c in built["checks"]}
     assert all(c["passed"] for c in checks.values()) and set(checks) == {"io", "integer-only", "agreement"}

@@ -170,7 +170,7 @@ def test_operators_after_a_custom_one_stay_float_or_the_selfie_mask_loses_a_tent
 
     ours = aeq.quantize(prepared, views, "per-channel")
     monkeypatch.setattr(aeq, "float_tail", lambda model: [])
-    quantized_tail = aeq.quantize(prepared, views, "per-channel")
+    quantized_tail = aeq.quantize(prepared, views, "per-channel", ("xnnpack", 2))  # the only kernels for the tail
     assert iou(quantized_tail) < 0.9 <= iou(ours)
     assert "LOGISTIC" in inspect_bytes(ours).float_ops
 
@@ -179,3 +179,60 @@ def test_two_runs_give_the_same_bytes(face):
     views = samples("face-detection-short-range", CALIBRATION[:2])
     prepared = aeq.prepare(face)
     assert aeq.quantize(prepared, views, "per-tensor") == aeq.quantize(aeq.prepare(face), views, "per-tensor")
+
+
+# each pin aeq makes, as the manifest says it is made: (model, artifact, the parent file in ../shared/mediapipe)
+PINS = [("face-detection-short-range", "cpu-int8", "face_detection_short_range.tflite"),
+        ("face-detection-short-range", "imx8mp", "face_detection_short_range.tflite"),
+        ("selfie-segmentation", "cpu-int8", "selfie_segmentation.tflite")]
+IMAGES = {"bird": SHARED / "coral/bird.bmp", "bird-segmentation": SHARED / "coral/bird_segmentation.bmp",
+          "cat": SHARED / "coral-tasks/cat.bmp", "squat": SHARED / "coral-tasks/squat.bmp",
+          "grace-hopper": MEDIAPIPE / "grace_hopper.bmp"}
+
+
+def pinned_inputs(name: str, artifact: str, file: str):
+    """(prepared float model, calibration samples, granularity, pinned sha256) of a pinned aeq artifact."""
+    m = manifest(name)
+    a = m.artifact(artifact)
+    prepared = aeq.prepare((MEDIAPIPE / file).read_bytes())
+    key = inspect_bytes(prepared).inputs[0].name
+    views = [{key: prepare_image(v, m.input).array[None]} for i in a.quantize.calibration
+             for v in aeq.views(IMAGES[i], a.quantize.crops)]
+    return prepared, views, a.quantize.granularity, a.sha256
+
+
+@pytest.mark.parametrize("name, artifact, file", PINS, ids=[f"{n}/{a}" for n, a, _ in PINS])
+def test_every_pin_is_the_same_bytes_along_other_kernels_and_thread_counts(face, name, artifact, file):
+    """The ranges come from LiteRT's reference kernels and sit on a grid, so XNNPACK (whose kernels differ by CPU:
+    AVX-512 here gave other bytes than the AVX2 machine that made the first pins) and other thread counts calibrate
+    to the same bytes: the pin."""
+    import hashlib
+
+    prepared, views, granularity, pin = pinned_inputs(name, artifact, file)
+    for kernels in (("reference", 1), ("xnnpack", 1), ("xnnpack", 2)):
+        assert hashlib.sha256(aeq.quantize(prepared, views, granularity, kernels)).hexdigest() == pin, kernels
+
+
+def test_without_the_grid_xnnpack_and_the_reference_kernels_give_other_bytes(face, monkeypatch):
+    """The grid is what makes the kernel paths agree: the ranges as measured differ in their last bits."""
+    from zoo.convert import ranges
+
+    prepared, views, granularity, _ = pinned_inputs(*PINS[1])
+    monkeypatch.setattr(ranges, "snap", lambda qsvs: qsvs)
+    assert aeq.quantize(prepared, views, granularity, ("reference", 1)) != \
+        aeq.quantize(prepared, views, granularity, ("xnnpack", 2))
+
+
+def test_the_calibration_graph_stops_before_the_custom_operator(face):
+    """LiteRT's reference kernels cannot run MediaPipe's Convolution2DTransposeBias (only XNNPACK implements it): the
+    graph calibrated ends at the tensor that operator reads, and the reference kernels run it."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    prepared = aeq.prepare((MEDIAPIPE / "selfie_segmentation.tflite").read_bytes())
+    with pytest.raises(RuntimeError, match="Convolution2DTransposeBias|prepare"):
+        Interpreter(model_content=prepared, experimental_op_resolver_type=OpResolverType.BUILTIN_REF).allocate_tensors()
+    graph = aeq.calibration_graph(prepared)
+    info = inspect_bytes(graph)
+    assert "Convolution2DTransposeBias" not in info.float_ops and [t.name for t in info.outputs] != ["activation_10"]
+    Interpreter(model_content=graph, experimental_op_resolver_type=OpResolverType.BUILTIN_REF).allocate_tensors()
+    assert aeq.calibration_graph(aeq.prepare(face)) == aeq.prepare(face)  # nothing to cut in BlazeFace

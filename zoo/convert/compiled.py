@@ -88,7 +88,7 @@ def build(m: Manifest, a: Artifact, cache: Cache, out: Path, check: bool, progre
         checks.append(Check("same-bytes", same, "identical bytes to the pinned file" if same
                             else f"sha256 {digest.sha256}, pinned {a.sha256 or 'nothing'}"))
         if not same:
-            raise BuildFailed("compare", checks[-1].detail, "a different compiler version or options give other bytes")
+            raise BuildFailed("compare", checks[-1].detail, what_differs(a, compiled))
     parent = m.artifact(a.parent)
     rec = record.make(m, a, digest.sha256, digest.size, made_from={"kind": "artifact", "id": parent.id, "file": parent.file,
                                                                    "sha256": parent_sha},
@@ -116,8 +116,7 @@ def rebuild_into_cache(m: Manifest, a: Artifact, parent_path: Path, parent_sha: 
             hashes.check(digest, f"{a.file} rebuilt with {tool_text(compiled.tool)}", sha256=a.sha256,
                          md5=None, size=a.size)
         except ChecksumMismatch as e:
-            raise BuildFailed("verify", e.message, f"the pin was made with {pinned_version(a)}; install that version "
-                                                   f"({compiler_for(a).INSTALL})") from None
+            raise BuildFailed("verify", e.message, what_differs(a, compiled)) from None
         path = cache.install(compiled.path, digest, m.name, a.id, a.file)
         progress.note(f"built {a.file} here from {a.parent} and verified it against its pin")
         return path, digest.sha256
@@ -125,7 +124,30 @@ def rebuild_into_cache(m: Manifest, a: Artifact, parent_path: Path, parent_sha: 
         shutil.rmtree(work, ignore_errors=True)
 
 
-def pinned_version(a: Artifact) -> str:
-    """The tool version an artifact's pin was made with, as its compile report says."""
-    stats = a.compile_stats or {}
-    return str(stats.get("tool_version") or (f"vela {stats['vela_version']}" if "vela_version" in stats else "unknown"))
+def what_differs(a: Artifact, compiled: Compiled) -> str:
+    """Why a build is not the pinned bytes: each version, option and calibration digest that enters the bytes (the
+    compiler's DETERMINANTS, dotted into nested records) that differs between the pin's compile_stats and this build;
+    if none does, the machine's arithmetic, with the margin the build measured."""
+    pinned, here = _flat(a.compile_stats or {}), _flat(compiled.report)
+    keys = [k for k in here if k.split(".")[0] in getattr(compiler_for(a), "DETERMINANTS", ())]
+    differ = [k for k in keys if pinned.get(k) != here[k]]
+    if differ:
+        named = [f"{k} {here[k]} here, {pinned[k] if k in pinned else 'not recorded'} in the pin" for k in differ[:4]]
+        versions = any("version" in k for k in differ)
+        return ("differs from the build that made the pin: " + "; ".join(named)
+                + (f" (and {len(differ) - 4} more)" if len(differ) > 4 else "")
+                + (f"; install the pinned versions ({compiler_for(a).INSTALL})" if versions else ""))
+    margin = (compiled.report.get("ranges_margin") or {}).get("smallest_margin")
+    return ("every version, option and calibration digest that enters the bytes is the pin's, so this machine's "
+            "arithmetic differs" + (f" (the ranges' smallest margin here is {margin})" if margin is not None else "")
+            + ": please report it with the CPU's model")
+
+
+def _flat(record: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in record.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

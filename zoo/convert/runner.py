@@ -9,7 +9,7 @@ import importlib.util
 import os
 import sys
 import tempfile
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,26 +109,63 @@ def _calibration(m: Manifest, opts: Options, size: int) -> calibration.Calibrati
 
 @contextmanager
 def _tensorflow_log(path: Path, progress: Progress):
-    """TensorFlow and Keras print hundreds of lines (tracing "Captures", converter notes) to stdout, Python's and the C
-    library's; a build's stdout is for its results and its stderr for progress, so they go to a log file beside the
-    output, named once. C++ INFO and WARNING lines are off unless TF_CPP_MIN_LOG_LEVEL says otherwise."""
+    """TensorFlow and Keras print hundreds of lines (tracing "Captures", converter notes) to stdout, and absl, oneDNN
+    and Python's warnings add start-up lines to stderr, from Python and from C++, differently by version and CPU; a
+    build's stdout is for its results and its stderr for zoo's progress, so both file descriptors go to a log file
+    beside the output, named once, and zoo's progress reaches the terminal through the progress yielded here.
+    C++ INFO and WARNING lines are off unless TF_CPP_MIN_LOG_LEVEL says otherwise."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     path.parent.mkdir(parents=True, exist_ok=True)
+    progress.note(f"TensorFlow's own output goes to {path}")
     sys.stdout.flush()
-    saved = os.dup(1)
-    with open(path, "a", encoding="utf-8") as log:
-        progress.note(f"TensorFlow's own output goes to {path}")
-        os.dup2(log.fileno(), 1)
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    terminal = open(os.dup(saved[2]), "w", encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
+                    errors="backslashreplace")
+    with open(path, "a", encoding="utf-8") as log, terminal:
+        for fd in saved:
+            os.dup2(log.fileno(), fd)
         try:
-            with redirect_stdout(log):
-                yield
+            yield _Beside(progress, terminal)
         finally:
             sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
             log.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
             if path.stat().st_size == 0:
                 path.unlink()
+
+
+class _Beside(Progress):
+    """`progress` writing to the terminal while stderr goes to the TensorFlow log."""
+
+    def __init__(self, progress: Progress, terminal):
+        self._progress, self._terminal = progress, terminal
+
+    def _call(self, method: str, *args) -> None:
+        with redirect_stderr(self._terminal):
+            getattr(self._progress, method)(*args)
+            self._terminal.flush()
+
+    def start(self, label: str, total: int | None, unit: str = "B") -> None:
+        self._call("start", label, total, unit)
+
+    def advance(self, n: int) -> None:
+        self._call("advance", n)
+
+    def restart(self) -> None:
+        self._call("restart")
+
+    def done(self) -> None:
+        self._call("done")
+
+    def message(self, text: str) -> None:
+        self._call("message", text)
+
+    def note(self, text: str) -> None:
+        self._call("note", text)
 
 
 def build(name: str, opts: Options, progress: Progress | None = None) -> list[Built]:
@@ -176,7 +213,8 @@ def _convert(m: Manifest, artifacts: list[Artifact], opts: Options, progress: Pr
         with _step("compiler"):
             compiler = edgetpu.find_compiler()
     opts.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="zoo-build-") as tmp, _tensorflow_log(opts.out / f"{m.name}.tensorflow.log", progress):
+    with tempfile.TemporaryDirectory(prefix="zoo-build-") as tmp, \
+            _tensorflow_log(opts.out / f"{m.name}.tensorflow.log", progress) as progress:
         work = Path(tmp)
         with _step("upstream"):
             progress.note(f"[1/6] upstream for {m.name}")

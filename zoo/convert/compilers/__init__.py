@@ -11,6 +11,8 @@ one protocol:
     estimate(m, artifact_id, compiled) -> dict | None
                                                    a latency estimate for the manifest (source: estimated), if any
     review(path) -> (report, gates)                optional: the target's verdict on a file another tool made
+    DETERMINANTS                                   the report's entries that enter the bytes (a rebuild that misses
+                                                   its pin names those that differ from the pin's compile_stats)
 
 `vela` (Arm's Vela for the i.MX 93's Ethos-U65), `vx` (the i.MX 8M Plus rewrite) and `aeq` (ai-edge-quantizer, for
 float files published upstream) give the same bytes on every run, so their products are pinned and rebuilt like

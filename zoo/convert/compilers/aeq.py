@@ -12,7 +12,10 @@ Files as MediaPipe and others publish them trip the quantizer in five ways (meas
 5. static recipes quantize the graph's input and output by default: they are kept float32 (a QUANTIZE after the
    input, a DEQUANTIZE before each output).
 Operators fed only by a custom operator's float output stay float too (see float_tail).
-The quantizer gives identical bytes for the same input, images and versions, so its products are pinned.
+The quantizer's own calibration runs XNNPACK, whose results differ in the last bits between CPUs (AVX2 and AVX-512
+gave other bytes): here the ranges are measured with LiteRT's reference kernels on the graph before any custom
+operator (see calibration_graph) and moved to a coarse grid (zoo.convert.ranges), so the products are the same bytes on
+every machine and are pinned.
 """
 
 from __future__ import annotations
@@ -35,12 +38,25 @@ if TYPE_CHECKING:
 
 INSTALL = install_extra("quantize") + ": Google's ai-edge-quantizer at the version zoo pins, no TensorFlow needed"
 SIGNATURE = "serving_default"
+# how the bytes' ranges are measured, and the other path each build compares them with (margin in the build record)
+KERNELS, CHECKED_AGAINST = ("reference", 1), ("xnnpack", 2)
+# the entries of a compile report that enter the bytes (a pin that is not rebuilt names those that differ)
+DETERMINANTS = ("tool_version", "versions", "granularity", "calibration", "calibration_samples", "ranges")
+# every package whose output enters the bytes: the images' pixels (pillow, numpy), the ranges and the file
+VERSIONED = ("ai-edge-quantizer", "ai-edge-litert", "numpy", "pillow", "ml_dtypes", "flatbuffers")
 
 
 def find_compiler() -> tuple[str, str]:
     """(what, versions) of the quantizer; CompilerMissing otherwise."""
     return python_tool(("ai_edge_quantizer",), "ai-edge-quantizer is not installed", INSTALL,
                        ("ai-edge-quantizer", "ai-edge-litert"))
+
+
+def versions() -> dict[str, str]:
+    """The installed version of each package whose output enters the bytes."""
+    from importlib import metadata
+
+    return {p: metadata.version(p) for p in VERSIONED}
 
 
 def prepare(data: bytes, what: str = "the model") -> bytes:
@@ -99,11 +115,30 @@ def _entry(sg, index: int):
     return entry
 
 
-def quantize(prepared: bytes, samples: list[dict[str, np.ndarray]], granularity: str) -> bytes:
+def quantize(prepared: bytes, samples: list[dict[str, np.ndarray]], granularity: str,
+             kernels: tuple[str, int] = KERNELS) -> bytes:
     """int8 weights (symmetric, per-tensor or per-channel) and activations (asymmetric) calibrated on `samples` (one
-    {input name: batch} per image), float32 graph I/O (fixes 4 and 5 of the module docstring)."""
-    from ai_edge_quantizer import algorithm_manager, calibrator, qtyping, quantizer, recipe_manager
-    from ai_edge_quantizer.utils import qsv_utils
+    {input name: batch} per image) along `kernels` (see calibrate), float32 graph I/O (fixes 4 and 5 of the module
+    docstring)."""
+    recipe = _recipe(prepared, granularity)
+    return quantize_with(prepared, recipe, calibrate(prepared, samples, recipe, kernels))
+
+
+def quantize_with(prepared: bytes, recipe, measured: dict) -> bytes:
+    """The quantizer's product for the `measured` ranges, moved to the grid first (zoo.convert.ranges)."""
+    from ai_edge_quantizer import quantizer
+
+    from zoo.convert import ranges
+
+    with _quietly():
+        q = quantizer.Quantizer(bytearray(prepared))
+        q.load_quantization_recipe(recipe.get_quantization_recipe())
+        product = q.quantize(ranges.snap(measured), enable_progress_bar=False, enable_progress_report=False)
+    return _named_like(bytes(product.quantized_model), prepared)
+
+
+def _recipe(prepared: bytes, granularity: str):
+    from ai_edge_quantizer import algorithm_manager, qtyping, recipe_manager
 
     recipe = recipe_manager.RecipeManager()
     recipe.add_static_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED, activation_num_bits=8,
@@ -116,13 +151,54 @@ def quantize(prepared: bytes, samples: list[dict[str, np.ndarray]], granularity:
         recipe.add_quantization_config(regex=f"^(?:{'|'.join(map(re.escape, tail))});$",
                                        operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
                                        algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
+    return recipe
+
+
+def calibrate(prepared: bytes, samples: list[dict[str, np.ndarray]], recipe, kernels: tuple[str, int]) -> dict:
+    """The quantizer's statistics (each tensor's minimum and maximum over all samples, fix 4), measured by LiteRT's
+    `reference` kernels (plain loops, the same arithmetic on every x86 CPU) on calibration_graph, or by `xnnpack`
+    (kernels chosen by instruction set, as the quantizer calibrates by default) on the whole graph, with the given
+    number of threads. The quantizer's calibrator decides which tensors; its interpreter (XNNPACK, 16 threads) is
+    replaced by ours."""
+    from ai_edge_litert import interpreter as tfl
+    from ai_edge_quantizer import calibrator
+    from ai_edge_quantizer.utils import qsv_utils
+
+    name, threads = kernels
+    resolver = {"reference": tfl.OpResolverType.BUILTIN_REF, "xnnpack": tfl.OpResolverType.BUILTIN}[name]
+    graph = calibration_graph(prepared) if name == "reference" else prepared
     with _quietly():
-        ranges = calibrator.Calibrator(prepared, qsv_update_func=qsv_utils.min_max_update)
+        ranges = calibrator.Calibrator(graph, num_threads=threads, qsv_update_func=qsv_utils.min_max_update)
+        ranges._tfl_interpreter = tfl.Interpreter(model_content=graph, num_threads=threads,
+                                                  experimental_op_resolver_type=resolver,
+                                                  experimental_preserve_all_tensors=True)
+        ranges._tfl_interpreter.allocate_tensors()
         ranges.calibrate({SIGNATURE: samples}, recipe)
-        q = quantizer.Quantizer(bytearray(prepared))
-        q.load_quantization_recipe(recipe.get_quantization_recipe())
-        product = q.quantize(ranges.get_model_qsvs(), enable_progress_bar=False, enable_progress_report=False)
-    return _named_like(bytes(product.quantized_model), prepared)
+    return ranges.get_model_qsvs()
+
+
+def calibration_graph(prepared: bytes) -> bytes:
+    """The prepared graph without its custom operators and every operator after them, its outputs being the tensors
+    those read: what LiteRT's reference kernels can run (MediaPipe's Convolution2DTransposeBias has only an XNNPACK
+    implementation). Only the float tail follows the selfie segmenter's, so no quantized operator loses its ranges."""
+    from ai_edge_litert import schema_py_generated as fb
+
+    model = flatbuffer.read(prepared)
+    sg = model.subgraphs[0]
+    unknown, dropped = set(), []
+    for op in sg.operators:
+        if flatbuffer.builtin(model.operatorCodes[op.opcodeIndex]) == fb.BuiltinOperator.CUSTOM or unknown & set(op.inputs):
+            dropped.append(op)
+            unknown.update(op.outputs)
+    if not dropped:
+        return prepared
+    kept = [op for op in sg.operators if op not in dropped]
+    made = {i for op in kept for i in op.outputs}
+    sg.operators = kept
+    sg.outputs = list(dict.fromkeys(i for op in dropped for i in op.inputs if i in made))
+    flatbuffer.drop_unused_tensors(model)
+    serving_signature(model)
+    return flatbuffer.write(model)
 
 
 @contextmanager
@@ -179,7 +255,7 @@ def compile(parent: Path, out_dir: Path, m: Manifest, a: Artifact, inputs: dict[
     """`a` made from the float `parent`: prepared, calibrated on the artifact's calibration images, quantized, and
     checked on its holdout images against the float model (the task's agreement; cosine similarity of each output,
     as NXP reports it). A target whose compiler reviews files (the i.MX 8M Plus) adds its report and gates."""
-    from zoo.convert import check
+    from zoo.convert import check, ranges
     from zoo.preprocess import prepare as prepare_image
     from zoo.targets import get_target
     from zoo.tflite import inspect
@@ -188,14 +264,18 @@ def compile(parent: Path, out_dir: Path, m: Manifest, a: Artifact, inputs: dict[
     settings = a.quantize
     out_dir.mkdir(parents=True, exist_ok=True)
     prepared = out_dir / f"{parent.stem}.prepared.tflite"
-    prepared.write_bytes(prepare(parent.read_bytes(), parent.name))
+    data = prepare(parent.read_bytes(), parent.name)
+    prepared.write_bytes(data)
     name = inspect(prepared).inputs[0].name
     samples = [{name: prepare_image(view, m.input).array[None]}
                for i in settings.calibration for view in views(inputs[i], settings.crops)]
     holdout = [prepare_image(inputs[i], m.input).array for i in settings.holdout]
     product = out_dir / a.file
     try:
-        product.write_bytes(quantize(prepared.read_bytes(), samples, settings.granularity))
+        recipe = _recipe(data, settings.granularity)
+        qsvs = calibrate(data, samples, recipe, KERNELS)
+        product.write_bytes(quantize_with(data, recipe, qsvs))
+        other = calibrate(data, samples, recipe, CHECKED_AGAINST)
     except (ValueError, RuntimeError, KeyError) as e:
         raise CompileFailed(f"ai-edge-quantizer failed: {type(e).__name__}: {str(e).strip()[:200]}") from e
     reference, candidate = check.tflite_runner(prepared), check.tflite_runner(product)
@@ -204,7 +284,11 @@ def compile(parent: Path, out_dir: Path, m: Manifest, a: Artifact, inputs: dict[
     info = inspect(product)
     report = {"compiler": "aeq", "tool_version": version, "granularity": settings.granularity,
               "calibration": _files(m, settings.calibration), "calibration_samples": len(samples),
-              "holdout": _files(m, settings.holdout),
+              "holdout": _files(m, settings.holdout), "versions": versions(),
+              "ranges": {"kernels": f"LiteRT {KERNELS[0]}, {KERNELS[1]} thread(s)", "grid_bits": ranges.GRID_BITS,
+                         "inputs_sha256": _inputs_digest(samples), "sha256": ranges.digest(ranges.snap(qsvs))},
+              "ranges_margin": {"against": f"LiteRT {CHECKED_AGAINST[0]}, {CHECKED_AGAINST[1]} thread(s)",
+                                **ranges.margin(qsvs, other)},
               "agreement": agreement.detail, "cosine_similarity": _cosine(outputs, info),
               "float_ops": sorted(set(info.float_ops))}
     checks = [check.io_check(info, m, a, m.input.shape[1]), agreement]
@@ -226,6 +310,14 @@ def views(path: Path, crops: bool) -> list:
     w, h = image.size
     corners = [(0, 0), (w // 2, 0), (0, h // 2), (w // 2, h // 2), (w // 4, h // 4)]
     return [image, *(image.crop((x, y, x + w // 2, y + h // 2)) for x, y in corners)]
+
+
+def _inputs_digest(samples: list[dict[str, np.ndarray]]) -> str:
+    """sha256 of the calibration inputs as the model reads them (decoded, cropped, resized, scaled: numpy and Pillow)."""
+    from zoo.hashes import sha256_of
+
+    return sha256_of(b"".join(name.encode() + b"\0" + sample[name].astype("<f4").tobytes()
+                              for sample in samples for name in sorted(sample)))
 
 
 def _files(m: Manifest, ids: list[str]) -> list[dict[str, str]]:

@@ -35,6 +35,8 @@ OPTIONS = {
     "memory-mode": "Dedicated_Sram_384KB",
 }
 INSTALL = install_extra("imx93") + ": Arm's ethos-u-vela at the version zoo pins, no TensorFlow needed"
+# the entries of a compile report that enter the bytes (a pin that is not rebuilt names those that differ)
+DETERMINANTS = ("vela_version", "options")
 _CPU_OP = re.compile(r"^Warning \(supported operators\) operator: (\S+), ofm: '([^']*)'\s*\nReason: (.+)$", re.M)
 
 

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 RULES = "nxp-imx/tflite-vx-delegate-imx@44aab8a op_map.cc"
 INSTALL = install_extra("imx8mp") + ": ai-edge-litert's flatbuffer tools at the versions zoo pins"
+# the entries of a compile report that enter the bytes (a pin that is not rebuilt names those that differ)
+DETERMINANTS = ("tool_version",)
 REGISTERED = frozenset("""ABS ADD ADD_N ARG_MAX ARG_MIN AVERAGE_POOL_2D BATCH_MATMUL BATCH_TO_SPACE_ND
 BIDIRECTIONAL_SEQUENCE_LSTM BIDIRECTIONAL_SEQUENCE_RNN BROADCAST_TO CAST CONCATENATION CONV_2D CONV_3D DEPTH_TO_SPACE
 DEPTHWISE_CONV_2D DEQUANTIZE DIV ELU EMBEDDING_LOOKUP EQUAL EXP EXPAND_DIMS FLOOR FLOOR_DIV FULLY_CONNECTED GATHER
