@@ -60,12 +60,22 @@ def test_google_artifacts_io_matches_litert(bundled, real, name, artifact_id):
 
 
 def test_labels_are_upstreams_own_files(bundled, coral, coral_tasks):
+    import zipfile
+
+    from conftest import SHARED
+
     lines = (coral / "pascal_voc_segmentation_labels.txt").read_text().splitlines()
     pascal, imagenet = lines[: lines.index("")], (coral_tasks / "imagenet_labels.txt").read_text().splitlines()
-    mediapipe = {"selfie-segmentation": ["background", "person"], "face-detection-short-range": ["face"]}  # one class
+    own = {"selfie-segmentation": ["background", "person"], "face-detection-short-range": ["face"],  # one class
+           "yolo-face": ["face"], "fastestdet-person": ["person"], "face-detection-full-range": ["face"],
+           "selfie-segmentation-landscape": ["background", "person"]}
+    for name, member in {"ssd-mobilenet-v1": "labelmap.txt", "mobilenet-v1-0.25-224": "labels.txt",
+                         "deeplabv3-257": "labelmap.txt"}.items():  # the label files zipped onto the models
+        with zipfile.ZipFile(SHARED / "tflite-support" / bundled.get(name).artifacts[0].file) as z:
+            own[name] = z.read(member).decode().splitlines()
     for name in bundled.names():
         m = bundled.get(name)
-        want = mediapipe.get(name) or {"semantic-segmentation": pascal, "image-classification": imagenet,
+        want = own.get(name) or {"semantic-segmentation": pascal, "image-classification": imagenet,
                                        "pose-estimation": []}[m.task]
         assert m.labels == want, name
 

@@ -21,8 +21,9 @@ def test_bundled_catalog_spans_segmentation_classification_pose_and_detection(mo
     assert cat.problems == [] and cat.warnings == []
     assert cat.names() == [
         "coral-deeplabv3", "coral-deeplabv3-dm05", "coral-deeplabv3plus", "coral-deeplabv3plus-dm05",
-        "deeplabv3", "deeplabv3-dm1", "face-detection-short-range", "mobilenet-v1-0.5-160", "mobilenet-v2",
-        "movenet-lightning", "selfie-segmentation",
+        "deeplabv3", "deeplabv3-257", "deeplabv3-dm1", "face-detection-full-range", "face-detection-short-range",
+        "fastestdet-person", "mobilenet-v1-0.25-224", "mobilenet-v1-0.5-160", "mobilenet-v1-0.75-192", "mobilenet-v2",
+        "movenet-lightning", "selfie-segmentation", "selfie-segmentation-landscape", "ssd-mobilenet-v1", "yolo-face",
     ]
     assert {cat.get(n).task for n in cat.names()} == {"semantic-segmentation", "image-classification", "pose-estimation",
                                                       "object-detection"}
@@ -31,7 +32,7 @@ def test_bundled_catalog_spans_segmentation_classification_pose_and_detection(mo
 
 def test_names_filter_with_globs(monkeypatch):
     monkeypatch.delenv("ZOO_MANIFESTS", raising=False)
-    assert zoo.models(include="deeplab*") == ["deeplabv3", "deeplabv3-dm1"]
+    assert zoo.models(include="deeplab*") == ["deeplabv3", "deeplabv3-257", "deeplabv3-dm1"]
     assert zoo.models(include="coral-*", exclude="*plus*") == ["coral-deeplabv3", "coral-deeplabv3-dm05"]
 
 

@@ -29,16 +29,19 @@ def test_list_table():
     result = runner.invoke(app, ["list"])
     assert result.exit_code == 0
     header, rule, *rows = result.stdout.splitlines()
-    assert header.split() == ["name", "task", "input", "classes", "metric", "targets"]
+    assert header.split() == ["name", "task", "input", "classes", "upstream", "measured", "by", "zoo", "targets"]
     row = next(r for r in rows if r.startswith("deeplabv3 "))
     assert "1x513x513x3" in row and "mIoU 69.65% (cpu-uint8)" in row and row.endswith("cpu edgetpu imx93+ imx8mp+")
+    assert "mIoU 38.2 -> 38.2 (+0.0), 100 img (cpu-uint8 -> imx8mp)" in row  # zoo's own figures, never mixed in
     row = next(r for r in rows if r.startswith("mobilenet-v2 "))
     assert "image-classification" in row and "top-1 71.8% (tf-float)" in row and "1001" in row
     row = next(r for r in rows if r.startswith("movenet-lightning "))
     assert "pose-estimation" in row and row.endswith("cpu edgetpu imx93+")
     row = next(r for r in rows if r.startswith("coral-deeplabv3 "))  # its cpu file has no pin yet: not published
     assert row.endswith("edgetpu cpu*")
-    assert result.stdout.endswith("\n(+ = pinned, built on fetch or served by a mirror; * = artifact not published yet)\n")
+    assert result.stdout.endswith("\n(+ = pinned, built on fetch or served by a mirror; * = artifact not published yet; "
+                                  "measured: the reference file -> an int8 file on the same small sample set, by zoo "
+                                  "eval; zoo info NAME says how)\n")
 
 
 def test_list_json_as_subprocess_parses():
@@ -82,7 +85,8 @@ def test_usage_error_exits_2():
 def test_validate_all_ok():
     result = runner.invoke(app, ["validate"])
     assert result.exit_code == 0 and result.stdout == ""
-    assert "11 of 11 manifest(s) valid" in result.stderr
+    count = len(list((Path(__file__).parent.parent / "manifests").glob("*.yaml")))
+    assert count == 19 and f"{count} of {count} manifest(s) valid" in result.stderr
 
 
 def test_validate_paths_reports_each_problem(tmp_path, minimal):

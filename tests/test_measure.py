@@ -16,11 +16,12 @@ pytest.importorskip("ai_edge_litert", reason="the run extra (ai-edge-litert) is 
 from PIL import Image  # noqa: E402
 
 from zoo import catalog  # noqa: E402
+from zoo.evaluation import evaluate_loaded  # noqa: E402
 from zoo.model import Model  # noqa: E402
 from zoo.preprocess import prepare, quantize  # noqa: E402
 from zoo.progress import Progress  # noqa: E402
 from zoo.runtime import open_file  # noqa: E402
-from zoo.tasks.segmentation import TASK, confusion, pascal_palette, read_mask, scores  # noqa: E402
+from zoo.tasks.segmentation import confusion, pascal_palette, read_mask, scores  # noqa: E402
 
 BIRD = 3
 DM1, DM05 = "deeplabv3_mnv2_pascal_quant.tflite", "deeplabv3_mnv2_dm05_pascal_quant.tflite"
@@ -126,8 +127,8 @@ def test_eval_reads_plain_image_and_mask_folders(coral, tmp_path):
     (tmp_path / "masks").mkdir()
     Image.open(coral / "bird_segmentation.bmp").save(tmp_path / "images" / "bird.png")
     Image.open(coral / "bird_segmentation_mask.bmp").save(tmp_path / "masks" / "bird.png")
-    e = TASK.evaluate(Model(open_file(coral / DM1)), tmp_path, "val", None, Progress())
-    assert e.layout == "pairs" and e.images == 1 and e.figures["per_class_iou"]["bird"] > 90
+    e = evaluate_loaded(Model(open_file(coral / DM1)), tmp_path, "val", None, Progress())
+    assert e.dataset.layout == "pairs" and e.rows[0].images == 1 and e.rows[0].figures["per_class_iou"]["bird"] > 90
 
 
 @pytest.mark.parametrize("broken", ["images", "masks"])

@@ -25,8 +25,11 @@ from conftest import REPO, SHARED  # noqa: E402  (tests/ is on sys.path)
 
 MEDIAPIPE = SHARED / "mediapipe"
 FACE, SELFIE = "face-detection-short-range", "selfie-segmentation"
+FULL_RANGE, LANDSCAPE = "face-detection-full-range", "selfie-segmentation-landscape"
 MEMBERS = {"face_detection_short_range.tflite": "mediapipe/modules/face_detection/face_detection_short_range.tflite",
-           "selfie_segmentation.tflite": "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"}
+           "selfie_segmentation.tflite": "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
+           "face_detection_full_range_sparse.tflite": "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite",
+           "selfie_segmentation_landscape.tflite": "mediapipe/modules/selfie_segmentation/selfie_segmentation_landscape.tflite"}
 WHEEL = "mediapipe-0.10.14-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
 IMAGES = {"bird.bmp": "coral", "bird_segmentation.bmp": "coral", "cat.bmp": "coral-tasks", "squat.bmp": "coral-tasks",
           "grace_hopper.bmp": "mediapipe"}
@@ -72,7 +75,7 @@ def wheel(mediapipe, tmp_path, monkeypatch):
     folder = tmp_path / "manifests"
     folder.mkdir()
     with StaticServer(site) as server:
-        for name in (FACE, SELFIE):
+        for name in (FACE, SELFIE, FULL_RANGE, LANDSCAPE):
             doc = yaml.safe_load((REPO / "manifests" / f"{name}.yaml").read_text())
             for up in doc["upstream"]:
                 if up.get("sources"):
@@ -273,3 +276,35 @@ def test_without_the_quantize_extra_a_build_says_what_to_install_before_any_down
         "checkout (the quantize extra of edge-model-zoo): Google's ai-edge-quantizer at the version zoo pins, no "
         "TensorFlow needed)")
     assert wheel.server.requests == []
+
+
+def test_full_range_and_landscape_match_mediapipes_own_outputs(wheel, tmp_path):
+    """The wheel's other two members: MediaPipe's faces on three photos (1, 4 and 1: same count, box IoU >= 0.9,
+    score within 0.01, keypoints within 0.01) and its landscape masks on two (IoU >= 0.99 above 0.5)."""
+    photos = {"grace_hopper.bmp": MEDIAPIPE / "grace_hopper.bmp", "faceDet_test.jpg": SHARED / "nxp-eiq" / "faceDet" / "test.jpg",
+              "squat.bmp": SHARED / "coral-tasks" / "squat.bmp"}
+    reference = json.loads((MEDIAPIPE / "face_detection_full_range_reference.json").read_text())
+    for key, want in reference.items():
+        proc = zoo_cli("predict", FULL_RANGE, str(photos[key.split(":", 1)[1]]), "--json")
+        assert proc.returncode == 0, proc.stderr
+        got = sorted(json.loads(proc.stdout)["detections"], key=lambda d: -d["score"])
+        assert len(got) == len(want["detections"]), key
+        for d, e in zip(got, want["detections"]):
+            box = {"xmin": e["xmin"], "ymin": e["ymin"], "xmax": e["xmin"] + e["width"], "ymax": e["ymin"] + e["height"]}
+            far = max(max(abs(k["x"] - x), abs(k["y"] - y)) for k, (x, y) in zip(d["keypoints"], e["keypoints"]))
+            # measured: scores within 0.006, IoU 0.92-0.997 (squat.bmp's is 0.922), keypoints within 0.004
+            assert abs(d["score"] - e["score"]) <= 0.01 and box_iou(d["box"], box) >= 0.9 and far <= 0.01, (key, d, e)
+    for photo in ("squat.bmp", "grace_hopper.bmp"):
+        proc = zoo_cli("predict", LANDSCAPE, str(photos[photo]), "-o", str(tmp_path / f"{photo}_mask.png"))
+        assert proc.returncode == 0, proc.stderr
+        ids = np.asarray(Image.open(tmp_path / f"{photo}_ids.png")) == 1
+        ref = np.load(MEDIAPIPE / f"selfie_segmentation_landscape_reference_{photo.split('.')[0]}.npy") > 0.5
+        assert ids.shape == ref.shape and (ids & ref).sum() / (ids | ref).sum() >= 0.99  # measured 0.9994, 0.9995
+
+
+def test_a_build_checks_a_landscape_input_at_its_own_size():
+    from zoo import catalog
+    from zoo.convert.check import expected_shapes
+
+    m = catalog.load(extra=[]).get(LANDSCAPE)
+    assert expected_shapes(m, m.artifact("cpu"), 144) == ([[1, 144, 256, 3]], [[1, 144, 256, 1]])  # was 144 x 144

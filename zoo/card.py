@@ -67,9 +67,13 @@ def render(m: Manifest, repo: str | None = None, records: dict[str, dict] | None
         lines.append(f"{a.id} | {a.target} | {a.precision} | {a.input_dtype} / {a.output_dtype} | {a.delegate or '-'} | "
                      f"{a.file} | {pin}")
     if m.metrics:
-        lines += ["", "## Accuracy", "", "Metric | Value | Dataset | Split | Applies to | Source", "--- | --- | --- | --- | --- | ---"]
-        lines += [f"{x.name} | {x.value:g}{x.unit if x.unit == '%' else ''} | {x.dataset} | {x.split} | {x.applies_to} | "
-                  f"{x.citation if x.source == 'upstream' else f'{x.source} {x.date}: `{x.command}`'}" for x in m.metrics]
+        lines += ["", "## Accuracy", "", "Metric | Value | Dataset | Split | Images | Applies to | Source", "--- | --- | --- | --- | --- | --- | ---"]
+        lines += [f"{x.name} | {x.value:g}{x.unit if x.unit == '%' else ''} | {x.dataset} | {x.split} | "
+                  f"{x.subset or x.images or '-'} | {x.applies_to} | "
+                  f"{x.citation if x.source == 'upstream' else f'{x.source} {x.date}: `{x.command}`'}"
+                  + (f" ({', '.join(f'{k} {v}' for k, v in x.tools.items())})" if x.tools else "") for x in m.metrics]
+        caveats = list(dict.fromkeys(x.caveat for x in m.metrics if x.caveat))
+        lines += ["", *(f"Caveat (measured figures): {c}." for c in caveats)] if caveats else []
     if m.benchmarks:
         lines += ["", "## Performance", "", "Latency | Applies to | Device | Accelerator | Threads | Runtime | Input | Source",
                   "--- | --- | --- | --- | --- | --- | --- | ---"]

@@ -24,9 +24,10 @@ from zoo.hashes import StatKey, sha256_of
 from zoo.manifest import Manifest
 from zoo.manifest_sources import bundled_dir
 from zoo.tasks import get_task
+from zoo.tasks.base import Context
 
 INDEX = "manifests.json"
-INDEX_VERSION = 2  # 2: catalog rows list the targets built on fetch
+INDEX_VERSION = 3  # 2: catalog rows list the targets built on fetch; 3: and zoo's measured figures
 _JUDGES = ("schema.py", "manifest.py", "tensors.py", "sources.py", "targets.py", "choice.py", "catalog.py", "tasks")
 """The code whose verdicts (valid or not, rows, pins) the index keeps: another version of it starts a new index."""
 MAX_INDEX_BYTES = 64 << 20
@@ -47,7 +48,8 @@ def summary(m: Manifest) -> dict:
         "classes": len(m.labels),
         "metric": get_task(m.task).headline,
         "metrics": [{"name": x.name, "value": x.value, "unit": x.unit, "applies_to": x.applies_to, "source": x.source}
-                    for x in get_task(m.task).headline_metrics(m.metrics)],
+                    for x in get_task(m.task).headline_metrics(m.metrics) if x.source != "measured"],  # zoo's own: "measured" below
+        "measured": measured_pair(m),
         "targets": {
             "published": m.published_targets,
             "built_on_fetch": (built := [t for t in m.targets if t not in m.published_targets
@@ -56,6 +58,25 @@ def summary(m: Manifest) -> dict:
         },
     }
 
+
+def measured_pair(m: Manifest) -> dict | None:
+    """The headline of zoo's own measurements (`zoo list`): the reference file's figure (the float one, else the first
+    measured) beside an integer file's (the first other one) on the same dataset and split, with the difference and
+    the image count; None when zoo measured nothing."""
+    name = get_task(m.task).metric(Context(m.parsed_head, m.outputs, m.labels))
+    figures = [x for x in m.metrics if x.source == "measured" and x.name == name]
+    if not figures:
+        return None
+    order = {a.id: (not a.is_float, i) for i, a in enumerate(m.artifacts)}
+    figures.sort(key=lambda x: order.get(x.applies_to, (True, len(order))))
+    ref = figures[0]
+    same = [x for x in figures[1:] if (x.dataset, x.split) == (ref.dataset, ref.split)]
+    floats = {a.id for a in m.artifacts if a.is_float}
+    other = next((x for x in same if x.applies_to not in floats), same[0] if same else None)
+    return {"name": name, "dataset": ref.dataset, "split": ref.split, "images": ref.images,
+            "reference": {"artifact": ref.applies_to, "value": ref.value},
+            "int8": {"artifact": other.applies_to, "value": other.value} if other else None,
+            "difference": round(other.value - ref.value, 2) if other else None}
 
 _parsed: dict[Path, tuple[StatKey, Manifest | ManifestInvalid]] = {}
 _last: list = [None, None]

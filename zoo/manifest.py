@@ -147,6 +147,9 @@ class Metric(Provenance):
     split: str
     applies_to: str = Field(description="id of the artifact or upstream input the figure was obtained with")
     images: PositiveInt | None = None
+    subset: str | None = Field(default=None, description="which part of the split, e.g. 'all 250 images'")
+    tools: dict[str, str] | None = Field(default=None, description="what computed a measured figure, by package version")
+    caveat: str | None = Field(default=None, description="what must stand beside the figure")
 
 
 class Benchmark(Provenance):
@@ -237,6 +240,11 @@ class Artifact(PinnedFile):
     @property
     def published(self) -> bool:
         return bool(self.sources)
+
+    @property
+    def is_float(self) -> bool:
+        """A float file: the reference its integer siblings are compared with (zoo eval, zoo list)."""
+        return self.precision in ("float32", "float16")
 
     @property
     def compiler(self) -> Compiler | None:

@@ -65,3 +65,16 @@ def append_measured(model: str, key: str, entry: dict) -> Path:
     path = catalog.record_path(model)
     update_manifest(path, append={key: [entry]})
     return path
+
+
+def record_metrics(model: str, entries: list[dict]) -> Path:
+    """Write measured `metrics` entries into `model`'s manifest, replacing the measured figures they supersede (the
+    same name, dataset, split and artifact), so re-recording a command leaves one figure; returns the file written."""
+    from zoo import catalog
+
+    keys = {(e["name"], e["dataset"], e["split"], e["applies_to"]) for e in entries}
+    path = catalog.record_path(model)
+    update_manifest(path, append={"metrics": entries},
+                    remove={"metrics": lambda e: e.get("source") == "measured"
+                            and (e.get("name"), e.get("dataset"), e.get("split"), e.get("applies_to")) in keys})
+    return path

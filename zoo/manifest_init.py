@@ -1,6 +1,8 @@
 """`zoo init`: a manifest for someone's own .tflite file, read from the file itself (no TensorFlow): its input and
 outputs (shapes, dtypes, quantization), size and sha256, the target its operators say, preprocessing derived from the
-input's quantization, and the labels. The result is validated before it is returned."""
+input's quantization, and the labels. A file with TFLite Model Metadata is described as the Task Library (its reader)
+would run it: the metadata's normalisation for a float input, libyuv's bilinear resize, the labels zipped onto the
+file. The result is validated before it is returned."""
 
 from __future__ import annotations
 
@@ -11,11 +13,14 @@ from zoo.errors import ZooError, shown, visible
 from zoo.hashes import file_digest
 from zoo.targets import get_target
 from zoo.tasks import TASKS, Task
-from zoo.tflite import ModelInfo, TensorInfo, inspect
+from zoo.tflite import ModelInfo, TensorInfo, custom_options, inspect
+from zoo.tflite_metadata import Metadata, read
 
 INPUT_RANGES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0), "0,255": (0.0, 255.0)}
 INIT_TASKS = tuple(name for name, t in TASKS.items() if type(t).init_kind is not Task.init_kind)
 """The tasks zoo init describes (those that say what kind their outputs are), in the task registry's order."""
+POSTPROCESS = "TFLite_Detection_PostProcess"
+POSTPROCESSED = ("boxes", "classes", "scores", "count")
 
 
 def describe(path: Path, name: str, task: str, labels: list[str] | None = None, sources: list[str] | None = None,
@@ -27,6 +32,7 @@ def describe(path: Path, name: str, task: str, labels: list[str] | None = None, 
         raise ZooError(f"zoo init cannot describe the outputs of {task} models yet",
                        f"it describes {', '.join(INIT_TASKS)}; write this manifest by hand")
     info = inspect(path)
+    meta = read(path)
     if len(info.inputs) != 1:
         raise ZooError(f"{path.name} has {len(info.inputs)} inputs; zoo describes models with one image input")
     if not info.outputs:
@@ -34,10 +40,12 @@ def describe(path: Path, name: str, task: str, labels: list[str] | None = None, 
     inp = info.inputs[0]
     target = info.accelerator or "cpu"
     digest = file_digest(path)
-    outputs = [_output(t, task, info) for t in info.outputs]
+    outputs = _outputs(path, info, task)
     for size in outputs[0]["shape"]:  # its classes or keypoints, each named in the head
         _count(size, "classes or keypoints")
     classes = _argmax_channels(info, info.outputs[0]) if outputs[0]["kind"] == "class-ids" else None
+    if labels is None and meta:  # the metadata's label file (a detector's label map keeps its gaps and "???")
+        labels = next((meta.labels(t) for t in meta.outputs if t.label_file), None)
     artifact = {
         "id": f"{target}-{_precision(info)}", "target": target, "format": "tflite", "precision": _precision(info),
         "input_dtype": inp.dtype, "output_dtype": info.outputs[0].dtype, "file": path.name, "size": digest.size,
@@ -55,17 +63,18 @@ def describe(path: Path, name: str, task: str, labels: list[str] | None = None, 
         "schema_version": manifest.SCHEMA_VERSION, "name": name, "family": name, "task": task,
         "description": f"{name}: {task.replace('-', ' ')} ({path.name}, described by zoo init)",
         "license": license, "homepage": sources[0] if sources else "unknown",
-        "inputs": [_input(inp, input_range)], "outputs": outputs,
+        "inputs": [_input(inp, input_range, meta)], "outputs": outputs,
         "head": TASKS[task].init_head(outputs, labels, name, classes), "artifacts": [artifact],
     }
     manifest.parse(data, f"the manifest zoo init would write for {path.name}")  # no {name}.yaml exists yet
     return data
 
 
-def _input(t: TensorInfo, input_range: str) -> dict:
+def _input(t: TensorInfo, input_range: str, meta: Metadata | None) -> dict:
     """The image input: layout and colours by shape, and the normalisation that maps pixels 0..255 onto what the
-    tensor takes: its quantized range when it has one, raw pixels for an integer input without parameters, else
-    `input_range` (a float input does not say what it was trained on)."""
+    tensor takes: its quantized range when it has one, raw pixels for an integer input without parameters, the
+    metadata's mean and std for a float input that has them, else `input_range` (a float input does not say what it
+    was trained on)."""
     shape = list(t.shape)
     if len(shape) == 3:
         layout, channels = "NHW", 1
@@ -80,15 +89,39 @@ def _input(t: TensorInfo, input_range: str) -> dict:
         low, high = ((q - t.zero_point[0]) * t.scale[0] for q in info)
     elif t.dtype in ("uint8", "int8"):
         low, high = 0.0, 255.0
+    elif meta and meta.inputs and meta.inputs[0].mean and len(meta.inputs[0].std) == len(meta.inputs[0].mean):
+        mean, std = meta.inputs[0].mean, meta.inputs[0].std
+        if len(mean) not in (1, channels) or not all(std):
+            raise ZooError(f"input {t.name!r}: its metadata's normalisation has {len(mean)} means for {channels} channel(s) "
+                           "or a zero std")
+        return _image_input(t, layout, channels, [round(m, 6) for m in mean] * (channels // len(mean)),
+                            [round(1 / s, 10) for s in std] * (channels // len(std)), "libyuv-bilinear")
     else:
         if input_range not in INPUT_RANGES:
             raise ZooError(f"--input-range {shown(input_range)} is not one of {', '.join(INPUT_RANGES)}")
         low, high = INPUT_RANGES[input_range]
     scale = (high - low) / 255
     mean = -low / scale
-    return {"name": t.name or None, "shape": shape, "layout": layout, "color_order": "GRAY" if channels == 1 else "RGB",
-            "dtype": t.dtype, "preprocessing": {"resize": "stretch", "resize_method": "pillow-bilinear",
-                                                "mean": [round(mean, 6)] * channels, "scale": [round(scale, 10)] * channels}}
+    return _image_input(t, layout, channels, [round(mean, 6)] * channels, [round(scale, 10)] * channels,
+                        "libyuv-bilinear" if meta else "pillow-bilinear")
+
+
+def _image_input(t: TensorInfo, layout: str, channels: int, mean: list[float], scale: list[float], method: str) -> dict:
+    return {"name": t.name or None, "shape": list(t.shape), "layout": layout,
+            "color_order": "GRAY" if channels == 1 else "RGB", "dtype": t.dtype,
+            "preprocessing": {"resize": "stretch", "resize_method": method, "mean": mean, "scale": scale}}
+
+
+def _outputs(path: Path, info: ModelInfo, task: str) -> list[dict]:
+    """The outputs and their kinds; a detector must end in TFLite_Detection_PostProcess, whose four outputs (boxes,
+    classes, scores, count) take their size from its max_detections."""
+    if task != "object-detection" or len(info.outputs) != 4 or not any(op.name == POSTPROCESS for op in info.ops):
+        return [_output(t, task, info) for t in info.outputs]
+    count = custom_options(path, POSTPROCESS).get("max_detections")
+    if not isinstance(count, int) or not 0 < count <= 100_000:
+        raise ZooError(f"{path.name}: its {POSTPROCESS} does not say how many detections it gives (max_detections)")
+    shapes = ([1, count, 4], [1, count], [1, count], [1])
+    return [{"name": t.name, "shape": shape, "kind": kind} for t, shape, kind in zip(info.outputs, shapes, POSTPROCESSED)]
 
 
 def _output(t: TensorInfo, task: str, info: ModelInfo) -> dict:

@@ -61,6 +61,10 @@ def resize(image: Image.Image, width: int, height: int, method: str) -> np.ndarr
         return np.asarray(image.resize((width, height), Image.BILINEAR))
     if method == "nearest":
         return np.asarray(image.resize((width, height), Image.NEAREST))
+    if method == "libyuv-bilinear":
+        return _libyuv(np.asarray(image), width, height)
+    if method == "opencv-bilinear":
+        return _opencv(np.asarray(image), width, height)
     low, high, weight = _bilinear_axis(image.height, height)
     pixels, (low, high) = _rows(image, low, high)
     gray = pixels.ndim == 2
@@ -77,6 +81,97 @@ def _rows(image: Image.Image, *wanted: np.ndarray) -> tuple[np.ndarray, tuple[np
     needed = np.unique(np.concatenate(wanted))
     rows = np.stack([np.asarray(image.crop((0, r, image.width, r + 1)))[0] for r in needed.tolist()])
     return rows, tuple(np.searchsorted(needed, w) for w in wanted)
+
+
+def _libyuv(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """libyuv's ARGBScale with kFilterBilinear, as TFLite Support's Task Library resizes (its C reference code, integer
+    arithmetic): the filter reduced where an axis keeps its size or shrinks 3x (ScaleFilterReduce), 16.16 fixed-point
+    sample positions (ScaleSlope), whole even shrinks by a 2x2 box (rounded twice, as the SIMD rows' pavgb does) and
+    whole odd ones by nearest pixel, otherwise rows blended with 8-bit weights (InterpolateRow) and columns with 7-bit
+    weights summing to 127 (ScaleARGBFilterCols): rows first when shrinking, columns first when growing
+    (ScaleARGBBilinearDown, ScaleARGBBilinearUp). Only the pixels the samples read are gathered."""
+    src = pixels.astype(np.int32)
+    src = src[..., None] if src.ndim == 2 else src
+    h, w = src.shape[:2]
+    mode = "bilinear"
+    if height in (h, h / 3) or h == 1:
+        mode = "linear"
+    if w == 1 or (mode == "linear" and width in (w, w / 3)):
+        mode = "none"
+    x, dx = _libyuv_slope(w, width, mode != "none", True)
+    y, dy = _libyuv_slope(h, height, mode != "none", mode == "bilinear")
+    steps_x, steps_y = x + dx * np.arange(width, dtype=np.int64), y + dy * np.arange(height, dtype=np.int64)
+    if dx and dy and not (dx | dy) & 0xFFFF:  # whole shrinks
+        if not (dx | dy) & 0x10000:  # even: ScaleARGBDown2, ScaleARGBDownEven (a 2x2 box)
+            rows, cols = (y >> 16) + (dy >> 16) * np.arange(height), (x >> 16) + (dx >> 16) * np.arange(width)
+            top, bottom = src[rows], src[rows + 1]
+            left, right = (top[:, cols] + bottom[:, cols] + 1) >> 1, (top[:, cols + 1] + bottom[:, cols + 1] + 1) >> 1
+            return _as_pixels((left + right + 1) >> 1, pixels)
+        if dx & dy & 0x10000:
+            mode = "none"
+    if mode == "none":  # ScaleARGBSimple
+        return _as_pixels(src[steps_y >> 16][:, steps_x >> 16], pixels)
+    xi = np.clip(steps_x >> 16, 0, w - 1)
+    left, right, xf = xi, np.clip(xi + 1, 0, w - 1), ((steps_x >> 9) & 0x7F).astype(np.int32)[None, :, None]
+    ys = np.minimum(steps_y, np.int64((h - 1) << 16))  # held at the last row
+    top, yf = ys >> 16, ((ys >> 8) & 0xFF).astype(np.int32)[:, None, None]
+    bottom = np.clip(top + 1, 0, h - 1)
+    cols = lambda a, b: (a * (0x7F ^ xf) + b * xf) >> 7  # noqa: E731
+    rows = lambda a, b: (a * (256 - yf) + b * yf + 128) >> 8  # noqa: E731
+    at = lambda r, c: src[np.ix_(r, c)]  # noqa: E731
+    if mode == "linear":
+        return _as_pixels(cols(at(top, left), at(top, right)), pixels)
+    if dy >= 0x10000:
+        out = cols(rows(at(top, left), at(bottom, left)), rows(at(top, right), at(bottom, right)))
+    else:
+        out = rows(cols(at(top, left), at(top, right)), cols(at(bottom, left), at(bottom, right)))
+    return _as_pixels(out, pixels)
+
+
+def _as_pixels(out: np.ndarray, like: np.ndarray) -> np.ndarray:
+    out = out.astype(np.uint8)
+    return out[..., 0] if like.ndim == 2 else out
+
+
+def _libyuv_slope(size: int, out: int, filtered: bool, centred: bool) -> tuple[int, int]:
+    """libyuv's ScaleSlope along one axis: (start, step) in 16.16 fixed point."""
+    step = (size << 16) // out
+    if not filtered:
+        return step >> 1, step
+    if not centred:  # kFilterLinear's vertical axis
+        return step >> 1, step
+    if out <= size:
+        return (step >> 1) - 32768, step
+    if size > 1 and out > 1:
+        return 0, ((size << 16) - 0x00010001) // (out - 1)
+    return 0, step
+
+
+def _opencv(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """OpenCV's cv2.resize with INTER_LINEAR (what NXP's examples call): half-pixel centres, 11-bit fixed-point weights
+    (columns past an edge clamped to it, rows past one blended from the clipped row with their weights kept), the
+    vertical pass as its SIMD code does it (each row >> 4, high 16 bits of the product, the sum rounded >> 2)."""
+    src = pixels.astype(np.int64)
+    src = src[..., None] if src.ndim == 2 else src
+    h, w = src.shape[:2]
+
+    def axis(size: int, n: int, clamp: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        position = ((np.arange(n) + 0.5) * (size / n) - 0.5).astype(np.float32)
+        low = np.floor(position).astype(np.int64)
+        frac = position - low
+        if clamp:  # columns past an edge take the edge pixel alone; rows keep their weights over a clipped row
+            frac, low = np.where(low < 0, 0, frac), np.maximum(low, 0)
+            frac, low = np.where(low >= size - 1, 0, frac), np.minimum(low, size - 1)
+        first = np.rint((np.float32(1) - frac) * np.float32(2048)).astype(np.int64)  # cvRound: half to even
+        return np.clip(low, 0, size - 1), np.clip(low + 1, 0, size - 1), first
+
+    x0, x1, ax = axis(w, width, True)
+    y0, y1, by = axis(h, height, False)
+    ax, by = ax[None, :, None], by[:, None, None]
+    rows = lambda r: src[r][:, x0] * ax + src[r][:, x1] * (2048 - ax)  # noqa: E731
+    # VResizeLinearVec_32s8u: each row >> 4, times its weight, high 16 bits kept, the sum rounded >> 2
+    out = (((rows(y0) >> 4) * by >> 16) + ((rows(y1) >> 4) * (2048 - by) >> 16) + 2) >> 2
+    return _as_pixels(np.clip(out, 0, 255), pixels)
 
 
 def _bilinear_axis(size: int, out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -15,13 +15,26 @@ def _headline(row: dict) -> str:
     return ", ".join(values) or "-"
 
 
+def measured_text(pair: dict | None) -> str:
+    """zoo's own figures in a line: the reference file's, an integer file's and the difference, and the image count."""
+    if not pair:
+        return "-"
+    ref, other = pair["reference"], pair["int8"]
+    if other is None:
+        return f"{pair['name']} {ref['value']:.1f} ({ref['artifact']}), {pair['images']} img"
+    return (f"{pair['name']} {ref['value']:.1f} -> {other['value']:.1f} ({pair['difference']:+.1f}), {pair['images']} img "
+            f"({ref['artifact']} -> {other['artifact']})")
+
+
 def list_table(rows: Sequence[dict]) -> str:
     """`zoo list`: one line per catalog row (catalog.summary); targets built on fetch marked +, unpublished ones *."""
     lines = [(r["name"], r["task"], "x".join(map(str, r["input_shape"])), r["classes"] or "-", _headline(r),
+              measured_text(r.get("measured")),
               " ".join([*r["targets"]["published"], *(f"{t}+" for t in r["targets"]["built_on_fetch"]),
                         *(f"{t}*" for t in r["targets"]["unpublished"])])) for r in rows]
-    return table(("name", "task", "input", "classes", "metric", "targets"), lines) + \
-        "\n(+ = pinned, built on fetch or served by a mirror; * = artifact not published yet)"
+    return (table(("name", "task", "input", "classes", "upstream", "measured by zoo", "targets"), lines)
+            + "\n(+ = pinned, built on fetch or served by a mirror; * = artifact not published yet; measured: the "
+              "reference file -> an int8 file on the same small sample set, by zoo eval; zoo info NAME says how)")
 
 
 def _output(o) -> str:
@@ -83,8 +96,11 @@ def info_text(m: Manifest, path: str) -> str:
     if m.metrics:
         out += ["", "metrics"]
         for x in m.metrics:
-            out.append(f"  {x.name} {x.value:g}{x.unit if x.unit == '%' else ''} on {x.dataset} {x.split}, {x.applies_to}, "
-                       + _provenance(x))
+            sample = f" ({x.subset})" if x.subset else f" ({x.images} images)" if x.images else ""
+            out.append(f"  {x.name} {x.value:g}{x.unit if x.unit == '%' else ''} on {x.dataset} {x.split}{sample}, "
+                       f"{x.applies_to}, " + _provenance(x))
+            if x.caveat:
+                out.append(f"    caveat: {x.caveat}")
     if m.benchmarks:
         out += ["", "benchmarks"]
         for b in m.benchmarks:
@@ -97,7 +113,8 @@ def info_text(m: Manifest, path: str) -> str:
 def _provenance(x) -> str:
     if x.source == "upstream":
         return f"upstream: {x.citation}"
-    return f"{x.source} {x.date}: {x.command}"
+    tools = getattr(x, "tools", None)
+    return f"{x.source} {x.date}: {x.command}" + (f" [{', '.join(f'{k} {v}' for k, v in tools.items())}]" if tools else "")
 
 
 def targets_table() -> str:
@@ -180,17 +197,38 @@ def bench_text(rep: dict) -> str:
 
 
 def eval_text(out: dict) -> str:
-    metric = out["metric"]
-    lines = [f"{out['model']} / {out['artifact'] or '-'} ({out['task']}) on {out['images']} image(s) of {out['dataset']} "
-             f"({out['split']})"]
-    lines += [f"{k:<15} {v:.2f}%" for k, v in out.items() if isinstance(v, float) and k != "images"]
-    lines += [f"manifest        {m['value']:g}% ({m['source']}, {m['dataset']} {m['split']}"
-              + (f", {m['images']} images" if m["images"] else "") + f"): difference {m['difference']:+.2f} points"
-              for m in out["manifest"]]
-    if not out["manifest"]:
+    """`zoo eval`: the dataset and how it was read, one line per file (its metric, the difference from and agreement
+    with the reference file, images, seconds), the manifest's figures to compare with, the caveat."""
+    metric, rows = out["metric"], out["artifacts"]
+    lines = [f"{out['model']} ({out['task']}) on {out['dataset']} {out['split']}, {out['subset']} ({out['layout']})"]
+    lines += [f"  {n}" for n in out["notes"]]
+    if out["no_metric"]:
+        lines.append(f"  {out['no_metric']}")
+    ref = out["reference"]
+    table_rows, not_run = [], []
+    for r in rows:
+        if r["status"] != "ran":
+            table_rows.append((r["artifact"], r["precision"], "-", "-", "-", "-", "-"))
+            not_run.append(f"not run         {r['artifact']}: {r['status']}")
+            continue
+        value = "-" if r["value"] is None else f"{r['value']:.2f}"
+        diff = "reference" if r["artifact"] == ref else "-" if r["difference"] is None else f"{r['difference']:+.2f}"
+        agree = "-" if r["agreement"] is None or r["artifact"] == ref else f"{r['agreement']:.2f}"
+        table_rows.append((r["artifact"], r["precision"], value, diff, agree, r["images"], f"{r['seconds']:.1f}"))
+    lines += ["", table(("artifact", "precision", f"{metric or 'metric'} %", f"vs {ref or 'reference'}",
+                         f"agreement % ({out['agreement_unit']})", "images", "seconds"), table_rows)]
+    lines += not_run
+    others = sorted({k for r in rows for k, v in r["figures"].items() if isinstance(v, float) and k != metric})
+    for k in others:
+        lines.append(f"{k:<15} " + ", ".join(f"{r['artifact']} {r['figures'][k]:.2f}%" for r in rows if k in r["figures"]))
+    for m in out["manifest"]:
+        lines.append(f"manifest        {m['artifact']}: {m['value']:g}% ({m['source']}, {m['dataset']} {m['split']}"
+                     + (f", {m['images']} images" if m["images"] else "") + f"): difference {m['difference']:+.2f} points")
+    if metric and not out["manifest"]:
         lines.append(f"manifest        no {metric} figure on {out['dataset']} {out['split']} to compare with")
+    lines.append(f"caveat          {out['caveat']}")
     per_class = out.get("per_class_iou")
-    if per_class:
-        rows = [(label, "-" if iou is None else f"{iou:.2f}") for label, iou in per_class.items()]
-        return "\n".join(lines) + "\n\n" + table(("class", "IoU %"), rows)
+    if per_class and len([r for r in rows if r["status"] == "ran"]) == 1:
+        rows_ = [(label, "-" if iou is None else f"{iou:.2f}") for label, iou in per_class.items()]
+        return "\n".join(lines) + "\n\n" + table(("class", "IoU %"), rows_)
     return "\n".join(lines)

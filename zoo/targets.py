@@ -27,6 +27,7 @@ class Target:
     hub_tags: tuple[str, ...] = ()
     compiler: str | None = None  # the COMPILERS entry that makes this target's files from a parent file
     alternatives: tuple[str, ...] = ()  # other names the same delegate has on other images
+    runs_on_cpu: bool = False  # its files are plain integer/float graphs LiteRT runs without the delegate (zoo eval)
 
     def delegates(self) -> tuple[str, ...]:
         """Every path the delegate may have, the usual one first."""
@@ -83,6 +84,7 @@ TARGETS: dict[str, Target] = {
             install="pip install ai-edge-litert",
             rank=9,
             accelerator="CPU",
+            runs_on_cpu=True,
         ),
         Target(
             name="edgetpu",
@@ -107,6 +109,7 @@ TARGETS: dict[str, Target] = {
             rank=1,
             accelerator="NPU (VX delegate)",
             marker_op="vsi-npu",
+            runs_on_cpu=True,  # the NPU computes the same integers, rounding aside
             hub_tags=("nxp", "i.mx8mp"),
             compiler="vx",
         ),

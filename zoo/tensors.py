@@ -18,11 +18,13 @@ class Preprocessing(Strict):
     resize: Literal["stretch", "pad", "letterbox"] = Field(
         description="stretch: resize to the input size ignoring aspect; pad: scale the longer side to the input size "
         "keeping aspect, then pad bottom/right with pad_value; letterbox: the same, centred (padding on both sides)")
-    resize_method: Literal["pillow-bilinear", "tflite-bilinear", "corner-bilinear", "nearest"] = Field(
+    resize_method: Literal["pillow-bilinear", "tflite-bilinear", "corner-bilinear", "libyuv-bilinear", "opencv-bilinear",
+                           "nearest"] = Field(
         default="pillow-bilinear", description="pillow-bilinear: Pillow's bilinear filter (it smooths when shrinking); "
         "tflite-bilinear: LiteRT's RESIZE_BILINEAR with half-pixel centres, truncated to uint8 (libcoral's tests); "
         "corner-bilinear: bilinear sampling with the pixel corners aligned, rounded to uint8 (OpenCV's warp as "
-        "MediaPipe's ImageToTensorCalculator uses it); nearest: nearest neighbour")
+        "MediaPipe's ImageToTensorCalculator uses it); libyuv-bilinear: libyuv's ARGBScale bilinear (TFLite Support's "
+        "Task Library); opencv-bilinear: OpenCV's cv2.resize INTER_LINEAR (NXP's eIQ examples); nearest: nearest neighbour")
     pad_value: float | None = None
     mean: list[float] = Field(min_length=1)
     scale: list[float] = Field(min_length=1)

@@ -266,3 +266,52 @@ def _within_budget(path: str | Path, size: int, model: _Table, main: _Table) -> 
 def check_bytes(data: bytes, what: str) -> None:
     """InvalidModel unless `data` can be a TFLite flatbuffer (size, TFL3 identifier), for readers that trust it."""
     _identify(what, len(data), bytes(data[:8]))
+
+
+FLEX_INT, FLEX_UINT, FLEX_FLOAT, FLEX_MAP, FLEX_BOOL = 1, 2, 3, 9, 26  # FlexBuffers types
+
+
+def custom_options(path: str | Path, op_name: str) -> dict[str, int | float]:
+    """The scalar options of the first custom operator `op_name` in the main subgraph (a FlexBuffers map, e.g.
+    TFLite_Detection_PostProcess's max_detections), {} when there is none; InvalidModel when they are malformed."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        try:
+            model = _Table(data, struct.unpack_from("<I", data, 0)[0])
+            codes = [_op_name(c) for c in model.tables(1)]
+            for op in model.tables(2)[0].tables(3):
+                if codes[op.scalar(0, "I")] == op_name:
+                    return _flex_map(bytes(op.vector(5, "B")))
+        except (struct.error, IndexError, UnicodeDecodeError) as e:
+            raise InvalidModel(f"{path}: the options of its {op_name} are damaged ({e})") from None
+    return {}
+
+
+def _flex_map(buf: bytes) -> dict[str, int | float]:
+    """The scalar entries of a FlexBuffers map at the root of `buf` (other entries left out)."""
+    if len(buf) < 3:
+        return {}
+    root_width, packed = buf[-1], buf[-2]
+    root = len(buf) - 2 - root_width
+    if packed >> 2 != FLEX_MAP:
+        return {}
+    unsigned = lambda at, width: int.from_bytes(buf[at:at + width], "little")  # noqa: E731
+    width = 1 << (packed & 3)
+    at = root - unsigned(root, root_width)
+    count = unsigned(at - width, width)
+    keys_at = at - 3 * width - unsigned(at - 3 * width, width)
+    key_width = unsigned(at - 2 * width, width)
+    if at + count * (width + 1) > len(buf) or keys_at < 0:
+        raise IndexError("a FlexBuffers map beyond its buffer")
+    out = {}
+    for i in range(count):
+        key_at = keys_at + i * key_width
+        start = key_at - unsigned(key_at, key_width)
+        key = buf[start:buf.index(b"\0", start)].decode("utf-8")
+        kind, value_at = buf[at + count * width + i] >> 2, at + i * width
+        if kind == FLEX_INT:
+            out[key] = int.from_bytes(buf[value_at:value_at + width], "little", signed=True)
+        elif kind in (FLEX_UINT, FLEX_BOOL):
+            out[key] = unsigned(value_at, width)
+        elif kind == FLEX_FLOAT and width in (4, 8):
+            out[key] = struct.unpack_from("<f" if width == 4 else "<d", buf, value_at)[0]
+    return out

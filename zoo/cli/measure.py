@@ -79,10 +79,16 @@ def bench_(
 @app.command("eval")
 def eval_(
     model: ModelArg,
-    data: Annotated[Path, typer.Option("--data", metavar="DIR", help="The dataset: for segmentation PASCAL VOC 2012 "
-                                       "(JPEGImages/, SegmentationClass/, ImageSets/) or images/ + masks/; for "
-                                       "classification one sub-folder of images per class, named by its label or id.")],
-    split: Annotated[str, typer.Option(help="ImageSets/Segmentation/SPLIT.txt for VOC layouts.")] = "val",
+    data: Annotated[Path, typer.Option("--data", metavar="DIR", help="The dataset. Classification: one sub-folder of "
+                                       "images per class (named by label, id, or WNID with a synsets.txt), optionally "
+                                       "below SPLIT/. Detection: COCO annotations/instances_SPLIT.json, or YOLO "
+                                       "labels/SPLIT/*.txt with a data.yaml naming the classes. Segmentation: COCO "
+                                       "panoptic, class-index masks with a config.yaml naming the classes, PASCAL VOC "
+                                       "2012, or images/ + masks/.")],
+    artifacts: Annotated[Optional[str], typer.Option(metavar="all|ID,...", help="Run these files of NAME on the same "
+                                                     "images (all: every one; those that need their device are listed "
+                                                     "as such) and compare each with the float reference.")] = None,
+    split: Annotated[str, typer.Option(help="The split: a folder or file name part (val, val2017).")] = "val",
     limit: Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Only the first N images.")] = None,
     target: TargetOpt = "auto",
     threads: Annotated[Optional[int], typer.Option(metavar="N", help="CPU threads for LiteRT (default: LiteRT's choice).")] = None,
@@ -94,27 +100,42 @@ def eval_(
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """The task's metric on a dataset, in %: mIoU, pixel accuracy and per-class IoU for segmentation, top-1 and top-5
-    for classification; compared with the manifest's figure for the artifact on the same dataset and split."""
-    import dataclasses
+    """The task's metric on a dataset, in %: top-1 and top-5 for classification, AP@[.5:.95] (mAP) and AP50 by
+    pycocotools for detection, mIoU (or a one-class model's IoU) for segmentation; with --artifacts, every file of the
+    model on the same images in one table, each against the float reference (difference and agreement)."""
     import datetime as dt
 
+    from zoo import evaluation
+    from zoo.catalog import get
     from zoo.model import Model
     from zoo.runtime import open_any
 
     progress = _progress(quiet)
-    m = Model(open_any(model, target, like, fallback=False, progress=progress, **({"num_threads": threads} if threads else {})))
-    result = m.task.evaluate(m, data, split, limit, progress)
-    if dataset:
-        result = dataclasses.replace(result, dataset=dataset)
-    artifact = m.artifact.id if m.artifact else None
-    out = {"model": m.manifest.name, "artifact": artifact, "task": m.task.name, "metric": result.metric,
-           **result.to_dict(), "manifest": result.comparisons(m.manifest.metrics, artifact)}
+    if artifacts is None:  # the file `target` resolves to (or a .tflite path): one row
+        m = Model(open_any(model, target, like, fallback=False, progress=progress, **({"num_threads": threads} if threads else {})))
+        report = evaluation.evaluate_loaded(m, data, split, limit, progress, dataset)
+    else:
+        report = evaluation.evaluate(get(model), data, artifacts, split, limit, threads, progress, dataset)
+    out = report.to_dict()
+    manifest = get(report.model)
+    out["manifest"] = [{"artifact": r.artifact, **c} for r in report.rows if r.value is not None
+                       for c in evaluation.comparisons(manifest, report, r)]
+    first = next((r for r in report.rows if r.status == "ran"), None)
+    if first is not None:  # the first file's figures at the top level, as a single-file eval has always printed them
+        out.update({"artifact": first.artifact, "images": first.images, **first.figures})
     if record:
-        if result.images < MIN_RECORDED_IMAGES and not allow_small:
-            raise ZooError(f"an evaluation on {result.images} image(s) is not recorded (the minimum is {MIN_RECORDED_IMAGES})",
+        if artifacts is None and m.artifact is None:
+            raise ZooError(f"{m.path} is not an artifact of a manifest, so there is nowhere to record to")
+        entries = evaluation.metric_entries(report, _command_line(), dt.date.today().isoformat())
+        if not entries:
+            raise ZooError(f"nothing to record: {report.dataset.no_metric or 'no file ran here'}")
+        small = min(e["images"] for e in entries)
+        if small < MIN_RECORDED_IMAGES and not allow_small:
+            raise ZooError(f"an evaluation on {small} image(s) is not recorded (the minimum is {MIN_RECORDED_IMAGES})",
                            "evaluate the whole split, or pass --allow-small to record it anyway")
-        _append_to_manifest(m.opened, "metrics", result.metric_entry(m.artifact.id, _command_line(), dt.date.today().isoformat()))
+        from zoo.manifest_edit import record_metrics
+
+        _err(f"recorded {len(entries)} figure(s) in {record_metrics(report.model, entries)}")
     if as_json:
         _json(out)
     else:

@@ -16,8 +16,11 @@ from zoo.tasks.base import Context
 
 
 def expected_shapes(m: Manifest, a: Artifact, size: int) -> tuple[list[list[int]], list[list[int]]]:
-    """Input and output shapes at a square input `size` (full-resolution outputs follow it; strided ones divide it)."""
+    """Input and output shapes at a square input `size` (full-resolution outputs follow it; strided ones divide it);
+    at the manifest's own input height, the manifest's own shapes (a landscape input stays 144x256)."""
     h = m.input.shape[1]
+    if size == h:
+        return [list(inp.shape) for inp in m.inputs], [list(out.shape) for out in m.outputs_of(a)]
     inputs = []
     for inp in m.inputs:
         shape = list(inp.shape)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from zoo.errors import ZooError
 from zoo.tasks import classification, detection, pose, segmentation
-from zoo.tasks.base import Evaluation, Task
+from zoo.tasks.base import Task
 
-__all__ = ["TASKS", "Evaluation", "Task", "get_task"]
+__all__ = ["TASKS", "Task", "get_task"]
 
 TASKS: dict[str, Task] = {t.name: t for t in (classification.TASK, detection.TASK, pose.TASK, segmentation.TASK)}
 

@@ -1,9 +1,9 @@
-"""The interface a task implements, and what `zoo eval` returns: see zoo/tasks/__init__.py."""
+"""The interface a task implements, and a dataset as `zoo eval` reads it through a task: see zoo/tasks/__init__.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from zoo.errors import ZooError
@@ -119,9 +119,50 @@ class Task:
         """Write the pictures (see write_pictures); returns their paths by what they are."""
         return write_pictures(self.pictures(image, result, path), replace)
 
-    def evaluate(self, model, data: Path, split: str, limit: int | None, progress) -> Evaluation:
+    def metric(self, ctx: Context) -> str:
+        """The figure `zoo eval` heads its report with for this model (`zoo list` shows zoo's measured one)."""
+        return self.headline
+
+    def dataset(self, data: Path, ctx: Context, split: str) -> Dataset:
+        """The samples of a dataset folder in a layout this task reads, with their truth as this model's classes."""
         raise ZooError(f"zoo eval has no dataset reader for {self.name} yet",
                        "evaluate with your own loop over zoo.load(NAME).predict(image)")
+
+    def eval_prediction(self, model, image: Image.Image, ds: Dataset):
+        """What `zoo eval` keeps of one image's prediction (scored and compared with the reference's later)."""
+        return model.predict(image)
+
+    def read_truth(self, ds: Dataset, sample) -> None:
+        """Read (and keep) a sample's truth ahead of scoring: zoo eval does it on a second thread while the model
+        runs, so reading masks costs no time of its own. Nothing for tasks whose truth came with the dataset."""
+
+    def score(self, ds: Dataset, predictions: list) -> dict[str, Any]:
+        """The figures (in percent) of predictions, one per sample of `ds`; the headline
+        figure is named by ds.metric."""
+        raise NotImplementedError
+
+    def agree(self, reference: list, candidate: list, ctx: Context) -> float:
+        """How much a file's predictions agree with the reference file's on the same images, in percent."""
+        raise NotImplementedError
+
+    def agree_unit(self, ctx: Context) -> str:
+        return self.agreement_unit(ctx)
+
+
+def images_only(data: Path, split: str, no_metric: str) -> Dataset:
+    """A dataset of images without truth that a task reads (agreement only): IMAGES/SPLIT*/, SPLIT/ or the folder's
+    own images."""
+    from zoo.tasks.coco import images_in
+
+    if not data.is_dir():
+        raise ZooError(f"{data} is not a folder", "give a folder of images")
+    folders = [*sorted((data / "images").glob(f"{split}*")), data / split, data, data / "images"]
+    found = next(((f, images) for f in folders if (images := images_in(f))), None)
+    if found is None:
+        raise ZooError(f"no images in {data} (nor in its images/{split}*/ or {split}/)", "give a folder of images")
+    folder, images = found
+    return Dataset(data.name, folder.name if folder != data else "all", "images", [(p, None) for p in images], None,
+                   no_metric)
 
 
 def refuse_existing(paths: list[Path], replace: bool = False) -> None:
@@ -169,31 +210,15 @@ def write_pictures(pictures: dict[str, tuple[Path, Image.Image]], replace: bool 
 
 
 @dataclass
-class Evaluation:
-    """What `zoo eval` found: the dataset it read and how (its layout), the figures (in percent) and the headline
-    metric's value, which is compared with the manifest's figures of the same name."""
+class Dataset:
+    """A dataset as a task reads it: (image, truth) samples, how the dataset's
+    classes were mapped to the model's (printed), and the metric, or why there is none (agreement only)."""
 
-    dataset: str
+    name: str
     split: str
-    images: int
     layout: str
-    figures: dict[str, Any]
-    metric: str
-    value: float
-
-    def to_dict(self) -> dict:
-        return {"dataset": self.dataset, "split": self.split, "layout": self.layout, "images": self.images, "unit": "%",
-                **self.figures}
-
-    def comparisons(self, metrics: list, artifact: str | None) -> list[dict]:
-        """The manifest's figures of this metric for this artifact on the same dataset and split, with the difference."""
-        return [{"value": x.value, "source": x.source, "dataset": x.dataset, "split": x.split, "images": x.images,
-                 "difference": round(self.value - x.value, 2)}
-                for x in metrics if x.name == self.metric and artifact and x.applies_to == artifact and x.unit == "%"
-                and x.dataset == self.dataset and x.split == self.split]
-
-    def metric_entry(self, artifact: str, command: str, today: str) -> dict:
-        """A manifest `metrics` entry (source: measured) for this evaluation."""
-        return {"name": self.metric, "value": round(self.value, 2), "unit": "%", "dataset": self.dataset,
-                "split": self.split, "applies_to": artifact, "images": self.images, "source": "measured",
-                "command": command, "date": today}
+    samples: list
+    metric: str | None
+    no_metric: str | None = None
+    notes: list[str] = field(default_factory=list)
+    truth: Any = None  # what scoring needs besides the samples (e.g. pycocotools' ground truth)

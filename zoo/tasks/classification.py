@@ -1,5 +1,6 @@
 """Image classification: the top classes and their scores; agreement by top-1; top-1 and top-5 accuracy on an
-ImageFolder-style tree (one sub-folder per class, named by its label or its id)."""
+ImageFolder-style tree (one sub-folder per class, named by its label, its id or its ImageNet WNID; optionally below a
+split folder such as val/)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pydantic import Field
 
 from zoo.errors import ZooError
 from zoo.schema import Strict
-from zoo.tasks.base import Context, Evaluation, Task
+from zoo.tasks.base import Context, Dataset, Task
 
 if TYPE_CHECKING:
     import numpy as np
@@ -101,23 +102,29 @@ class Classifying(Task):
             pen.text((6, 6 + 14 * i), text, fill=(255, 255, 0))
         return picture
 
-    def evaluate(self, model, data: Path, split: str, limit: int | None, progress) -> Evaluation:
-        items = image_folder(data, model.manifest.labels)
-        items = items[:limit] if limit else items
-        if not items:
-            raise ZooError(f"no images under {data}'s class folders",
-                           "give a folder with one sub-folder per class, named by its label or its id")
-        top1 = top5 = 0
-        progress.start("eval", len(items), "images")
-        for path, truth in items:
-            ranked = [c.id for c in model.predict(path, top_k=5).classes]
-            top1 += ranked[:1] == [truth]
-            top5 += truth in ranked
-            progress.advance(1)
-        progress.done()
-        n = len(items)
-        return Evaluation(data.name, "all", n, "image-folder",
-                          {"top-1": round(100 * top1 / n, 4), "top-5": round(100 * top5 / n, 4)}, "top-1", 100 * top1 / n)
+    def dataset(self, data: Path, ctx: Context, split: str) -> Dataset:
+        root, split = (data / split, split) if (data / split).is_dir() else (data, "all")
+        samples, notes = image_folder(root, ctx.labels, synsets(data))
+        if not samples:
+            raise ZooError(f"no images under {root}'s class folders",
+                           "give a folder with one sub-folder of images per class, named by its label, id or WNID")
+        return Dataset(data.name, split, "image-folder", samples, "top-1", notes=notes)
+
+    def eval_prediction(self, model, image: Image.Image, ds: Dataset) -> list[int]:
+        return [c.id for c in model.predict(image, top_k=5).classes]
+
+    def score(self, ds: Dataset, predictions: list) -> dict[str, Any]:
+        pairs = [(ranked, truth) for ranked, (_, truth) in zip(predictions, ds.samples)]
+        n = len(pairs) or 1
+        return {"top-1": round(100 * sum(r[:1] == [t] for r, t in pairs) / n, 4),
+                "top-5": round(100 * sum(t in r for r, t in pairs) / n, 4)}
+
+    def agree(self, reference: list, candidate: list, ctx: Context) -> float:
+        pairs = [(a[0], b[0]) for a, b in zip(reference, candidate)]
+        return round(100 * sum(a == b for a, b in pairs) / (len(pairs) or 1), 4)
+
+    def agree_unit(self, ctx: Context) -> str:
+        return "same top-1"
 
 
 def probabilities(scores: np.ndarray, kind: str) -> np.ndarray:
@@ -131,24 +138,52 @@ def probabilities(scores: np.ndarray, kind: str) -> np.ndarray:
     return flat
 
 
-def image_folder(root: Path, labels: list[str]) -> list[tuple[Path, int]]:
-    """(image, class id) of an ImageFolder-style tree: each sub-folder is a class, named by its label (or the label's
-    first comma-separated name, case-insensitively) or by its id."""
+SYNSET_FILES = ("synsets.txt", "LOC_synset_mapping.txt", "synset_words.txt")
+"""How ImageNet users keep the WNID -> class index map beside the data (one class a line, in index order)."""
+
+
+def synsets(root: Path) -> list[str]:
+    """WNIDs in class-index order from the first SYNSET_FILES file in `root` (lines `index WNID name`, or
+    `WNID name`), or [] when there is none."""
+    for name in SYNSET_FILES:
+        path = root / name
+        if path.is_file():
+            rows = [line.split() for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+            return [row[1] if row[0].isdigit() and len(row) > 1 else row[0] for row in rows]
+    return []
+
+
+def image_folder(root: Path, labels: list[str], wnids: list[str] | None = None) -> tuple[list[tuple[Path, int]], list[str]]:
+    """(image, class id) of an ImageFolder-style tree, and how its folders were mapped: each sub-folder is a class,
+    named by its label (or the label's first comma-separated name, case-insensitively), its id, or its WNID (through
+    a synsets list; a model with one class more than the list has 'background' first, so its id is index + 1)."""
     if not root.is_dir():
         raise ZooError(f"{root} is not a folder", "give a folder with one sub-folder per class")
     names = {}
     for i, label in enumerate(labels):
         for name in (label, label.split(",")[0]):
             names.setdefault(name.strip().lower(), i)
-    items = []
+    offset = len(labels) - len(wnids) if wnids else 0
+    by_wnid = {w.lower(): i + offset for i, w in enumerate(wnids or [])} if offset in (0, 1) else {}
+    items, how = [], set()
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         key = folder.name.strip().lower()
-        truth = int(key) if key.isdigit() and int(key) < len(labels) else names.get(key)
+        if key in by_wnid:
+            truth, kind = by_wnid[key], "WNID"
+        elif key.isdigit() and int(key) < len(labels):
+            truth, kind = int(key), "class id"
+        else:
+            truth, kind = names.get(key), "label"
         if truth is None:
-            raise ZooError(f"{folder} is named neither by a label nor by a class id of this model",
-                           f"name each class folder by its label (e.g. {labels[min(1, len(labels) - 1)]!r}) or its id")
+            hint = f"name each class folder by its label (e.g. {labels[min(1, len(labels) - 1)]!r}), its id"
+            raise ZooError(f"{folder} is named neither by a label nor by a class id of this model"
+                           + (" nor by a WNID of its synsets list" if by_wnid else ""),
+                           hint + (" or its WNID (with a synsets.txt beside the split folder)" if not by_wnid else ""))
+        how.add(kind)
         items += [(p, truth) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
-    return items
+    notes = [f"class folders named by {' and '.join(sorted(how))}"
+             + (f" (WNIDs by their line in the synsets list: class id = line + {offset})" if "WNID" in how else "")] if how else []
+    return items, notes
 
 
 TASK = Classifying()

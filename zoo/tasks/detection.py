@@ -6,7 +6,10 @@ Two forms of outputs are described:
   anchor, scores through a sigmoid (clipped first), a score threshold, then non-max suppression (MediaPipe's weighted
   form averages each cluster by score; `standard` keeps the best);
 - outputs already post-processed in the model (`boxes`, `classes`, `scores`, `count`: the TFLite_Detection_PostProcess
-  operator that SSD and EfficientDet-Lite exports end in; boxes as ymin, xmin, ymax, xmax fractions of the input).
+  operator that SSD and EfficientDet-Lite exports end in; boxes as ymin, xmin, ymax, xmax fractions of the input);
+- grids of cells (`grid`, one output per scale) in the forms `head.grid` names: YOLO v3's heads (anchors in input
+  pixels) and FastestDet's anchor-free head, decoded here, then a score threshold and non-max suppression, over all
+  outputs together or within each (as NXP's eIQ examples do).
 Either way the letterboxing of the input is undone on the way out.
 """
 
@@ -20,10 +23,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
+from zoo.errors import ZooError
 from zoo.schema import Strict
-from zoo.tasks.base import Context, Task
+from zoo.tasks.base import Context, Dataset, Task
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
     from PIL import Image
 
@@ -49,11 +55,35 @@ class Anchors(Strict):
     reduce_boxes_in_lowest_layer: bool = False
 
 
+class Grid(Strict):
+    """How each cell of a grid output reads (every output of kind `grid`: batch x rows x columns x values)."""
+
+    form: Literal["yolo-v3", "fastestdet"] = Field(description=(
+        "yolo-v3: per cell and anchor x, y, w, h, objectness, classes; centre = (cell + sigmoid(x, y)) / grid, size = "
+        "anchor x exp(w, h) / input size. fastestdet: per cell objectness, x, y, w, h, classes; centre = (cell + "
+        "tanh(x, y)) / grid, size = sigmoid(w, h) (fractions of the input), no anchors"))
+    anchors: list[list[list[Annotated[float, Field(gt=0)]]]] = Field(
+        default_factory=list, description="yolo-v3: per output, in output order, each anchor's (width, height) in input pixels")
+    input_size: list[Annotated[int, Field(gt=0)]] | None = Field(
+        default=None, min_length=2, max_length=2, description="yolo-v3: the input's width, height (the anchors' unit)")
+    sigmoid: bool = Field(default=True, description="objectness and class values are logits (a sigmoid makes them "
+                                                    "probabilities); false when the model applied it")
+    score_exponents: list[float] = Field(default=[1.0, 1.0], min_length=2, max_length=2,
+                                         description="score = objectness^a x class^b (FastestDet: 0.6, 0.4)")
+    nms_per_output: bool = Field(default=False, description="non-max suppression within each output on its own (NXP's "
+                                                            "examples), not over all outputs together")
+
+    def values(self, labels: int) -> int:
+        """Values per anchor box (per cell when anchor-free)."""
+        return 5 + labels
+
+
 class Head(Strict):
     labels: list[str] = Field(min_length=1, description="class names by class id")
     label_offset: int = Field(default=0, ge=0, description="for post-processed outputs: labels before class id 0")
     keypoints: list[str] = Field(default_factory=list, description="names of the keypoints each box carries")
     anchors: Anchors | None = Field(default=None, description="for raw outputs: the SSD anchors")
+    grid: Grid | None = Field(default=None, description="for grid outputs: how their cells read")
     box_scale: list[float] = Field(default=[1.0, 1.0, 1.0, 1.0], min_length=4, max_length=4,
                                    description="raw outputs: x, y, w, h scales (the input size in MediaPipe's models)")
     box_order: Literal["xywh", "yxhw"] = Field(default="xywh", description="raw outputs: how each box's first four values read")
@@ -108,11 +138,14 @@ class Detections:
 class Detecting(Task):
     name = "object-detection"
     Head = Head
-    layouts = (("box-regressors", "box-scores"), ("boxes", "classes", "scores", "count"))
+    layouts = (("box-regressors", "box-scores"), ("boxes", "classes", "scores", "count"), ("grid",))
     headline = "mAP"
     hub_tag = "object-detection"
 
     def problems(self, outputs: list[Output], head: Head) -> Iterator[tuple[str, str]]:
+        if outputs and all(o.kind == "grid" for o in outputs):
+            yield from _grid_problems(outputs, head)
+            return
         yield from super().problems(outputs, head)
         if outputs[0].kind == "box-regressors":
             if head.anchors is None:
@@ -125,16 +158,19 @@ class Detecting(Task):
             if width != 4 + 2 * len(head.keypoints):
                 yield "[0].shape", f"{width} values a box, but 4 + 2 x {len(head.keypoints)} keypoints make {4 + 2 * len(head.keypoints)}"
 
-    def decode(self, outputs: list[np.ndarray], prepared: Prepared, ctx: Context, **options: Any) -> Detections:
+    def decode(self, outputs: list[np.ndarray], prepared: Prepared, ctx: Context, min_score: float | None = None,
+               **options: Any) -> Detections:
         head = ctx.head
-        found = raw_detections(outputs, head) if ctx.outputs[0].kind == "box-regressors" else postprocessed(outputs, head)
+        if min_score is not None:
+            head = head.model_copy(update={"min_score": min_score})
+        found = _decoder(ctx.outputs[0].kind)(outputs, head)
         return Detections([_to_image(d, prepared) for d in found], ctx.target)
 
     def agreement(self, reference: list[np.ndarray], candidate: list[np.ndarray], ctx: Context) -> tuple[int, int]:
         """Detections of the reference matched one to one by a candidate box of the same label (IoU >= 0.8), over the
         larger of the two counts: missing and extra boxes both count against."""
         head = ctx.head
-        decode = raw_detections if ctx.outputs[0].kind == "box-regressors" else postprocessed
+        decode = _decoder(ctx.outputs[0].kind)
         ref, cand = decode([r[0] for r in reference], head), decode([c[0] for c in candidate], head)
         unmatched = list(cand)
         matched = 0
@@ -144,6 +180,19 @@ class Detecting(Task):
                 matched += 1
                 unmatched.remove(best)
         return matched, max(len(ref), len(cand))
+
+    def init_kind(self, shape: list[int], dtype: str, softmax: bool) -> str:
+        """zoo init reads the outputs of a detector ending in TFLite_Detection_PostProcess from the file (manifest_init);
+        raw outputs need their decoding described by hand."""
+        raise ZooError("zoo init describes object detectors that end in TFLite_Detection_PostProcess; this one does not",
+                       "write its manifest by hand: its head describes the raw outputs (see manifests/)")
+
+    def init_head(self, outputs: list[dict], labels: list[str] | None, name: str, classes: int | None = None) -> dict:
+        """A post-processed detector's head for `zoo init`: its labels, line = class id (it says nothing of them)."""
+        if not labels:
+            raise ZooError("a detector needs --labels FILE (one label a line, line = class id) when its file has no "
+                           "label map in TFLite Model Metadata")
+        return {"labels": labels}
 
     def agreement_unit(self, ctx: Context) -> str:
         return f"detections (same label, box IoU >= {AGREEMENT_IOU})"
@@ -167,6 +216,43 @@ class Detecting(Task):
             for _, x, y in d.keypoints:
                 pen.ellipse([x * w - 2 * width, y * h - 2 * width, x * w + 2 * width, y * h + 2 * width], fill=(0, 255, 255))
         return picture
+
+
+    def dataset(self, data: Path, ctx: Context, split: str) -> Dataset:
+        from zoo.tasks import detection_data
+
+        return detection_data.read(data, ctx.labels, split)
+
+    def eval_prediction(self, model, image: Image.Image, ds: Dataset) -> list[Detection]:
+        return model.predict(image, min_score=EVAL_MIN_SCORE if ds.metric else None).detections
+
+    def score(self, ds: Dataset, predictions: list) -> dict[str, Any]:
+        from zoo.tasks import detection_data
+
+        return detection_data.score(ds, predictions)
+
+    def agree(self, reference: list, candidate: list, ctx: Context) -> float:
+        """Boxes of the same label matched one to one at IoU >= 0.5 among the detections scored at least the head's
+        min_score, over the larger count of each image (missing and extra boxes both count against)."""
+        cut = ctx.head.min_score
+        matched = total = 0
+        for ref, cand in zip(reference, candidate):
+            ref, unmatched = [d for d in ref if d.score >= cut], [d for d in cand if d.score >= cut]
+            total += max(len(ref), len(unmatched))
+            for d in ref:
+                best = max(unmatched, key=lambda c: c.box.iou(d.box) if c.label == d.label else -1, default=None)
+                if best is not None and best.label == d.label and best.box.iou(d.box) >= EVAL_AGREEMENT_IOU:
+                    matched += 1
+                    unmatched.remove(best)
+        return round(100 * matched / total, 4) if total else 100.0
+
+    def agree_unit(self, ctx: Context) -> str:
+        return f"boxes (same label, IoU >= {EVAL_AGREEMENT_IOU})"
+
+
+EVAL_MIN_SCORE = 0.05
+"""zoo eval scores detections down to this score (as torchvision's COCO references do), not the head's threshold."""
+EVAL_AGREEMENT_IOU = 0.5
 
 
 def anchors(options: Anchors) -> list[tuple[float, float, float, float]]:
@@ -276,6 +362,70 @@ def postprocessed(outputs: list[np.ndarray], head: Head) -> list[Detection]:
             label = head.labels[index] if 0 <= index < len(head.labels) else str(index)  # a class the labels lack
             found.append(Detection(label, float(scores[i]), Box(xmin, ymin, xmax, ymax)))
     return found
+
+
+def _decoder(kind: str):
+    """The decoding of an output form: outputs (batch removed), head -> detections in input fractions."""
+    return {"box-regressors": raw_detections, "grid": grid_detections}.get(kind, postprocessed)
+
+
+def _grid_problems(outputs: list[Output], head: Head) -> Iterator[tuple[str, str]]:
+    grid = head.grid
+    if grid is None:
+        yield "", "grid outputs need head.grid (how their cells read)"
+        return
+    if grid.form == "yolo-v3" and grid.input_size is None:
+        yield "", "a yolo-v3 head.grid needs input_size (width, height: the unit of its anchors)"
+        return
+    if grid.form == "yolo-v3" and len(grid.anchors) != len(outputs):
+        yield "", f"head.grid.anchors lists {len(grid.anchors)} outputs' anchors for {len(outputs)} grid outputs"
+        return
+    for i, o in enumerate(outputs):
+        boxes = len(grid.anchors[i]) if grid.form == "yolo-v3" else 1
+        if len(o.shape) != 4 or o.shape[-1] != boxes * grid.values(len(head.labels)):
+            yield f"[{i}].shape", (f"a {grid.form} grid is batch x rows x columns x {boxes} box(es) x (5 + "
+                                   f"{len(head.labels)} labels) values; the shape is {o.shape}")
+        if grid.form == "yolo-v3" and any(len(a) != 2 for a in grid.anchors[i]):
+            yield "", f"head.grid.anchors[{i}]: each anchor is (width, height)"
+
+
+def grid_detections(outputs: list[np.ndarray], head: Head) -> list[Detection]:
+    """Decode grid outputs (each rows x columns x values, batch removed) into detections in the input's fractions."""
+    import numpy as np
+
+    grid, found = head.grid, []
+    for index, raw in enumerate(outputs):
+        rows, cols = raw.shape[-3], raw.shape[-2]
+        boxes = len(grid.anchors[index]) if grid.form == "yolo-v3" else 1
+        cells = np.asarray(raw, dtype=np.float64).reshape(rows, cols, boxes, -1)
+        col, row = np.meshgrid(np.arange(cols), np.arange(rows))
+        col, row = col[..., None], row[..., None]
+        if grid.form == "yolo-v3":
+            objectness, classes = cells[..., 4], cells[..., 5:]
+            anchor = np.asarray(grid.anchors[index], dtype=np.float64)
+            cx, cy = (col + _sigmoid(cells[..., 0])) / cols, (row + _sigmoid(cells[..., 1])) / rows
+            width, height = grid.input_size
+            w, h = anchor[:, 0] * np.exp(cells[..., 2]) / width, anchor[:, 1] * np.exp(cells[..., 3]) / height
+        else:
+            objectness, classes = cells[..., 0], cells[..., 5:]
+            cx, cy = (col + np.tanh(cells[..., 1])) / cols, (row + np.tanh(cells[..., 2])) / rows
+            w, h = _sigmoid(cells[..., 3]), _sigmoid(cells[..., 4])
+        if grid.sigmoid:
+            objectness, classes = _sigmoid(objectness), _sigmoid(classes)
+        label, best = classes.argmax(-1), classes.max(-1)
+        a, b = grid.score_exponents
+        score = np.clip(objectness, 0, None) ** a * np.clip(best, 0, None) ** b
+        mine = [Detection(head.labels[int(label[i])], float(score[i]),
+                          Box(float(cx[i] - w[i] / 2), float(cy[i] - h[i] / 2), float(cx[i] + w[i] / 2), float(cy[i] + h[i] / 2)))
+                for i in zip(*np.nonzero(score >= head.min_score))]
+        found += suppress(mine, head) if grid.nms_per_output else mine
+    return found if grid.nms_per_output else suppress(found, head)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return 0.5 * (1 + np.tanh(x / 2))  # without overflow
 
 
 def _to_image(d: Detection, prepared: Prepared) -> Detection:

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field
 
 from zoo.schema import Strict
-from zoo.tasks.base import Context, Task
+from zoo.tasks.base import Context, Dataset, Task, images_only
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
     from PIL import Image
 
@@ -103,6 +105,17 @@ class Posing(Task):
 
     def agreement_unit(self, ctx: Context) -> str:
         return f"keypoints (within {AGREEMENT_DISTANCE})"
+
+    def dataset(self, data: Path, ctx: Context, split: str) -> Dataset:
+        return images_only(data, split, "no keypoint ground truth is read here: agreement with the reference file only")
+
+    def eval_prediction(self, model, image: Image.Image, ds: Dataset) -> list[tuple[float, float]]:
+        return [(k.x, k.y) for k in model.predict(image).keypoints]
+
+    def agree(self, reference: list, candidate: list, ctx: Context) -> float:
+        pairs = [(a, b) for ra, rb in zip(reference, candidate) for a, b in zip(ra, rb)]
+        near = sum(max(abs(a[0] - b[0]), abs(a[1] - b[1])) <= AGREEMENT_DISTANCE for a, b in pairs)
+        return round(100 * near / len(pairs), 4) if pairs else 100.0
 
     def text(self, result: Pose) -> str:
         from zoo.text import table

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from zoo.errors import ZooError
 from zoo.schema import Strict
-from zoo.tasks.base import Context, Evaluation, Task
+from zoo.tasks.base import Context, Dataset, Task
 
 if TYPE_CHECKING:
     import numpy as np
@@ -152,31 +152,87 @@ class Segmenting(Task):
     def output_name(self, image: Path) -> str:
         return f"{image.stem}_mask.png"
 
-    def evaluate(self, model, data: Path, split: str, limit: int | None, progress) -> Evaluation:
+    def dataset(self, data: Path, ctx: Context, split: str) -> Dataset:
+        layout, split, samples, lut, notes = samples_of(data, split, ctx.labels)
+        if not samples:
+            raise ZooError(f"no images with masks under {data}")
+        dataset = "PASCAL VOC 2012" if layout == "voc" else data.name
+        metric = self.metric(ctx)
+        ignore = ctx.head.ignore_label if lut is None else IGNORE
+        return Dataset(dataset, split, layout, samples, metric, notes=notes, truth=Truth(lut, ignore, ctx.labels))
+
+    def metric(self, ctx: Context) -> str:
+        return f"{ctx.labels[1]} IoU" if ctx.outputs[0].kind == "probability" else "mIoU"
+
+    def eval_prediction(self, model, image: Image.Image, ds: Dataset) -> np.ndarray:
+        return model.predict(image).mask
+
+    def read_truth(self, ds: Dataset, sample) -> None:
+        ds.truth.read(sample, ds)
+
+    def score(self, ds: Dataset, predictions: list) -> dict[str, Any]:
         import numpy as np
 
-        from zoo.images import open_image
-
-        layout, items = samples(data, split)
-        items = items[:limit] if limit else items
-        if not items:
-            raise ZooError(f"no images with masks under {data}")
-        labels, ignore = model.manifest.labels, model.manifest.parsed_head.ignore_label
+        labels = ds.truth.labels
         matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
-        progress.start("eval", len(items), "images")
-        for image_path, mask_path in items:
-            predicted = model.predict(open_image(image_path)).mask
-            truth = read_mask(mask_path)
+        for (image_path, mask), predicted in zip(ds.samples, predictions):
+            truth = ds.truth.read((image_path, mask), ds)
             if truth.shape != predicted.shape:
-                raise ZooError(f"{mask_path} is {truth.shape[1]}x{truth.shape[0]} but {image_path} is "
-                               f"{predicted.shape[1]}x{predicted.shape[0]}")
-            matrix += confusion(truth, predicted, len(labels), ignore)
-            progress.advance(1)
-        progress.done()
+                raise ZooError(f"{mask if isinstance(mask, Path) else mask[0]} is {truth.shape[1]}x{truth.shape[0]} but "
+                               f"{image_path} is {predicted.shape[1]}x{predicted.shape[0]}", "a mask has its image's size")
+            matrix += confusion(truth, predicted, len(labels), ds.truth.ignore)
         s = scores(matrix, labels)
-        dataset, split = ("PASCAL VOC 2012", split) if layout == "voc" else (data.name, "all")
-        return Evaluation(dataset, split, len(items), layout, {
-            "mIoU": s["mIoU"], "pixel_accuracy": s["pixel_accuracy"], "per_class_iou": s["per_class"]}, "mIoU", s["mIoU"])
+        figures = {"mIoU": s["mIoU"], "pixel_accuracy": s["pixel_accuracy"], "per_class_iou": s["per_class"]}
+        if ds.metric != "mIoU":
+            figures = {ds.metric: s["per_class"][labels[1]] or 0.0, **figures}
+        return figures
+
+    def agree(self, reference: list, candidate: list, ctx: Context) -> float:
+        import numpy as np
+
+        labels = ctx.labels
+        matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
+        for a, b in zip(reference, candidate):
+            matrix += confusion(a, b, len(labels), None)
+        s = scores(matrix, labels)
+        return (s["per_class"][labels[1]] or 0.0) if ctx.outputs[0].kind == "probability" else s["mIoU"]
+
+    def agree_unit(self, ctx: Context) -> str:
+        return f"{ctx.labels[1]} IoU" if ctx.outputs[0].kind == "probability" else "mIoU"
+
+
+IGNORE = 255
+"""The truth zoo maps a dataset's masks to leaves unlabeled (and crowd) pixels at this value: not scored."""
+
+
+class Truth:
+    """Reads a sample's mask as the model's class ids: as they are (VOC, plain pairs), or through a look-up table
+    from the dataset's class ids (COCO semantic masks; COCO panoptic segments, crowd ones ignored). An unreadable mask
+    is one line naming it."""
+
+    def __init__(self, lut, ignore: int | None, labels: list[str]):
+        self.lut, self.ignore, self.labels = lut, ignore, labels
+        self._read: dict = {}  # by mask path: every file of a run is scored against the same masks
+
+    def read(self, sample, ds: Dataset):
+        image, mask = sample
+        if image not in self._read:
+            self._read[image] = self._decode(mask)
+        return self._read[image]
+
+    def _decode(self, mask):
+        import numpy as np
+
+        if isinstance(mask, tuple):  # a panoptic PNG with its segments
+            path, segments = mask
+            ids = panoptic_ids(path)
+            keys = np.array(sorted(segments), dtype=np.uint32)
+            cats = np.array([self.lut[segments[k]] for k in keys.tolist()] + [IGNORE], dtype=np.uint8)
+            at = np.searchsorted(keys, ids)  # each pixel's segment by binary search: np.unique sorts every pixel
+            known = (at < len(keys)) & (keys[np.minimum(at, len(keys) - 1)] == ids) if len(keys) else np.zeros(ids.shape, bool)
+            return np.where(known, cats[np.minimum(at, len(keys))], IGNORE).astype(np.uint8)
+        raw = read_mask(mask)
+        return raw if self.lut is None else self.lut[raw]
 
 
 def class_ids(y: np.ndarray) -> np.ndarray:
@@ -216,8 +272,84 @@ def samples(root: Path, split: str = "val") -> tuple[str, list[tuple[Path, Path]
         masks = {p.stem: p for p in (root / "masks").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
         images = sorted(p for p in (root / "images").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.stem in masks)
         return "pairs", [(p, masks[p.stem]) for p in images]
-    raise ZooError(f"{root} is neither a PASCAL VOC folder (JPEGImages/, SegmentationClass/, ImageSets/) "
+    raise ZooError(f"{root} is neither a PASCAL VOC folder (JPEGImages/, SegmentationClass/, ImageSets/), a COCO "
+                   "panoptic or semantic-mask folder (panoptic/annotations/panoptic_SPLIT.json; semantic/config.yaml), "
                    "nor an images/ + masks/ pair")
+
+
+def samples_of(root: Path, split: str, labels: list[str]) -> tuple[str, str, list, Any, list[str]]:
+    """(layout, split, samples, look-up table from the dataset's class ids to the model's or None, notes) of a segmentation
+    dataset: COCO panoptic (crowd segments ignored) or class-index masks with a class-name list, both mapped to the
+    model's labels by name (other classes are the model's background, unlabeled pixels are ignored); else VOC or
+    plain pairs, whose masks hold the model's own class ids."""
+    import json
+
+    from zoo.tasks import coco
+
+    if not root.is_dir():
+        raise ZooError(f"{root} is not a folder", "give the dataset's folder")
+    year = next(iter(sorted((root / "panoptic" / "annotations").glob(f"panoptic_{split}*.json"))), None) \
+        if (root / "panoptic" / "annotations").is_dir() else None
+    if year is not None:
+        try:
+            doc = json.loads(year.read_text(encoding="utf-8"))
+            classes = {int(c["id"]): str(c["name"]) for c in doc["categories"]}
+            folder = year.with_suffix("")
+            images = root / "images" / year.stem.removeprefix("panoptic_")
+            items = [(images / a["file_name"].replace(".png", ".jpg"),
+                        (folder / a["file_name"], {int(s["id"]): int(s["category_id"]) for s in a["segments_info"]
+                                                   if not s.get("iscrowd")}))
+                       for a in sorted(doc["annotations"], key=lambda a: a["file_name"])]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ZooError(f"{year} is not a COCO panoptic annotation file zoo can read ({type(e).__name__}: {e})") from None
+        lut, notes = _lookup(labels, classes, None)
+        return "coco-panoptic", year.stem.removeprefix("panoptic_"), items, lut, [*notes, "crowd segments and unlabeled pixels ignored"]
+    config = coco.find_yaml(root / "semantic" / "config.yaml", root / "config.yaml")
+    if config is not None and (config.parent / "masks").is_dir():
+        doc = coco.load_yaml(config)
+        classes = coco.class_names(doc, config, "classes")
+        entry = doc.get(split)
+        if not isinstance(entry, dict) or not {"images", "masks"} <= set(entry):
+            raise ZooError(f"{config} has no `{split}:` entry with images: and masks: folders", "give --split")
+        masks, images = config.parent / entry["masks"], config.parent / entry["images"]
+        stems = {p.stem: p for p in coco.images_in(images)}
+        items = [(stems[p.stem], p) for p in coco.images_in(masks) if p.stem in stems]
+        unlabeled = next((cid for cid, name in classes.items() if name.lower() in ("unlabeled", "ignore", "void")), None)
+        lut, notes = _lookup(labels, classes, unlabeled)
+        return "class-masks", masks.name, items, lut, [*notes, "unlabeled pixels ignored"]
+    layout, pairs = samples(root, split)
+    return layout, split if layout == "voc" else "all", pairs, None, []
+
+
+def _lookup(labels: list[str], classes: dict[int, str], unlabeled: int | None):
+    """A table from a dataset's class ids to the model's (its background for classes it lacks, IGNORE for unlabeled)."""
+    import numpy as np
+
+    from zoo.tasks import coco
+
+    mapped = coco.match_labels(labels, classes)
+    background = next((i for i, label in enumerate(labels) if label.lower() in ("background", "bg")), None)
+    if not mapped or background is None:
+        raise ZooError("none of the model's classes names a class of this dataset" if not mapped else
+                       "the model has no 'background' class for the dataset's other classes",
+                       "segmentation is scored on classes the model and the dataset share by name")
+    lut = np.full(max(max(classes), 255) + 1, background, dtype=np.uint8)
+    for i, cid in mapped.items():
+        lut[cid] = i
+    if unlabeled is not None:
+        lut[unlabeled] = IGNORE
+    return lut, [coco.mapping_note(labels, {i: c for i, c in mapped.items()}, classes)
+                 + f"; every other class is {labels[background]}"]
+
+
+def panoptic_ids(path: Path) -> np.ndarray:
+    """A COCO panoptic PNG's segment ids (R + 256 G + 256^2 B), read as one little-endian uint32 per RGBA pixel."""
+    import numpy as np
+
+    from zoo.images import open_image
+
+    rgba = np.asarray(open_image(path).convert("RGBA"))
+    return rgba.view("<u4")[..., 0] & np.uint32(0xFFFFFF)
 
 
 def read_mask(path: Path) -> np.ndarray:
