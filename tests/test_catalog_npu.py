@@ -23,7 +23,9 @@ except ZooError:
 
 DERIVED = [("ssd-mobilenet-v1", "imx93"), ("mobilenet-v1-0.25-224", "imx93"), ("mobilenet-v1-0.75-192", "imx93"),
            ("yolo-face", "imx93"), ("fastestdet-person", "imx93"), ("mobilenet-v1-0.25-224", "imx8mp"),
-           ("mobilenet-v1-0.75-192", "imx8mp")]
+           ("mobilenet-v1-0.75-192", "imx8mp"), ("deeplabv3-257", "cpu"), ("deeplabv3-257", "imx93"),
+           ("deeplabv3-257", "imx8mp"), ("selfie-segmentation-landscape", "cpu"),
+           ("selfie-segmentation-landscape", "imx93"), ("selfie-segmentation-landscape", "imx8mp")]
 
 
 def zoo_cli(*args: str) -> subprocess.CompletedProcess:

@@ -181,20 +181,26 @@ def test_two_runs_give_the_same_bytes(face):
     assert aeq.quantize(prepared, views, "per-tensor") == aeq.quantize(aeq.prepare(face), views, "per-tensor")
 
 
-# each pin aeq makes, as the manifest says it is made: (model, artifact, the parent file in ../shared/mediapipe)
-PINS = [("face-detection-short-range", "cpu-int8", "face_detection_short_range.tflite"),
-        ("face-detection-short-range", "imx8mp", "face_detection_short_range.tflite"),
-        ("selfie-segmentation", "cpu-int8", "selfie_segmentation.tflite")]
+# each pin aeq makes, as the manifest says it is made: (model, artifact, the parent file in ../shared)
+PINS = [("face-detection-short-range", "cpu-int8", "mediapipe/face_detection_short_range.tflite"),
+        ("face-detection-short-range", "imx8mp", "mediapipe/face_detection_short_range.tflite"),
+        ("selfie-segmentation", "cpu-int8", "mediapipe/selfie_segmentation.tflite"),
+        ("selfie-segmentation-landscape", "cpu-int8", "mediapipe/selfie_segmentation_landscape.tflite"),
+        ("selfie-segmentation-landscape", "imx8mp", "mediapipe/selfie_segmentation_landscape.tflite"),
+        ("deeplabv3-257", "cpu-int8", "tflite-support/deeplabv3.tflite"),
+        ("deeplabv3-257", "imx8mp", "tflite-support/deeplabv3.tflite")]
 IMAGES = {"bird": SHARED / "coral/bird.bmp", "bird-segmentation": SHARED / "coral/bird_segmentation.bmp",
           "cat": SHARED / "coral-tasks/cat.bmp", "squat": SHARED / "coral-tasks/squat.bmp",
-          "grace-hopper": MEDIAPIPE / "grace_hopper.bmp"}
+          "grace-hopper": MEDIAPIPE / "grace_hopper.bmp", "cats-and-dogs": SHARED / "tflite-support/cats_and_dogs.jpg",
+          "burger": SHARED / "tflite-support/burger.jpg", "sparrow": SHARED / "tflite-support/sparrow.png",
+          "multi-objects": SHARED / "tflite-support/multi_objects.jpg"}
 
 
 def pinned_inputs(name: str, artifact: str, file: str):
     """(prepared float model, calibration samples, granularity, pinned sha256) of a pinned aeq artifact."""
     m = manifest(name)
     a = m.artifact(artifact)
-    prepared = aeq.prepare((MEDIAPIPE / file).read_bytes())
+    prepared = aeq.prepare((SHARED / file).read_bytes())
     key = inspect_bytes(prepared).inputs[0].name
     views = [{key: prepare_image(v, m.input).array[None]} for i in a.quantize.calibration
              for v in aeq.views(IMAGES[i], a.quantize.crops)]
