@@ -281,3 +281,27 @@ def test_cache_list_tells_upstream_inputs_from_artifacts(zoo_env, server):
     assert header.split()[:3] == ["model", "id", "what"]
     assert sorted(line.split()[:4] for line in lines) == [["m", "calib", "upstream", "input"],
                                                           ["m", "cpu-int8", "artifact", "100,000"]]
+
+
+def test_a_planted_hit_never_answers_with_another_models_file(zoo_env, server):
+    """The memo is the cache's: an entry given another model's path and sha256 (both verified files of the cache)
+    is confirmed against the manifest that defines the model asked for, and takes the full path."""
+    other = os.urandom(2000)
+    write_model(zoo_env, "a", [pinned(DATA, sources=[server.add("/a.tflite", DATA)])])
+    write_model(zoo_env, "b", [pinned(other, sources=[server.add("/b.tflite", other)])])
+    mine = zoo("fetch", "a", "-t", "cpu").stdout.strip()
+    theirs = zoo("fetch", "b", "-t", "cpu").stdout.strip()
+    assert hit_probe("fetch", "a", "-t", "cpu").stdout.splitlines() == [mine, "LOADED="]  # a genuine hit is answered
+    memo_path = os.path.join(os.environ["ZOO_CACHE_DIR"], "index", "hits.json")
+    with open(memo_path) as f:
+        entries = json.load(f)
+    (key_a,) = [k for k in entries if '"a"' in k]
+    (key_b,) = [k for k in entries if '"b"' in k]
+    entries[key_a].update(path=entries[key_b]["path"], sha256=entries[key_b]["sha256"])
+    with open(memo_path, "w") as f:
+        json.dump(entries, f)
+    planted = hit_probe("fetch", "a", "-t", "cpu")
+    assert planted.returncode == 0, planted.stderr
+    assert planted.stdout.splitlines()[0] == mine != theirs and planted.stdout.splitlines()[-1] != "LOADED="
+    with open(planted.stdout.splitlines()[0], "rb") as f:
+        assert f.read() == DATA

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ class Hit:
     manifests: manifest_sources.Fingerprint
     absent: tuple[str, ...]  # cache paths that must stay absent (an artifact appearing there could change the choice)
     missing: tuple[str, ...] = ()  # compilers that were not installed (installing one could change the choice)
+    defined_by: str = ""  # the manifest file that defines the model (a fresh process confirms the hit by it)
 
     def holds(self, cache: Cache) -> bool:
         return (manifest_sources.current(self.manifests) and cache.unchanged(self.path, self.sha256)
@@ -145,7 +147,7 @@ def remember(request: Request, hit: Hit, resolved: object, cache: Cache) -> None
     found = memo.read(memo.path(cache, MEMO), MAX_MEMO_BYTES)
     found.pop(k, None)
     found[k] = {"path": hit.path, "sha256": hit.sha256, "warnings": hit.warnings, "manifests": hit.manifests,
-                "absent": hit.absent, "missing": hit.missing}
+                "absent": hit.absent, "missing": hit.missing, "defined_by": hit.defined_by}
     memo.write(cache, MEMO, dict(list(found.items())[-MAX_ENTRIES:]))
 
 
@@ -156,13 +158,36 @@ def lookup(name: str, target: str = "auto") -> Hit | None:
     entry = memo.read(memo.path(cache, MEMO), MAX_MEMO_BYTES).get(Request.of(name, target).key)
     try:
         hit = Hit(entry["path"], entry["sha256"], tuple(entry["warnings"]), _fingerprint(entry["manifests"]),
-                  tuple(entry["absent"]), tuple(entry["missing"]))
+                  tuple(entry["absent"]), tuple(entry["missing"]), entry["defined_by"])
     except (TypeError, KeyError, ValueError, OverflowError):
         return None  # no entry, or not one this version wrote
-    if not all(isinstance(s, str) for s in (hit.path, hit.sha256, *hit.warnings, *hit.absent)) or \
+    if not all(isinstance(s, str) for s in (hit.path, hit.sha256, hit.defined_by, *hit.warnings, *hit.absent)) or \
             not all(c in COMPILERS for c in hit.missing):
         return None
-    return hit if hit.holds(cache) else None
+    return hit if hit.holds(cache) and _pinned_by(hit, name, cache) else None
+
+
+_NAME = re.compile(r"^name:[ \t]*([a-z0-9][a-z0-9.-]*)[ \t]*$", re.M)
+_ALIASES = re.compile(r"^aliases:[ \t]*\[([^\]\n]*)\]", re.M)
+
+
+def _pinned_by(hit: Hit, asked: str, cache: Cache) -> bool:
+    """The memo is the cache's, and a planted entry could answer with another model's file: the hit holds only if the
+    manifest file it names is one of the fingerprint's (so checked by stat above) and, read as text, names the model
+    asked for (its name, or an alias in a one-line list), pins the file's sha256 and owns the view the hit points at.
+    Anything it cannot confirm so (md5-only pins, aliases written as a block) takes the full path instead."""
+    if not any(hit.defined_by == p for _, _, files in hit.manifests for p, _ in files or ()):
+        return False
+    data = memo.read_bytes(hit.defined_by, MAX_MEMO_BYTES, follow=True)  # a manifest may be a link the user made
+    text = data.decode("utf-8", "replace") if data is not None else ""
+    found = _NAME.search(text)
+    if found is None or hit.sha256 not in text:
+        return False
+    name = found.group(1)
+    aliases = _ALIASES.search(text)
+    if asked != name and not (aliases and asked in (a.strip().strip("'\"") for a in aliases.group(1).split(","))):
+        return False
+    return hit.path.startswith(os.path.join(os.fspath(cache.root), "models", name, ""))
 
 
 def _fingerprint(raw: list) -> manifest_sources.Fingerprint:

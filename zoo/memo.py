@@ -21,23 +21,33 @@ def read(file: Path, max_bytes: int) -> dict:
     """The JSON object in `file`, or {} when it is missing, not a regular file (a FIFO would block, a link is not
     followed), larger than `max_bytes`, not JSON, nested too deep (or with a number JSON cannot hold) or not an
     object."""
+    data = read_bytes(file, max_bytes)
     try:
-        fd = os.open(file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+        found = json.loads(data) if data is not None else None
+    except (ValueError, RecursionError):
         return {}
+    return found if isinstance(found, dict) else {}
+
+
+def read_bytes(file: Path | str, max_bytes: int, *, follow: bool = False) -> bytes | None:
+    """The bytes of `file`, or None when it is missing, not a regular file (a FIFO would block), a link (unless
+    `follow`) or larger than `max_bytes`."""
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW))
+    except OSError:
+        return None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
-            return {}
+            return None
         data = b""
         while len(data) <= max_bytes and (chunk := os.read(fd, max_bytes + 1 - len(data))):
             data += chunk
-        found = json.loads(data) if len(data) <= max_bytes else None
-    except (OSError, ValueError, RecursionError):
-        return {}
+        return data if len(data) <= max_bytes else None
+    except OSError:
+        return None
     finally:
         os.close(fd)
-    return found if isinstance(found, dict) else {}
 
 
 def write(cache: Cache, name: str, data: dict) -> None:

@@ -138,7 +138,8 @@ def _resolve(request: hit.Request, cache: Cache, offline: bool, progress: Progre
     waiting = [x for x in m.artifacts if (x in candidates or x in pinned) and x.id not in rebuilt | fetchable]
     absent = tuple(os.fspath(p) for x in waiting for p in (cache.view(m.name, x.id, x.file), cache.blob(x.sha256)))
     missing = tuple(sorted({c for x in candidates if x.id not in rebuilt for c in needs[x.id]}))
-    hit.remember(request, hit.Hit(os.fspath(path), sha256, resolved.warnings, manifests.fingerprint, absent, missing),
+    hit.remember(request, hit.Hit(os.fspath(path), sha256, resolved.warnings, manifests.fingerprint, absent, missing,
+                                  os.fspath(manifests.entry(m.name).path)),
                  resolved, cache)
     return resolved
 
