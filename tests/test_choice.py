@@ -165,3 +165,15 @@ def test_a_missing_target_names_the_pinned_ones_built_on_fetch_as_zoo_list_does(
         choose(m, "edgetpu", ["cpu"])
     assert str(info.value) == ("mobilenet-v2 has no artifact for target 'edgetpu' "
                                "(it has: cpu, imx93 (built on fetch), imx8mp (built on fetch))")
+
+
+def test_nothing_usable_says_why_each_target_is_not(minimal):
+    """A model made by `zoo init` without --source: the error says why its cpu file cannot be had (the manifest's
+    own `unpublished` note), not only that it is unpublished."""
+    minimal["artifacts"] = [art("cpu", "cpu", published=False)]
+    minimal["artifacts"][0]["unpublished"] = "described with zoo init; no source given yet (zoo init --source URL)"
+    with pytest.raises(ArtifactUnavailable) as info:
+        choose(manifest.parse(minimal, "m"), "auto", ["cpu"])
+    assert str(info.value) == ("tiny has no published artifact for any usable target (cpu) (tiny's cpu artifact 'cpu' is "
+                               "not published yet (described with zoo init; no source given yet (zoo init --source URL)); "
+                               "it has: cpu (unpublished))")

@@ -173,7 +173,7 @@ def _auto(m: Manifest, detected: list[str], rebuilt: frozenset[str], device: str
             reasons.append(_missing(m, candidate, held=held))
     if not usable:
         raise ArtifactUnavailable(f"{m.name} has no published artifact for any usable target ({', '.join(candidates)})",
-                                  f"it has: {_has(m)}")
+                                  "; ".join([*reasons[1:], f"it has: {_has(m)}"]))
     target, a = usable[0]
     reasons.append(f"{target!r} is the first of them {m.name} has an artifact for: {a.id!r}")
     faster = _by_latency(m, usable, device)
