@@ -153,3 +153,27 @@ def test_a_pinned_unhosted_file_a_mirror_may_give_is_an_artifact_like_any_other(
     assert choose(m, "imx93", [], fetchable=mirrors).artifact.id == "cpu-a"  # no pin: nothing could verify it
     with pytest.raises(ArtifactUnavailable, match="'npu' is built here from 'cpu-a' once the imx8mp extra is installed"):
         choose(m, "imx8mp", [], strict=True)
+
+
+def test_a_missing_target_names_the_pinned_ones_built_on_fetch_as_zoo_list_does():
+    """mobilenet-v2's imx93 and imx8mp files are pinned and built on fetch (`zoo list` marks them +): not
+    'unpublished', which would tell the reader that `-t imx93` cannot work."""
+    from zoo import catalog
+
+    m = catalog.load(extra=[]).get("mobilenet-v2")
+    with pytest.raises(ArtifactUnavailable) as info:
+        choose(m, "edgetpu", ["cpu"])
+    assert str(info.value) == ("mobilenet-v2 has no artifact for target 'edgetpu' "
+                               "(it has: cpu, imx93 (built on fetch), imx8mp (built on fetch))")
+
+
+def test_nothing_usable_says_why_each_target_is_not(minimal):
+    """A model made by `zoo init` without --source: the error says why its cpu file cannot be had (the manifest's
+    own `unpublished` note), not only that it is unpublished."""
+    minimal["artifacts"] = [art("cpu", "cpu", published=False)]
+    minimal["artifacts"][0]["unpublished"] = "described with zoo init; no source given yet (zoo init --source URL)"
+    with pytest.raises(ArtifactUnavailable) as info:
+        choose(manifest.parse(minimal, "m"), "auto", ["cpu"])
+    assert str(info.value) == ("tiny has no published artifact for any usable target (cpu) (tiny's cpu artifact 'cpu' is "
+                               "not published yet (described with zoo init; no source given yet (zoo init --source URL)); "
+                               "it has: cpu (unpublished))")

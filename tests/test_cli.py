@@ -231,9 +231,22 @@ def test_version_help_and_target_usage_errors(tmp_path):
                                                           "(give the path of a .tflite file, or a model name from `zoo list`)")
 
 
-@pytest.mark.parametrize("command", ["fetch", "build", "inspect", "bench", "eval", "predict", "publish", "bundle"])
+@pytest.mark.parametrize("command", ["fetch", "build", "inspect", "bench", "eval", "predict", "publish", "bundle",
+                                     "site", "card", "init"])
 def test_every_command_that_reports_progress_takes_q(command):
     assert "-q, --quiet" in zoo(command, "-h").stdout
+
+
+def test_card_and_init_say_what_they_wrote_unless_quiet(tmp_path, coral_tasks):
+    """`wrote PATH` is a note on stderr, so -q silences it, as everywhere else."""
+    card = zoo("card", "deeplabv3", "-o", f"{tmp_path / 'card'}/")
+    assert card.returncode == 0 and card.stderr == f"wrote {tmp_path / 'card' / 'README.md'}\n"
+    quiet = zoo("card", "deeplabv3", "-o", str(tmp_path / "card2.md"), "-q")
+    assert quiet.returncode == 0 and quiet.stderr == "" and (tmp_path / "card2.md").read_text().startswith("---")
+    model = coral_tasks / "mobilenet_v1_0.5_160_quant.tflite"
+    init = zoo("init", str(model), "--name", "mine", "--task", "image-classification", "-o", str(tmp_path / "m.yaml"), "-q")
+    assert init.returncode == 0, init.stderr
+    assert init.stderr == "" and (tmp_path / "m.yaml").read_text().startswith("schema_version: 2")
 
 
 @pytest.mark.parametrize("command", ["fetch", "inspect", "build", "publish", "validate", "predict", "eval", "bench",

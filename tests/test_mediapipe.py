@@ -308,3 +308,23 @@ def test_a_build_checks_a_landscape_input_at_its_own_size():
 
     m = catalog.load(extra=[]).get(LANDSCAPE)
     assert expected_shapes(m, m.artifact("cpu"), 144) == ([[1, 144, 256, 3]], [[1, 144, 256, 1]])  # was 144 x 144
+
+
+def test_a_missing_calibration_image_fails_the_calibration_step_not_the_parent(mediapipe, tmp_path, monkeypatch):
+    """The parent (MediaPipe's float file) is cached, a calibration image is not and zoo is offline: the one line
+    names the step that failed."""
+    from loopback import StaticServer
+
+    (tmp_path / "mirror" / FACE).mkdir(parents=True)
+    (tmp_path / "mirror" / FACE / "face_detection_short_range.tflite").write_bytes(
+        (MEDIAPIPE / "face_detection_short_range.tflite").read_bytes())
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ZOO_OFFLINE", raising=False)
+    with StaticServer(tmp_path / "mirror") as server:
+        monkeypatch.setenv("ZOO_MIRRORS", server.base)
+        assert zoo_cli("fetch", f"{FACE}/cpu", "-q").returncode == 0
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    proc = zoo_cli("build", FACE, "--target", "cpu", "-o", str(tmp_path / "out"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: build step 'calibration' failed: {FACE}/bird (bird.bmp) is not in the cache"), line

@@ -73,3 +73,23 @@ def test_readme_block_runs(index, mirror):
     command = [sys.executable, "-c", code] if lang == "python" else ["bash", "-euo", "pipefail", "-c", code]
     proc = subprocess.run(command, capture_output=True, text=True, cwd=root / "work", env=env, timeout=600)
     assert proc.returncode == 0, f"README block {index} ({lang}) failed:\n{code}\n--- stderr:\n{proc.stderr[-3000:]}"
+
+
+def test_the_offline_recipe_alone_serves_the_other_examples(tmp_path):
+    """The **Offline** block is how a reader runs the README's examples with no internet: its mirror alone (no
+    fixture's) must serve the models and calibration images the later examples use."""
+    if not (SHARED / "coral" / "SHA256SUMS").is_file():
+        pytest.skip(f"real upstream test data not found at {SHARED} (../shared is absent)")
+    offline = next(code for lang, code, _ in blocks() if lang == "bash" and "ZOO_MIRRORS=" in code and "http.server" in code)
+    (tmp_path / "shared").symlink_to(SHARED.parent, target_is_directory=True)
+    (tmp_path / "work").mkdir()
+    later = ("zoo fetch mobilenet-v2 --target cpu\n"
+             "zoo predict movenet-lightning squat.bmp --target cpu\n"
+             "zoo build face-detection-short-range --target cpu --check -o build/\n")
+    env = {**os.environ, "ZOO_CACHE_DIR": str(tmp_path / "cache"), "PORT": str(free_port()),
+           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    for name in ("ZOO_MIRRORS", "ZOO_MANIFESTS", "ZOO_OFFLINE"):
+        env.pop(name, None)
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", offline + later], capture_output=True, text=True,
+                          cwd=tmp_path / "work", env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]

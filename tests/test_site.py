@@ -319,3 +319,18 @@ def test_a_description_without_spaces_is_cut_in_the_index_too(zoo_env, tmp_path)
     row = next(r for r in json.loads((tmp_path / "site" / "index.json").read_text())["models"] if r["name"] == "wordy")
     assert row["summary"] == "x" * 140 + " …"
     assert (tmp_path / "site" / "index.html").read_text().count("x" * 141) == 0
+
+
+def test_a_file_in_this_folder_is_not_called_not_hosted(shared_mirror, tmp_path):
+    """mobilenet-v2's imx8mp file, built on fetch and published to the folder: its row says it is in this folder, and
+    its details call the manifest's note what it is (no source upstream hosts it), not 'Not hosted'."""
+    pytest.importorskip("ai_edge_litert")
+    hub = tmp_path / "hub"
+    assert zoo_cli("fetch", "mobilenet-v2", "-t", "imx8mp", "-q").returncode == 0
+    assert zoo_cli("publish", "mobilenet-v2", "-t", "imx8mp", "--to", str(hub), "-q").returncode == 0
+    done = zoo_cli("site", "-o", str(hub), "-q")
+    assert done.returncode == 0, done.stderr
+    page = (hub / "models" / "mobilenet-v2.html").read_text()
+    assert "<td>imx8mp<small>in this folder</small></td>" in page
+    assert page.count("<dt>Not hosted</dt>") == 1, "only imx93, which is not in the folder"
+    assert page.count("<dt>Not hosted upstream</dt>") == 1

@@ -61,7 +61,12 @@ def published_artifact(m: Manifest, target: str) -> Artifact | None:
 
 
 def _has(m: Manifest) -> str:
-    return ", ".join(f"{t}{'' if t in m.published_targets else ' (unpublished)'}" for t in m.targets) or "none"
+    """The model's targets, marked as `zoo list` marks them: pinned files built on fetch, or not published."""
+    def mark(t: str) -> str:
+        if t in m.published_targets:
+            return ""
+        return " (built on fetch)" if any(rebuildable(m, a) for a in m.artifacts if a.target == t) else " (unpublished)"
+    return ", ".join(f"{t}{mark(t)}" for t in m.targets) or "none"
 
 
 def unhosted(m: Manifest) -> list[Artifact]:
@@ -168,7 +173,7 @@ def _auto(m: Manifest, detected: list[str], rebuilt: frozenset[str], device: str
             reasons.append(_missing(m, candidate, held=held))
     if not usable:
         raise ArtifactUnavailable(f"{m.name} has no published artifact for any usable target ({', '.join(candidates)})",
-                                  f"it has: {_has(m)}")
+                                  "; ".join([*reasons[1:], f"it has: {_has(m)}"]))
     target, a = usable[0]
     reasons.append(f"{target!r} is the first of them {m.name} has an artifact for: {a.id!r}")
     faster = _by_latency(m, usable, device)

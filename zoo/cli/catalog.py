@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from zoo import atomic, catalog, manifest, present
-from zoo.cli._app import JsonOpt, NameArg, _err, _json, _load_catalog, _out, _output, app, given_path
+from zoo.cli._app import JsonOpt, NameArg, QuietOpt, _err, _json, _load_catalog, _out, _output, app, given_path
 from zoo.errors import ManifestInvalid
 from zoo.manifest_init import INIT_TASKS
 
@@ -100,6 +100,7 @@ def init(
                                              help="For a float input: the range the model was trained on.")] = "-1,1",
     output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="PATH", callback=given_path, help="Write the manifest here (a file, or a "
                                                   "folder for NAME.yaml) instead of stdout.")] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Write a manifest for your own .tflite file, read from the file: input and outputs, quantization, preprocessing,
     size, sha256, the target its operators say, the labels. Point ZOO_MANIFESTS at it to fetch and predict."""
@@ -113,6 +114,7 @@ def init(
     if output:
         path = _output(output, f"{name}.yaml")
         atomic.write(path, text)  # replaces a link itself, never writes through it
-        _err(f"wrote {path}")
+        if not quiet:
+            _err(f"wrote {path}")
     else:
         sys.stdout.write(text)

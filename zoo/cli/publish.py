@@ -90,6 +90,7 @@ def card(
     name: NameArg,
     out: Annotated[Optional[str], typer.Option("--output", "-o", "--out", metavar="PATH", callback=given_path,
                                                 help="Write the card here (a file, or a folder for README.md) instead of stdout.")] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Generate the Hugging Face model card (README.md) of a model from its manifest."""
     from zoo import card as model_card
@@ -99,7 +100,8 @@ def card(
     if out:
         out = _output(out, "README.md")
         atomic.write(out, text)  # replaces a link itself, never writes through it
-        _err(f"wrote {out}")
+        if not quiet:
+            _err(f"wrote {out}")
     else:
         _out(text)
 

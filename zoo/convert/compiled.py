@@ -75,7 +75,10 @@ def build(m: Manifest, a: Artifact, cache: Cache, out: Path, check: bool, progre
     its `.build.json` in `out`; with `check`, whether the bytes are the pinned ones."""
     offline = settings.offline()
     parent_path, parent_sha = obtain_artifact(m, m.artifact(a.parent), cache, offline=offline, progress=progress)
-    inputs = _inputs(m, a, cache, offline, progress)
+    try:
+        inputs = _inputs(m, a, cache, offline, progress)
+    except ZooError as e:  # the images, not the parent: say which step a user has to fix
+        raise BuildFailed("calibration", e.message, e.hint) from e
     with tempfile.TemporaryDirectory(prefix="zoo-compile-") as tmp:
         compiled = _compile(m, a, parent_path, inputs, Path(tmp), progress)
         out.mkdir(parents=True, exist_ok=True)
