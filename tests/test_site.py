@@ -334,3 +334,20 @@ def test_a_file_in_this_folder_is_not_called_not_hosted(shared_mirror, tmp_path)
     assert "<td>imx8mp<small>in this folder</small></td>" in page
     assert page.count("<dt>Not hosted</dt>") == 1, "only imx93, which is not in the folder"
     assert page.count("<dt>Not hosted upstream</dt>") == 1
+
+
+def test_float_and_int8_headlines_come_from_one_provenance_and_dataset(zoo_env, tmp_path):
+    """Upstream's float mIoU on PASCAL VOC beside zoo's int8 mIoU on a few COCO images would read as a loss it is not:
+    the index pairs figures of one provenance and dataset, the pair that covers both kinds first."""
+    fp32 = {**copy.deepcopy(MINIMAL["artifacts"][0]), "id": "cpu", "precision": "float32", "file": "f.tflite", "sha256": "b" * 64,
+            "default": True}
+    figure = {"name": "mIoU", "unit": "%", "split": "val"}
+    write_doc(zoo_env, "mixed", artifacts=[*MINIMAL["artifacts"], fp32], metrics=[
+        {**figure, "value": 70.0, "dataset": "PASCAL VOC 2012", "applies_to": "cpu", "source": "upstream", "citation": "a paper"},
+        {**figure, "value": 69.5, "dataset": "PASCAL VOC 2012", "applies_to": "cpu-int8", "source": "upstream", "citation": "a paper"},
+        {**figure, "value": 38.0, "dataset": "coco-val2017-128", "applies_to": "cpu-int8", "source": "measured",
+         "images": 100, "command": "zoo eval mixed --data coco", "date": "2026-12-07"}])
+    build(tmp_path / "site")
+    row = next(r for r in json.loads((tmp_path / "site" / "index.json").read_text())["models"] if r["name"] == "mixed")
+    assert (row["headline"]["float"]["value"], row["headline"]["int8"]["value"]) == (70.0, 69.5)
+    assert {row["headline"][k]["source"] for k in ("float", "int8")} == {"upstream"}
