@@ -335,6 +335,22 @@ def test_a_quiet_warm_hit_stats_the_folders_not_every_manifest(zoo_env, server, 
     assert zoo.resolve("m", target="cpu").sha256 == SHA
 
 
+def test_a_quiet_warm_hit_neither_reads_nor_marks_the_files_record(zoo_env, server, monkeypatch):
+    """Within a minute of its last check, a warm hit compares the file's and its record's stat keys only (the record
+    holds the blob's key: size, mtime, inode; comparing the file's full key, ctime included, never matched)."""
+    from zoo.cache import Cache
+
+    write_model(zoo_env, "m", [pinned(DATA, sources=[server.add("/m.tflite", DATA)])])
+    zoo.resolve("m", target="cpu")
+    zoo.resolve("m", target="cpu")
+
+    def reread(*args):
+        raise AssertionError("a quiet warm hit read and marked the record again")
+
+    monkeypatch.setattr(Cache, "unchanged", reread)
+    assert zoo.resolve("m", target="cpu").sha256 == SHA
+
+
 def test_a_warm_hit_marks_its_file_used_again_once_its_record_changed(zoo_env, server, tmp_path):
     """The record's mtime is the file's last use (`zoo cache prune --older-than`): a warm hit leaves it alone for a
     minute, but a record made old (or rewritten) is read and marked again."""

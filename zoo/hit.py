@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from zoo import manifest_sources, memo, settings, watch
 from zoo.cache import Cache, read_record
-from zoo.hashes import stat_key
+from zoo.hashes import blob_key, stat_key
 from zoo.targets import COMPILERS
 
 MAX_ENTRIES = 64
@@ -113,7 +113,7 @@ class _Warm:
 
     def _file_unchanged(self) -> bool:
         if (time.monotonic() - self.touched < TOUCH_EVERY and stat_key(self.record) == self.record_key
-                and self.record_key is not None and stat_key(self.hit.path) == self.view_key):
+                and self.record_key is not None and blob_key(self.hit.path) == self.view_key):
             return True
         if not self.cache.unchanged(self.hit.path, self.hit.sha256):  # reads the record, marks it used
             self.record_key = None
