@@ -5,6 +5,7 @@ name (or by a declared offset)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,9 @@ def _yolo(root: Path, split: str):
                 raise ZooError(f"{label}:{n} is not a YOLO box (`class cx cy w h`, normalised): {line.strip()[:60]!r}") from None
             if cls not in classes:
                 raise ZooError(f"{label}:{n}: class {cls} is not in {names_file}'s names (0-{max(classes)})")
+            if not all(map(math.isfinite, (cx, cy, w, h))) or w < 0 or h < 0:
+                # pycocotools drops a NaN-area box without a word and scores the rest: the figure would be wrong
+                raise ZooError(f"{label}:{n} is not a YOLO box (`class cx cy w h`, finite, w and h >= 0): {line.strip()[:60]!r}")
             gt["annotations"].append({"id": len(gt["annotations"]) + 1, "image_id": i, "category_id": cls,
                                       "bbox": [cx - w / 2, cy - h / 2, w, h], "area": w * h, "iscrowd": 0})
     return "yolo", folder, gt, samples
