@@ -178,6 +178,33 @@ def test_bad_detection_data_is_one_line(ssd, coco, tmp_path):
     assert unknown.returncode == 1 and "has no artifact 'npu'" in unknown.stderr
 
 
+@pytest.mark.parametrize("spoil, says", [
+    (lambda g: g["annotations"][0].update(bbox="x"), "annotations[0].bbox is 'x', not [x, y, width, height]"),
+    (lambda g: g["annotations"][0].update(bbox=[float("nan"), 1, 10, 10]), "annotations[0].bbox x is 'nan'"),
+    (lambda g: g["annotations"][0].pop("area"), "KeyError: 'area'"),
+    (lambda g: g["annotations"][0].pop("id"), "annotations[0] has id 'None', not an integer"),
+    (lambda g: g["annotations"][0].update(category_id=999), "category '999'; the file does not list both"),
+    (lambda g: g["annotations"][0].update(iscrowd="yes"), "annotations[0].iscrowd is 'yes', not 0 or 1"),
+    (lambda g: g["images"][0].update(width="abc"), "images[0].width is 'abc', not a finite positive number"),
+    (lambda g: g["images"][0].update(width=0), "images[0].width is '0', not a finite positive number"),
+])
+def test_bad_coco_instances_are_one_line(ssd, coco, tmp_path, spoil, says):
+    """Each was a traceback from pycocotools, or a box silently dropped and the rest scored."""
+    photo = sorted((coco / "images" / "val2017").iterdir())[0]
+    (tmp_path / "images" / "val2017").mkdir(parents=True)
+    (tmp_path / "annotations").mkdir()
+    shutil.copyfile(photo, tmp_path / "images" / "val2017" / photo.name)
+    gt = {"images": [{"id": 1, "file_name": photo.name, "width": 640, "height": 426}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 100, 200], "area": 20000, "iscrowd": 0}],
+          "categories": [{"id": 1, "name": "person"}]}
+    spoil(gt)
+    (tmp_path / "annotations" / "instances_val2017.json").write_text(json.dumps(gt))
+    proc = zoo_cli("eval", "ssd-test", "--data", str(tmp_path), "--split", "val2017")
+    assert proc.returncode == 1 and proc.stdout == "" and "Traceback" not in proc.stderr, proc.stderr[-300:]
+    (line,) = proc.stderr.splitlines()
+    assert "instances_val2017.json is not a COCO instances file zoo can read" in line and says in line
+
+
 def test_every_file_of_a_classifier_on_the_same_imagenet_samples(shared_mirror, imagenet):
     proc = zoo_cli("eval", "mobilenet-v1-0.5-160", "--data", str(imagenet), "--artifacts", "all", "--limit", "30", "--json")
     assert proc.returncode == 0, proc.stderr

@@ -51,9 +51,46 @@ def _instances(root: Path, split: str):
         folder = next((f for f in (root / "images" / name, root / name, root / "images") if f.is_dir()), root)
         samples = [(folder / img["file_name"], int(img["id"])) for img in sorted(gt["images"], key=lambda i: i["file_name"])]
         gt["categories"] = [{"id": int(c["id"]), "name": str(c["name"])} for c in gt["categories"]]
+        _check_instances(gt)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ZooError(f"{path} is not a COCO instances file zoo can read ({type(e).__name__}: {e})") from None
     return "coco-instances", name, gt, samples
+
+
+def _number(value, what: str, positive: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
+            or (positive and value == 0):
+        raise ValueError(f"{what} is {str(value)[:40]!r}, not a finite {'positive' if positive else 'non-negative'} number")
+
+
+def _check_instances(gt: dict) -> None:
+    """What pycocotools reads unchecked: a wrong field there was a traceback in COCOeval, or a box silently dropped
+    (NaN, or an image or category the file does not list) and the rest scored as if it were not there."""
+    images = set()
+    for k, img in enumerate(gt["images"]):
+        if isinstance(img["id"], bool) or not isinstance(img["id"], int) or img["id"] in images:
+            raise ValueError(f"images[{k}] has id {str(img['id'])[:40]!r}, not a unique integer")
+        images.add(img["id"])
+        _number(img["width"], f"images[{k}].width", positive=True)
+        _number(img["height"], f"images[{k}].height", positive=True)
+    categories = {c["id"] for c in gt["categories"]}
+    for k, ann in enumerate(gt["annotations"]):
+        if ann["image_id"] not in images or ann["category_id"] not in categories:
+            raise ValueError(f"annotations[{k}] names image {str(ann['image_id'])[:40]!r} and category "
+                             f"{str(ann['category_id'])[:40]!r}; the file does not list both")
+        box = ann["bbox"]
+        if not isinstance(box, list) or len(box) != 4:
+            raise ValueError(f"annotations[{k}].bbox is {str(box)[:40]!r}, not [x, y, width, height]")
+        for name, v in zip(("x", "y", "width", "height"), box):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"annotations[{k}].bbox {name} is {str(v)[:40]!r}, not a finite number")
+        _number(box[2], f"annotations[{k}].bbox width")
+        _number(box[3], f"annotations[{k}].bbox height")
+        _number(ann["area"], f"annotations[{k}].area")
+        if not isinstance(ann.get("id"), int):
+            raise ValueError(f"annotations[{k}] has id {str(ann.get('id'))[:40]!r}, not an integer")
+        if ann.get("iscrowd", 0) not in (0, 1):
+            raise ValueError(f"annotations[{k}].iscrowd is {str(ann['iscrowd'])[:40]!r}, not 0 or 1")
 
 
 def _yolo(root: Path, split: str):
