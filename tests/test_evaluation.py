@@ -350,6 +350,15 @@ def test_bad_masks_are_one_line(coral, coco, tmp_path):
     bad = zoo_cli("eval", model, "--data", str(root))
     assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 2  # the file's match, the error
     assert f"{photos[1].stem}.png is {w}x{h // 2} but" in bad.stderr.splitlines()[-1] and "Traceback" not in bad.stderr
+    for spoilt, says in ((np.full((h1, w1, 3), 1, np.uint8), "is a RGB image, not a class-index mask"),
+                         (np.full((h1, w1), True), "is a 1 image, not a class-index mask"),
+                         (np.full((h1, w1), 1000, np.uint16), "holds class id 1000; zoo reads ids 0-255")):
+        Image.fromarray(spoilt).save(root / "masks" / "val" / f"{photos[1].stem}.png")
+        odd = zoo_cli("eval", model, "--data", str(root))
+        assert odd.returncode == 1 and odd.stdout == "" and "Traceback" not in odd.stderr, odd.stdout
+        assert f"{photos[1].stem}.png {says}" in odd.stderr.splitlines()[-1]
+    Image.fromarray(np.full((h1, w1), 2, np.uint16)).save(root / "masks" / "val" / f"{photos[1].stem}.png")
+    assert zoo_cli("eval", model, "--data", str(root)).returncode == 0  # 16-bit ids below 256 are read as they are
 
 
 def test_imagenet_wnid_folders_map_through_synsets(tmp_path):

@@ -353,13 +353,24 @@ def panoptic_ids(path: Path) -> np.ndarray:
 
 
 def read_mask(path: Path) -> np.ndarray:
-    """Class ids of a mask: a palette PNG's indices, or a greyscale image's values."""
+    """Class ids of a mask: a palette PNG's indices, or a greyscale image's values (8-bit, or 16/32-bit holding ids
+    below 256). A colour or 1-bit image is refused: converting it to grey made its colours, or 0/1 as 0/255, into ids
+    and scored them without a word."""
     import numpy as np
 
     from zoo.images import open_image
 
     mask = open_image(path)
-    return np.asarray(mask if mask.mode in ("P", "L") else mask.convert("L"))
+    if mask.mode in ("P", "L"):
+        return np.asarray(mask)
+    if mask.mode in ("I", "I;16", "I;16B", "I;16L"):
+        ids = np.asarray(mask)
+        if ids.size and (ids.min() < 0 or ids.max() > 255):
+            raise ZooError(f"{path} holds class id {int(ids.max() if ids.max() > 255 else ids.min())}; zoo reads ids 0-255",
+                           "save the mask with one 8-bit channel of class ids")
+        return ids.astype(np.uint8)
+    raise ZooError(f"{path} is a {mask.mode} image, not a class-index mask",
+                   "save the mask with one channel of class ids (an 8-bit greyscale or palette PNG)")
 
 
 def confusion(truth: np.ndarray, predicted: np.ndarray, classes: int, ignore: int | None) -> np.ndarray:
