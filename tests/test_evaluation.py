@@ -361,6 +361,29 @@ def test_bad_masks_are_one_line(coral, coco, tmp_path):
     assert zoo_cli("eval", model, "--data", str(root)).returncode == 0  # 16-bit ids below 256 are read as they are
 
 
+@pytest.mark.parametrize("spoil, says", [
+    (lambda g: g["annotations"][0]["segments_info"][0].update(category_id=99999), "(category 99999) has an id outside"),
+    (lambda g: g["annotations"][0]["segments_info"][0].update(id=-1), "segment -1 (category"),
+    (lambda g: g["categories"].append({"id": 10**9, "name": "huge"}), "the dataset's class id 1000000000 is outside 0-65535"),
+])
+def test_bad_coco_panoptic_is_one_line(coral, coco, tmp_path, spoil, says):
+    """An unlisted category or a negative segment id was a traceback; a huge category id a table of gigabytes."""
+    gt = json.loads((coco / "panoptic" / "annotations" / "panoptic_val2017.json").read_text())
+    gt["annotations"] = gt["annotations"][:1]
+    gt["images"] = [i for i in gt["images"] if i["id"] == gt["annotations"][0]["image_id"]]
+    (tmp_path / "panoptic" / "annotations" / "panoptic_val2017").mkdir(parents=True)
+    (tmp_path / "images" / "val2017").mkdir(parents=True)
+    png = gt["annotations"][0]["file_name"]
+    shutil.copyfile(coco / "panoptic" / "annotations" / "panoptic_val2017" / png,
+                    tmp_path / "panoptic" / "annotations" / "panoptic_val2017" / png)
+    shutil.copyfile(coco / "images" / "val2017" / gt["images"][0]["file_name"], tmp_path / "images" / "val2017" / gt["images"][0]["file_name"])
+    spoil(gt)
+    (tmp_path / "panoptic" / "annotations" / "panoptic_val2017.json").write_text(json.dumps(gt))
+    proc = zoo_cli("eval", str(coral / "deeplabv3_mnv2_dm05_pascal_quant.tflite"), "--data", str(tmp_path), "--split", "val2017")
+    assert proc.returncode == 1 and proc.stdout == "" and "Traceback" not in proc.stderr, proc.stderr[-300:]
+    assert says in proc.stderr.splitlines()[-1]
+
+
 def test_imagenet_wnid_folders_map_through_synsets(tmp_path):
     from zoo.tasks.classification import image_folder, synsets
 

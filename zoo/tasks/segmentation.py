@@ -300,6 +300,11 @@ def samples_of(root: Path, split: str, labels: list[str]) -> tuple[str, str, lis
                         (folder / a["file_name"], {int(s["id"]): int(s["category_id"]) for s in a["segments_info"]
                                                    if not s.get("iscrowd")}))
                        for a in sorted(doc["annotations"], key=lambda a: a["file_name"])]
+            for _, (png, segments) in items:
+                for sid, cid in segments.items():
+                    if not 0 <= sid <= 0xFFFFFF or cid not in classes:  # a PNG's RGB holds 24 bits; the table needs the id
+                        raise ValueError(f"{png.name}'s segment {sid} (category {cid}) has an id outside 0-16777215 "
+                                         "or a category the file does not list")
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ZooError(f"{year} is not a COCO panoptic annotation file zoo can read ({type(e).__name__}: {e})") from None
         lut, notes = _lookup(labels, classes, None)
@@ -321,12 +326,20 @@ def samples_of(root: Path, split: str, labels: list[str]) -> tuple[str, str, lis
     return layout, split if layout == "voc" else "all", pairs, None, []
 
 
+MAX_CLASS_ID = 65535
+"""A dataset's class ids index a table (one entry per id): a huge one would allocate gigabytes before any work."""
+
+
 def _lookup(labels: list[str], classes: dict[int, str], unlabeled: int | None):
     """A table from a dataset's class ids to the model's (its background for classes it lacks, IGNORE for unlabeled)."""
     import numpy as np
 
     from zoo.tasks import coco
 
+    if classes and (min(classes) < 0 or max(classes) > MAX_CLASS_ID):
+        bad = min(classes) if min(classes) < 0 else max(classes)
+        raise ZooError(f"the dataset's class id {str(bad)[:20]} is outside 0-{MAX_CLASS_ID}",
+                       "number the dataset's classes from 0 (COCO's go up to 200)")
     mapped = coco.match_labels(labels, classes)
     background = next((i for i, label in enumerate(labels) if label.lower() in ("background", "bg")), None)
     if not mapped or background is None:
