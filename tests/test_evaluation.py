@@ -164,12 +164,19 @@ def test_bad_detection_data_is_one_line(ssd, coco, tmp_path):
     assert bad.returncode == 1 and bad.stdout == ""
     (line,) = bad.stderr.splitlines()
     assert f"{first.name}:2: class 7 is not in" in line and "Traceback" not in bad.stderr
-    for box in ("0 nan 0.5 0.2 0.2", "0 0.5 0.5 inf 0.2", "0 0.5 0.5 -0.2 0.2"):
+    for box in ("0 nan 0.5 0.2 0.2", "0 0.5 0.5 inf 0.2", "0 0.5 0.5 -0.2 0.2", "0 0.5 0.5 0.2 0.2 0.9"):
         first.write_text(f"0 0.5 0.5 0.2 0.2\n{box}\n")
         odd = zoo_cli("eval", "ssd-test", "--data", str(data), "--artifacts", "all")
         assert odd.returncode == 1 and odd.stdout == "" and "Traceback" not in odd.stderr, (box, odd.stdout)
         (line,) = odd.stderr.splitlines()
         assert f"{first.name}:2 is not a YOLO box" in line and box in line
+    # a YOLO segment label (class and polygon) is its polygon's extent, as ultralytics reads it: here the same box
+    first.write_text("0 0.4 0.4 0.6 0.4 0.6 0.6 0.4 0.6\n")
+    polygon = zoo_cli("eval", "ssd-test", "--data", str(data), "--artifacts", "all", "--json")
+    first.write_text("0 0.5 0.5 0.2 0.2\n")
+    boxed = zoo_cli("eval", "ssd-test", "--data", str(data), "--artifacts", "all", "--json")
+    assert polygon.returncode == boxed.returncode == 0, polygon.stderr
+    assert json.loads(polygon.stdout)["artifacts"][0]["figures"] == json.loads(boxed.stdout)["artifacts"][0]["figures"]
     empty = tmp_path / "empty"
     empty.mkdir()
     proc = zoo_cli("eval", "ssd-test", "--data", str(empty), "--artifacts", "all")

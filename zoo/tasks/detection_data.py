@@ -122,8 +122,13 @@ def _yolo(root: Path, split: str):
             if not line.strip():
                 continue
             try:
-                cls, cx, cy, w, h = line.split()[:5]
-                cls, cx, cy, w, h = int(cls), float(cx), float(cy), float(w), float(h)
+                cls, *values = line.split()
+                cls, values = int(cls), [float(v) for v in values]
+                if len(values) > 5 and len(values) % 2 == 0:  # a polygon (YOLO segment label): its extent, as
+                    # ultralytics' segments2boxes reads it; its first four numbers are no box
+                    xs, ys = values[0::2], values[1::2]
+                    values = [(min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2, max(xs) - min(xs), max(ys) - min(ys)]
+                cx, cy, w, h = values
             except ValueError:
                 raise ZooError(f"{label}:{n} is not a YOLO box (`class cx cy w h`, normalised): {line.strip()[:60]!r}") from None
             if cls not in classes:
