@@ -194,6 +194,7 @@ def test_bad_detection_data_is_one_line(ssd, coco, tmp_path):
     (lambda g: g["annotations"][0].update(iscrowd="yes"), "annotations[0].iscrowd is 'yes', not 0 or 1"),
     (lambda g: g["images"][0].update(width="abc"), "images[0].width is 'abc', not a finite positive number"),
     (lambda g: g["images"][0].update(width=0), "images[0].width is '0', not a finite positive number"),
+    (lambda g: g["images"][0].update(file_name="../../outside.jpg"), "file_name '../../outside.jpg' is not a file inside"),
 ])
 def test_bad_coco_instances_are_one_line(ssd, coco, tmp_path, spoil, says):
     """Each was a traceback from pycocotools, or a box silently dropped and the rest scored."""
@@ -201,6 +202,7 @@ def test_bad_coco_instances_are_one_line(ssd, coco, tmp_path, spoil, says):
     (tmp_path / "images" / "val2017").mkdir(parents=True)
     (tmp_path / "annotations").mkdir()
     shutil.copyfile(photo, tmp_path / "images" / "val2017" / photo.name)
+    shutil.copyfile(photo, tmp_path / "outside.jpg")  # a photo outside the dataset's folders is never read
     gt = {"images": [{"id": 1, "file_name": photo.name, "width": 640, "height": 426}],
           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 100, 200], "area": 20000, "iscrowd": 0}],
           "categories": [{"id": 1, "name": "person"}]}
@@ -372,6 +374,7 @@ def test_bad_masks_are_one_line(coral, coco, tmp_path):
     (lambda g: g["annotations"][0]["segments_info"][0].update(category_id=99999), "(category 99999) has an id outside"),
     (lambda g: g["annotations"][0]["segments_info"][0].update(id=-1), "segment -1 (category"),
     (lambda g: g["categories"].append({"id": 10**9, "name": "huge"}), "the dataset's class id 1000000000 is outside 0-65535"),
+    (lambda g: g["annotations"][0].update(file_name="../../../x.png"), "is not a file inside"),
 ])
 def test_bad_coco_panoptic_is_one_line(coral, coco, tmp_path, spoil, says):
     """An unlisted category or a negative segment id was a traceback; a huge category id a table of gigabytes."""

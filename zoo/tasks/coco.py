@@ -15,6 +15,15 @@ VOC_TO_COCO = {"aeroplane": "airplane", "diningtable": "dining table", "motorbik
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
+def inside(folder: Path, name: str) -> Path:
+    """`folder / name` for a file name an annotation file gives; ValueError for one that leaves the folder (an
+    absolute path, a `..`): a dataset is read from its own folders only."""
+    parts = Path(name).parts
+    if not isinstance(name, str) or not parts or Path(name).is_absolute() or ".." in parts or "\0" in name:
+        raise ValueError(f"file_name {name!r} is not a file inside {folder}")
+    return folder / name
+
+
 def _key(name: str) -> str:
     name = name.strip().lower()
     return VOC_TO_COCO.get(name, name).replace("_", " ")

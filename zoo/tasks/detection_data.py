@@ -49,7 +49,7 @@ def _instances(root: Path, split: str):
         gt = json.loads(path.read_text(encoding="utf-8"))
         name = path.stem.removeprefix("instances_")
         folder = next((f for f in (root / "images" / name, root / name, root / "images") if f.is_dir()), root)
-        samples = [(folder / img["file_name"], int(img["id"])) for img in sorted(gt["images"], key=lambda i: i["file_name"])]
+        samples = [(coco.inside(folder, img["file_name"]), int(img["id"])) for img in sorted(gt["images"], key=lambda i: i["file_name"])]
         gt["categories"] = [{"id": int(c["id"]), "name": str(c["name"])} for c in gt["categories"]]
         _check_instances(gt)
     except (OSError, ValueError, KeyError, TypeError) as e:

@@ -296,8 +296,8 @@ def samples_of(root: Path, split: str, labels: list[str]) -> tuple[str, str, lis
             classes = {int(c["id"]): str(c["name"]) for c in doc["categories"]}
             folder = year.with_suffix("")
             images = root / "images" / year.stem.removeprefix("panoptic_")
-            items = [(images / a["file_name"].replace(".png", ".jpg"),
-                        (folder / a["file_name"], {int(s["id"]): int(s["category_id"]) for s in a["segments_info"]
+            items = [(coco.inside(images, a["file_name"].replace(".png", ".jpg")),
+                        (coco.inside(folder, a["file_name"]), {int(s["id"]): int(s["category_id"]) for s in a["segments_info"]
                                                    if not s.get("iscrowd")}))
                        for a in sorted(doc["annotations"], key=lambda a: a["file_name"])]
             for _, (png, segments) in items:
