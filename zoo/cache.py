@@ -80,10 +80,14 @@ class Cache:
         except OSError:
             return None
 
+    def record_path(self, sha256: str) -> str:
+        """The stat record of blob `sha256`, as a plain string (the hot path of every hit)."""
+        return os.path.join(os.fspath(self.root), "blobs", "sha256", sha256 + ".stat")
+
     def unchanged(self, view: str, sha256: str) -> bool:
         """True if `view` is still exactly the file verified as `sha256` (its size, mtime and inode match the record
         written when it was): a hit without re-hashing. Plain strings: this is the hot path of every hit."""
-        record_path = os.path.join(os.fspath(self.root), "blobs", "sha256", sha256 + ".stat")
+        record_path = self.record_path(sha256)
         record = read_record(record_path)
         if record is None or blob_key(view) != record:
             return False

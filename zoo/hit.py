@@ -93,7 +93,7 @@ class _Warm:
         self.hit, self.resolved, self.cache = hit, resolved, cache
         self.since = self.record_key = self.view_key = None
         self.touched = -TOUCH_EVERY
-        self.record = os.path.join(os.fspath(cache.root), "blobs", "sha256", hit.sha256 + ".stat")
+        self.record = cache.record_path(hit.sha256)
 
     def holds(self) -> bool:
         hit = self.hit
